@@ -1,0 +1,1 @@
+//! veil-consent service.

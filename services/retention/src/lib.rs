@@ -1,0 +1,1 @@
+//! veil-retention service.

@@ -1,0 +1,1 @@
+//! veil-vault service.
