@@ -111,6 +111,99 @@ mod tests {
         );
     }
 
+    fn events_package(set: &FileDescriptorSet) -> Vec<&prost_types::DescriptorProto> {
+        set.file
+            .iter()
+            .filter(|file| file.package() == "veil.events.v1")
+            .flat_map(|file| file.message_type.iter())
+            .collect()
+    }
+
+    /// Every event ARCHITECTURE.md names, as `<service>_<event>` oneof fields.
+    const ARCHITECTURE_EVENTS: [&str; 35] = [
+        "gateway_message_processed",
+        "gateway_text_restored",
+        "gateway_privacy_command_detected",
+        "gateway_auth_failed",
+        "gateway_tenant_created",
+        "gateway_api_key_created",
+        "gateway_api_key_revoked",
+        "gateway_policy_changed",
+        "gateway_erasure_completed",
+        "consent_purpose_changed",
+        "consent_notice_published",
+        "consent_notice_served",
+        "consent_granted",
+        "consent_denied",
+        "consent_withdrawn",
+        "consent_preference_signal",
+        "consent_erasure_completed",
+        "vault_record_stored",
+        "vault_record_deleted",
+        "vault_revealed",
+        "vault_subject_shredded",
+        "vault_key_rotated",
+        "vault_erasure_completed",
+        "retention_policy_changed",
+        "retention_hold_placed",
+        "retention_hold_released",
+        "retention_purge_completed",
+        "retention_request_received",
+        "retention_request_state_changed",
+        "retention_request_overdue",
+        "retention_erasure_requested",
+        "retention_certificate_issued",
+        "audit_tree_head_signed",
+        "audit_incident_opened",
+        "audit_incident_updated",
+    ];
+
+    #[test]
+    fn event_payloads_are_exactly_the_architecture_events() {
+        let set = FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET).unwrap();
+        let envelope = events_package(&set)
+            .into_iter()
+            .find(|message| message.name() == "Event")
+            .unwrap();
+        let mut payloads: Vec<&str> = envelope
+            .field
+            .iter()
+            .filter(|field| field.oneof_index.is_some())
+            .map(|field| field.name())
+            .collect();
+        payloads.sort_unstable();
+        let mut expected = ARCHITECTURE_EVENTS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(payloads, expected);
+    }
+
+    #[test]
+    fn event_payloads_have_no_field_meant_for_raw_personal_data() {
+        // Events are broadcast and kept forever in the audit log; a field with one of these
+        // names would invite a raw value in.
+        const FORBIDDEN: [&str; 8] = [
+            "text",
+            "value",
+            "subject_id",
+            "redacted_text",
+            "body",
+            "new_value",
+            "secret",
+            "email",
+        ];
+        let set = FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET).unwrap();
+        for message in events_package(&set) {
+            for field in &message.field {
+                assert!(
+                    !FORBIDDEN.contains(&field.name()),
+                    "{}.{} looks like raw personal data",
+                    message.name(),
+                    field.name()
+                );
+            }
+        }
+    }
+
     #[test]
     fn event_round_trips_through_prost() {
         let event = Event {
