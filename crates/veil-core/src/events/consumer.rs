@@ -1,0 +1,479 @@
+//! Durable pull consumers that ack only after the handler's transaction committed and
+//! apply each event id once per consumer.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::PullConsumer, consumer::pull};
+use futures::{FutureExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::backoff::{Backoff, error_chain};
+use super::error::EventsError;
+use super::subjects::validate_token;
+use super::{MSG_ID_HEADER, TRACEPARENT_HEADER};
+
+/// Consumer tuning; durations in the unit their name says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumerSettings {
+    /// Messages requested per pull.
+    pub batch_size: usize,
+    /// How long the server holds a pull open when there is nothing to deliver.
+    pub fetch_expires_ms: u64,
+    /// Redelivery after this long without an ack (a crashed or stuck handler).
+    pub ack_wait_secs: u64,
+    /// Delivery attempts before JetStream gives up; -1 is unlimited.
+    pub max_deliver: i64,
+    /// Unacknowledged messages outstanding at once.
+    pub max_ack_pending: i64,
+    /// First redelivery delay after a retryable handler error; doubles per delivery.
+    pub retry_delay_ms: u64,
+    /// Cap of the redelivery delay.
+    pub retry_delay_max_ms: u64,
+    /// First wait after a NATS or database failure of the loop itself.
+    pub backoff_min_ms: u64,
+    /// Cap of that wait.
+    pub backoff_max_ms: u64,
+    /// How often the lag gauge is refreshed.
+    pub lag_refresh_ms: u64,
+    /// `processed_events` rows are kept this many days (must outlast any redelivery).
+    pub processed_retention_days: u64,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            fetch_expires_ms: 2_000,
+            ack_wait_secs: 30,
+            max_deliver: -1,
+            max_ack_pending: 1_000,
+            retry_delay_ms: 500,
+            retry_delay_max_ms: 60_000,
+            backoff_min_ms: 50,
+            backoff_max_ms: 2_000,
+            lag_refresh_ms: 5_000,
+            processed_retention_days: 30,
+        }
+    }
+}
+
+impl ConsumerSettings {
+    /// Checks the values; the error starts with the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=1_000).contains(&self.batch_size) {
+            return Err("batch_size: must be between 1 and 1000".to_owned());
+        }
+        if self.fetch_expires_ms < 100 {
+            return Err("fetch_expires_ms: must be at least 100".to_owned());
+        }
+        if self.ack_wait_secs == 0 {
+            return Err("ack_wait_secs: must be at least 1".to_owned());
+        }
+        if self.max_deliver == 0 || self.max_deliver < -1 {
+            return Err("max_deliver: must be positive or -1 (unlimited)".to_owned());
+        }
+        if self.max_ack_pending < 1 {
+            return Err("max_ack_pending: must be at least 1".to_owned());
+        }
+        if self.backoff_min_ms == 0 || self.backoff_max_ms < self.backoff_min_ms {
+            return Err(
+                "backoff_min_ms: must be at least 1 and not above backoff_max_ms".to_owned(),
+            );
+        }
+        if self.lag_refresh_ms == 0 {
+            return Err("lag_refresh_ms: must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+
+    fn retry_delay(&self, delivered: u64) -> Duration {
+        let doublings = delivered.saturating_sub(1).min(20) as u32;
+        let delay = self.retry_delay_ms.saturating_mul(1 << doublings);
+        Duration::from_millis(delay.min(self.retry_delay_max_ms))
+    }
+}
+
+/// One delivered event, as a handler sees it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReceivedEvent {
+    /// From the `Nats-Msg-Id` header.
+    pub event_id: Uuid,
+    /// Full subject.
+    pub subject: String,
+    /// Encoded event.
+    pub payload: Vec<u8>,
+    /// W3C trace context from the publisher, if any.
+    pub traceparent: Option<String>,
+    /// Delivery attempt, 1 for the first.
+    pub delivered: u64,
+    /// Position in the stream.
+    pub stream_sequence: u64,
+}
+
+// The payload stays out of logs: only its size is shown.
+impl fmt::Debug for ReceivedEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceivedEvent")
+            .field("event_id", &self.event_id)
+            .field("subject", &self.subject)
+            .field("payload_len", &self.payload.len())
+            .field("delivered", &self.delivered)
+            .field("stream_sequence", &self.stream_sequence)
+            .finish()
+    }
+}
+
+/// Why a handler did not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth another try later (database or dependency trouble): the message is
+    /// redelivered after a growing delay.
+    #[error("retryable handler failure")]
+    Retryable(#[source] Box<dyn Error + Send + Sync>),
+    /// Will never succeed (malformed event): recorded in `event_failures` and dropped.
+    /// The message must not contain personal data.
+    #[error("permanent handler failure")]
+    Permanent(#[source] Box<dyn Error + Send + Sync>),
+}
+
+impl HandlerError {
+    /// A failure worth retrying.
+    pub fn retryable(error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        HandlerError::Retryable(error.into())
+    }
+
+    /// A failure that retrying cannot fix.
+    pub fn permanent(error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        HandlerError::Permanent(error.into())
+    }
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(error: sqlx::Error) -> Self {
+        HandlerError::Retryable(Box::new(error))
+    }
+}
+
+/// Applies events; all its database work goes through `tx`, which commits before the
+/// message is acknowledged.
+#[async_trait::async_trait]
+pub trait EventHandler: Send + Sync {
+    /// Applies one event inside the consumer's transaction.
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        event: &ReceivedEvent,
+    ) -> Result<(), HandlerError>;
+}
+
+#[async_trait::async_trait]
+impl<H: EventHandler + ?Sized> EventHandler for Arc<H> {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        event: &ReceivedEvent,
+    ) -> Result<(), HandlerError> {
+        (**self).handle(tx, event).await
+    }
+}
+
+/// Consumer lag for metrics: messages in the stream not yet delivered, and delivered
+/// but not yet acknowledged, at the last refresh.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerLag {
+    pending: Arc<AtomicU64>,
+    ack_pending: Arc<AtomicU64>,
+}
+
+impl ConsumerLag {
+    /// Messages not yet delivered to this consumer (`num_pending`).
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Messages delivered and awaiting an ack (`num_ack_pending`).
+    pub fn ack_pending(&self) -> u64 {
+        self.ack_pending.load(Ordering::Relaxed)
+    }
+}
+
+/// A durable pull consumer on one filter subject (NATS 2.9 allows only one).
+#[derive(Debug)]
+pub struct Consumer {
+    js: jetstream::Context,
+    stream: String,
+    durable: String,
+    filter: String,
+    settings: ConsumerSettings,
+    inner: PullConsumer,
+    lag: ConsumerLag,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Applied,
+    Duplicate,
+    Retry,
+    Failed,
+    /// The database is unreachable: the loop should back off.
+    Unavailable,
+}
+
+mod processing;
+
+impl Consumer {
+    /// Creates (or updates) and binds the durable consumer with default settings.
+    pub async fn new(
+        js: jetstream::Context,
+        stream_name: &str,
+        durable_name: &str,
+        filter_subject: &str,
+    ) -> Result<Self, EventsError> {
+        Self::with_settings(
+            js,
+            stream_name,
+            durable_name,
+            filter_subject,
+            ConsumerSettings::default(),
+        )
+        .await
+    }
+
+    /// Creates (or updates) and binds the durable consumer.
+    pub async fn with_settings(
+        js: jetstream::Context,
+        stream_name: &str,
+        durable_name: &str,
+        filter_subject: &str,
+        settings: ConsumerSettings,
+    ) -> Result<Self, EventsError> {
+        validate_token("stream", stream_name)?;
+        validate_token("durable consumer", durable_name)?;
+        settings.validate().map_err(EventsError::InvalidConfig)?;
+        let inner = bind(&js, stream_name, durable_name, filter_subject, &settings).await?;
+        Ok(Self {
+            js,
+            stream: stream_name.to_owned(),
+            durable: durable_name.to_owned(),
+            filter: filter_subject.to_owned(),
+            settings,
+            inner,
+            lag: ConsumerLag::default(),
+        })
+    }
+
+    /// The lag gauges, refreshed while [`Consumer::run`] runs.
+    pub fn lag(&self) -> ConsumerLag {
+        self.lag.clone()
+    }
+
+    /// The durable name, which is also the `consumer` key in `processed_events`.
+    pub fn durable_name(&self) -> &str {
+        &self.durable
+    }
+
+    /// Pulls and handles messages until `shutdown`, surviving NATS and database outages.
+    pub async fn run<H: EventHandler>(
+        mut self,
+        pool: PgPool,
+        handler: H,
+        shutdown: CancellationToken,
+    ) {
+        let mut backoff = Backoff::new(
+            Duration::from_millis(self.settings.backoff_min_ms),
+            Duration::from_millis(self.settings.backoff_max_ms),
+        );
+        let maintenance = shutdown.child_token();
+        tokio::spawn(processing::maintain(
+            self.inner.clone(),
+            pool.clone(),
+            self.durable.clone(),
+            self.settings.clone(),
+            self.lag.clone(),
+            maintenance.clone(),
+        ));
+        let _stop_maintenance = maintenance.drop_guard();
+        let mut needs_bind = false;
+        while !shutdown.is_cancelled() {
+            if needs_bind {
+                match self.rebind().await {
+                    Ok(()) => needs_bind = false,
+                    Err(error) => {
+                        tracing::warn!(consumer = %self.durable, error = %error_chain(&error, 500), "consumer bind failed, will retry");
+                        backoff.wait(&shutdown).await;
+                        continue;
+                    }
+                }
+            }
+            let healthy = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                healthy = self.pull_once(&pool, &handler, &shutdown) => healthy,
+            };
+            match healthy {
+                Ok(true) => backoff.reset(),
+                Ok(false) => {
+                    backoff.wait(&shutdown).await;
+                }
+                Err(error) => {
+                    tracing::warn!(consumer = %self.durable, error = %error_chain(&error, 500), "consumer pull failed, will retry");
+                    needs_bind = true;
+                    backoff.wait(&shutdown).await;
+                }
+            }
+        }
+    }
+
+    async fn rebind(&mut self) -> Result<(), EventsError> {
+        self.inner = bind(
+            &self.js,
+            &self.stream,
+            &self.durable,
+            &self.filter,
+            &self.settings,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// One pull: handles what arrives until the batch ends. `Ok(false)` when the
+    /// database was unavailable, so the caller backs off.
+    async fn pull_once<H: EventHandler>(
+        &self,
+        pool: &PgPool,
+        handler: &H,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, EventsError> {
+        let mut batch = self
+            .inner
+            .batch()
+            .max_messages(self.settings.batch_size)
+            .expires(Duration::from_millis(self.settings.fetch_expires_ms))
+            .messages()
+            .await
+            .map_err(|e| EventsError::nats("pull", e))?;
+        let mut healthy = true;
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    release_buffered(&mut batch).await;
+                    return Ok(healthy);
+                }
+                next = batch.next() => next,
+            };
+            let message = match next {
+                None => return Ok(healthy),
+                Some(Err(error)) => return Err(EventsError::nats("pull", error)),
+                Some(Ok(message)) => message,
+            };
+            let outcome = processing::process(self, pool, handler, message).await;
+            if outcome == Outcome::Unavailable {
+                healthy = false;
+            }
+        }
+    }
+}
+
+/// Creates or updates the durable consumer and binds to it.
+async fn bind(
+    js: &jetstream::Context,
+    stream: &str,
+    durable: &str,
+    filter: &str,
+    settings: &ConsumerSettings,
+) -> Result<PullConsumer, EventsError> {
+    let config = pull::Config {
+        durable_name: Some(durable.to_owned()),
+        description: Some("veil event consumer".to_owned()),
+        deliver_policy: jetstream::consumer::DeliverPolicy::All,
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(settings.ack_wait_secs),
+        max_deliver: settings.max_deliver,
+        max_ack_pending: settings.max_ack_pending,
+        filter_subject: filter.to_owned(),
+        ..pull::Config::default()
+    };
+    js.create_consumer_on_stream(config, stream)
+        .await
+        .map_err(|e| EventsError::nats("create consumer", e))
+}
+
+/// On shutdown, hands messages already delivered to this process back at once instead
+/// of letting them wait out the ack timeout.
+async fn release_buffered(batch: &mut pull::Batch) {
+    while let Some(Some(Ok(message))) = batch.next().now_or_never() {
+        if let Err(error) = message.ack_with(AckKind::Nak(None)).await {
+            tracing::debug!(error = %error, "nak at shutdown failed");
+        }
+    }
+}
+
+fn header(message: &jetstream::Message, name: &str) -> Option<String> {
+    message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get(name))
+        .map(|value| value.as_str().to_owned())
+}
+
+fn event_id_of(message: &jetstream::Message) -> Option<Uuid> {
+    header(message, MSG_ID_HEADER).and_then(|id| Uuid::parse_str(&id).ok())
+}
+
+fn traceparent_of(message: &jetstream::Message) -> Option<String> {
+    header(message, TRACEPARENT_HEADER)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_per_delivery_up_to_the_cap() {
+        let settings = ConsumerSettings {
+            retry_delay_ms: 100,
+            retry_delay_max_ms: 1_000,
+            ..ConsumerSettings::default()
+        };
+        let delays: Vec<u128> = (1..=6)
+            .map(|n| settings.retry_delay(n).as_millis())
+            .collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1_000, 1_000]);
+        assert_eq!(settings.retry_delay(u64::MAX).as_millis(), 1_000);
+    }
+
+    #[test]
+    fn default_settings_are_valid() {
+        assert_eq!(ConsumerSettings::default().validate(), Ok(()));
+        let bad = ConsumerSettings {
+            max_deliver: 0,
+            ..ConsumerSettings::default()
+        };
+        assert!(bad.validate().unwrap_err().starts_with("max_deliver"));
+    }
+
+    #[test]
+    fn debug_hides_the_payload() {
+        let event = ReceivedEvent {
+            event_id: Uuid::nil(),
+            subject: "veil.events.a.b".into(),
+            payload: b"jane@example.com".to_vec(),
+            traceparent: None,
+            delivered: 1,
+            stream_sequence: 3,
+        };
+        let shown = format!("{event:?}");
+        assert!(!shown.contains("jane"), "{shown}");
+    }
+}
