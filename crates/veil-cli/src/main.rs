@@ -1,11 +1,16 @@
 //! The `veil` command line.
-use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 mod redact;
 
 #[derive(Parser)]
-#[command(name = "veil", version, about = "Veil: privacy and data protection for chatbot conversations")]
+#[command(
+    name = "veil",
+    version,
+    about = "Veil: privacy and data protection for chatbot conversations"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -13,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run all five services in one process on their usual ports.
+    Up(veil_cli::up::UpArgs),
     /// Detect and minimize personal data in text or JSON lines.
     Redact(redact::RedactArgs),
 }
@@ -20,6 +27,43 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Up(args) => up(args),
         Command::Redact(args) => redact::run(args),
     }
+}
+
+fn up(args: veil_cli::up::UpArgs) -> ExitCode {
+    let settings = match veil_cli::up::load_settings() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("veil up: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("veil up: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let telemetry = match veil_core::telemetry::init("veil", &settings.gateway.telemetry) {
+            Ok(guard) => guard,
+            Err(error) => {
+                eprintln!("veil up: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        let shutdown = veil_core::shutdown::on_signals();
+        let result = veil_cli::up::run(args, settings, shutdown).await;
+        telemetry.shutdown();
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("veil up: {error:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

@@ -389,3 +389,64 @@ async fn ensure_tables_is_idempotent_and_per_schema() {
         .unwrap();
     assert_eq!(in_vault, 0);
 }
+
+#[tokio::test]
+async fn notify_wakes_an_idle_relay_and_polling_finds_rows_of_other_replicas() {
+    let db = TestDb::create().await.unwrap();
+    let pool = outbox_pool(&db).await;
+    let nats = TestNats::new().await.unwrap();
+    nats.ensure_stream().await.unwrap();
+    let subject = nats.config().subject("consent", "notice_served").unwrap();
+    let sleepy = RelaySettings {
+        poll_interval_ms: 600_000,
+        ..RelaySettings::default()
+    };
+    let relay = OutboxRelay::new(pool.clone(), nats.jetstream().clone(), sleepy);
+    let handle = relay.handle();
+    let first = OutboxEvent::new(&subject, vec![1]);
+    enqueue(&pool, &first).await.unwrap();
+    let (shutdown, task) = spawn_relay(relay);
+    eventually("first round published", DEADLINE, || async {
+        sent_at_set(&pool, first.event_id)
+            .await
+            .unwrap()
+            .then_some(())
+    })
+    .await;
+    // The relay now sleeps for its ten-minute poll: only the notify can wake it.
+    let second = OutboxEvent::new(&subject, vec![2]);
+    enqueue(&pool, &second).await.unwrap();
+    handle.notify();
+    eventually("notified relay published", DEADLINE, || async {
+        sent_at_set(&pool, second.event_id)
+            .await
+            .unwrap()
+            .then_some(())
+    })
+    .await;
+    shutdown.cancel();
+    task.await.unwrap();
+
+    let polling = RelaySettings {
+        poll_interval_ms: 20,
+        ..RelaySettings::default()
+    };
+    let relay = OutboxRelay::new(pool.clone(), nats.jetstream().clone(), polling);
+    let (shutdown, task) = spawn_relay(relay);
+    // Written as if by another replica: nobody notifies this relay.
+    let third = OutboxEvent::new(&subject, vec![3]);
+    enqueue(&pool, &third).await.unwrap();
+    eventually("polling relay published", DEADLINE, || async {
+        sent_at_set(&pool, third.event_id)
+            .await
+            .unwrap()
+            .then_some(())
+    })
+    .await;
+    shutdown.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        stream_messages(nats.jetstream(), &nats.config().stream).await,
+        3
+    );
+}

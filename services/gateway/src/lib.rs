@@ -1,1 +1,70 @@
-//! veil-gateway service.
+//! veil-gateway: the one public entry of Veil.
+//!
+//! Walking skeleton of the foundation issue: API-key authentication, `CreateTenant`,
+//! `CreateApiKey` and a thin `ProcessMessage` (consent check, e-mail placeholders,
+//! redacted transcript and its event in one transaction). The full pipeline, the proxy,
+//! policies and streaming arrive with the gateway issue.
+
+mod admin;
+mod apikeys;
+mod clients;
+mod pipeline;
+mod settings;
+mod store;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use veil_core::app::{Foundation, Service};
+use veil_core::config::Settings;
+use veil_core::subjects::SubjectKeys;
+use veil_proto::gateway::v1::admin_service_server::AdminServiceServer;
+use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayServiceServer;
+
+pub use settings::GatewaySettings;
+
+/// Service name: schema, subjects, metrics, token issuer.
+pub const NAME: &str = "gateway";
+
+/// The service's settings.
+pub type Config = Settings<GatewaySettings>;
+
+/// Migrations of the `gateway` schema.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connects, migrates and binds; the returned service is ready to run.
+pub async fn build(settings: Config) -> anyhow::Result<Service> {
+    let subjects = SubjectKeys::from_settings(&settings.privacy)?;
+    let foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
+    let authenticator = Arc::new(apikeys::Authenticator::new(
+        foundation.pool.clone(),
+        &settings.service,
+    ));
+    let clients = clients::Clients::new(&settings.service, foundation.issuer.clone())?;
+    let limit = settings.server.max_message_bytes;
+    let admin = admin::AdminApi::new(&foundation, authenticator.clone());
+    let pipeline = pipeline::PipelineApi::new(&foundation, authenticator, clients, subjects);
+    let routes = tonic::service::Routes::new(
+        AdminServiceServer::new(admin)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+    )
+    .add_service(
+        PrivacyGatewayServiceServer::new(pipeline)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+    );
+    Ok(Service::new(
+        foundation,
+        routes,
+        vec![
+            "veil.gateway.v1.AdminService",
+            "veil.gateway.v1.PrivacyGatewayService",
+        ],
+    ))
+}
+
+/// Builds and serves until `shutdown`.
+pub async fn run(settings: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    build(settings).await?.run_until_stopped(shutdown).await
+}

@@ -1,1 +1,5 @@
-fn main() {}
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    veil_core::app::service_main(veil_vault::NAME, veil_vault::run)
+}

@@ -160,6 +160,7 @@ impl OutboxRelay {
         let poll = Duration::from_millis(settings.poll_interval_ms);
         let cleanup_every = Duration::from_secs(settings.cleanup_interval_secs);
         let mut next_cleanup = Instant::now();
+        let mut next_backlog_refresh = Instant::now();
         let mut failing = false;
         while !shutdown.is_cancelled() {
             match self.publish_round().await {
@@ -170,6 +171,11 @@ impl OutboxRelay {
                     }
                     backoff.reset();
                     if round.fetched as i64 >= settings.batch_size {
+                        // More is waiting; keep the gauge roughly current meanwhile.
+                        if Instant::now() >= next_backlog_refresh {
+                            self.refresh_backlog().await;
+                            next_backlog_refresh = Instant::now() + poll;
+                        }
                         continue;
                     }
                     self.refresh_backlog().await;

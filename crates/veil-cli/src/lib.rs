@@ -1,0 +1,5 @@
+//! The `veil` command line as a library, so tests run exactly what the binary runs.
+
+pub mod demo;
+pub mod stack;
+pub mod up;

@@ -1,0 +1,103 @@
+//! All five services in one process (`veil up`, and the end-to-end tests): each keeps its
+//! own settings, schema, listeners and metrics; the gateway is pointed at the addresses
+//! the others actually bound.
+
+use std::net::SocketAddr;
+
+use tokio_util::sync::CancellationToken;
+use veil_core::app::Service;
+use veil_core::config::{NoExtra, Settings, Sources};
+use veil_gateway::GatewaySettings;
+
+/// Settings of every service.
+pub struct StackSettings {
+    /// Gateway settings; its service URLs are replaced by the bound addresses.
+    pub gateway: Settings<GatewaySettings>,
+    /// Consent settings.
+    pub consent: Settings<NoExtra>,
+    /// Vault settings.
+    pub vault: Settings<NoExtra>,
+    /// Retention settings.
+    pub retention: Settings<NoExtra>,
+    /// Audit settings.
+    pub audit: Settings<NoExtra>,
+}
+
+impl StackSettings {
+    /// Loads every service's layered settings (defaults, `deploy/config/<name>.toml`, env).
+    pub fn load(sources: &Sources) -> anyhow::Result<Self> {
+        Ok(Self {
+            gateway: Settings::load(veil_gateway::NAME, sources)?,
+            consent: Settings::load(veil_consent::NAME, sources)?,
+            vault: Settings::load(veil_vault::NAME, sources)?,
+            retention: Settings::load(veil_retention::NAME, sources)?,
+            audit: Settings::load(veil_audit::NAME, sources)?,
+        })
+    }
+}
+
+/// The five built services, listening but not yet serving.
+pub struct Stack {
+    /// `(name, service)` in start order; the gateway comes last.
+    pub services: Vec<(&'static str, Service)>,
+}
+
+impl Stack {
+    /// Builds the internal services, then the gateway pointed at them.
+    pub async fn build(mut settings: StackSettings) -> anyhow::Result<Self> {
+        let consent = veil_consent::build(settings.consent).await?;
+        let vault = veil_vault::build(settings.vault).await?;
+        let retention = veil_retention::build(settings.retention).await?;
+        let audit = veil_audit::build(settings.audit).await?;
+        let urls = &mut settings.gateway.service;
+        urls.consent_url = url(consent.grpc_addr());
+        urls.vault_url = url(vault.grpc_addr());
+        urls.retention_url = url(retention.grpc_addr());
+        urls.audit_url = url(audit.grpc_addr());
+        let gateway = veil_gateway::build(settings.gateway).await?;
+        Ok(Self {
+            services: vec![
+                (veil_consent::NAME, consent),
+                (veil_vault::NAME, vault),
+                (veil_retention::NAME, retention),
+                (veil_audit::NAME, audit),
+                (veil_gateway::NAME, gateway),
+            ],
+        })
+    }
+
+    /// The gRPC address of `name`.
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.services
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.grpc_addr())
+    }
+
+    /// Serves every service until `shutdown`; the first failure stops the others.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (name, service) in self.services {
+            let token = shutdown.clone();
+            tasks.spawn(async move { (name, service.run_until_stopped(token).await) });
+        }
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            let (name, result) = joined?;
+            if let Err(error) = result {
+                tracing::error!(
+                    service = name,
+                    error = format!("{error:#}"),
+                    "service failed"
+                );
+                shutdown.cancel();
+                first_error.get_or_insert(error.context(format!("veil-{name}")));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}

@@ -1,0 +1,51 @@
+//! Conversions between proto enums/messages and domain types, kept in one place.
+
+use veil_proto::common::v1 as pb;
+
+use crate::types::Role;
+
+/// The proto role of a domain role.
+pub fn role_to_proto(role: Role) -> pb::Role {
+    match role {
+        Role::Bot => pb::Role::Bot,
+        Role::Agent => pb::Role::Agent,
+        Role::PrivacyOfficer => pb::Role::PrivacyOfficer,
+        Role::Auditor => pb::Role::Auditor,
+        Role::Admin => pb::Role::Admin,
+        Role::PlatformAdmin => pb::Role::PlatformAdmin,
+        Role::Service => pb::Role::Service,
+    }
+}
+
+/// The domain role of a proto role value; `None` for unspecified or unknown values.
+pub fn role_from_proto(value: i32) -> Option<Role> {
+    match pb::Role::try_from(value).ok()? {
+        pb::Role::Unspecified => None,
+        pb::Role::Bot => Some(Role::Bot),
+        pb::Role::Agent => Some(Role::Agent),
+        pb::Role::PrivacyOfficer => Some(Role::PrivacyOfficer),
+        pb::Role::Auditor => Some(Role::Auditor),
+        pb::Role::Admin => Some(Role::Admin),
+        pb::Role::PlatformAdmin => Some(Role::PlatformAdmin),
+        pb::Role::Service => Some(Role::Service),
+    }
+}
+
+/// A protobuf timestamp for an instant.
+pub fn timestamp(at: time::OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.unix_timestamp(),
+        nanos: i32::try_from(at.nanosecond()).unwrap_or(0),
+    }
+}
+
+/// An instant from a protobuf timestamp; `None` when out of range.
+pub fn from_timestamp(ts: &prost_types::Timestamp) -> Option<time::OffsetDateTime> {
+    let base = time::OffsetDateTime::from_unix_timestamp(ts.seconds).ok()?;
+    Some(base + time::Duration::nanoseconds(i64::from(ts.nanos)))
+}
+
+/// The current time as a protobuf timestamp.
+pub fn now() -> prost_types::Timestamp {
+    timestamp(time::OffsetDateTime::now_utc())
+}

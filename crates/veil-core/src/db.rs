@@ -1,0 +1,114 @@
+//! Postgres pool and per-service schema.
+//!
+//! Each service owns one schema. Every pooled connection gets `search_path` set to it,
+//! so service SQL uses unqualified table names and two services can share one database.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::config::DatabaseSettings;
+
+/// Errors while connecting or migrating.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL did not parse (the URL itself is never printed: it may hold a password).
+    #[error("invalid setting database.url: not a valid postgres URL")]
+    Url,
+    /// Connecting failed.
+    #[error("cannot connect to postgres: {0}")]
+    Connect(#[source] sqlx::Error),
+    /// The schema could not be created.
+    #[error("cannot create schema {schema}: {source}")]
+    Schema {
+        /// Schema name.
+        schema: String,
+        /// Cause.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Connection options for the settings, with `search_path` pinned to the service schema.
+pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, DbError> {
+    let options: PgConnectOptions = settings.url.expose().parse().map_err(|_| DbError::Url)?;
+    Ok(options.options([("search_path", settings.schema.as_str())]))
+}
+
+/// Creates the schema if needed and returns a pool whose connections use it.
+pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
+    let options = connect_options(settings)?;
+    let timeout = Duration::from_secs(settings.connect_timeout_secs.max(1));
+    let pool_options = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(timeout);
+    let pool = match pool_options.clone().connect_with(options.clone()).await {
+        Ok(pool) => pool,
+        Err(error) if is_missing_database(&error) => {
+            create_database(&options).await?;
+            pool_options
+                .connect_with(options)
+                .await
+                .map_err(DbError::Connect)?
+        }
+        Err(error) => return Err(DbError::Connect(error)),
+    };
+    // The schema name was validated as an identifier at configuration time.
+    let ddl = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", settings.schema);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(&pool)
+        .await
+        .map_err(|source| DbError::Schema {
+            schema: settings.schema.clone(),
+            source,
+        })?;
+    Ok(pool)
+}
+
+fn is_missing_database(error: &sqlx::Error) -> bool {
+    // 3D000: invalid_catalog_name (the database does not exist).
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000"))
+}
+
+/// Creates the configured database through the `postgres` maintenance database, so a
+/// fresh server needs no manual step. Losing a race with another service is fine.
+async fn create_database(options: &PgConnectOptions) -> Result<(), DbError> {
+    use sqlx::Connection;
+    let name = options.get_database().unwrap_or("veil").to_string();
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(DbError::Url);
+    }
+    let mut conn = sqlx::PgConnection::connect_with(&options.clone().database("postgres"))
+        .await
+        .map_err(DbError::Connect)?;
+    let ddl = format!("CREATE DATABASE \"{name}\"");
+    match sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(&mut conn)
+        .await
+    {
+        Ok(_) => Ok(()),
+        // 42P04: duplicate_database — another service created it first.
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => Ok(()),
+        Err(error) => Err(DbError::Connect(error)),
+    }
+}
+
+/// Connects and runs the service's migrations when `settings.migrate` is set.
+pub async fn connect_and_migrate(
+    settings: &DatabaseSettings,
+    migrator: &Migrator,
+) -> Result<PgPool, DbError> {
+    let pool = connect(settings).await?;
+    if settings.migrate {
+        migrator.run(&pool).await?;
+    }
+    Ok(pool)
+}

@@ -1,0 +1,55 @@
+//! Clients of the internal services, each call carrying a freshly minted internal token.
+
+use std::sync::Arc;
+
+use tonic::Request;
+use tonic::transport::{Channel, Endpoint};
+use veil_core::auth::{Principal, TokenIssuer, attach_bearer};
+use veil_core::error::ServiceError;
+use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
+
+use crate::settings::GatewaySettings;
+
+/// Lazily connected channels to the internal services.
+#[derive(Clone)]
+pub struct Clients {
+    consent: Channel,
+    issuer: Arc<TokenIssuer>,
+}
+
+impl Clients {
+    pub fn new(settings: &GatewaySettings, issuer: Arc<TokenIssuer>) -> anyhow::Result<Self> {
+        let consent = Endpoint::from_shared(settings.consent_url.clone())?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .connect_lazy();
+        Ok(Self { consent, issuer })
+    }
+
+    /// The consent client.
+    pub fn consent(&self) -> ConsentServiceClient<Channel> {
+        ConsentServiceClient::new(self.consent.clone())
+    }
+
+    /// Wraps `message` in a request to `audience` on behalf of `principal`, carrying a
+    /// fresh internal token, the request id and the trace context.
+    pub fn request<T>(
+        &self,
+        audience: &str,
+        principal: &Principal,
+        message: T,
+    ) -> Result<Request<T>, tonic::Status> {
+        let token = self
+            .issuer
+            .mint_for(audience, principal)
+            .map_err(ServiceError::internal)?;
+        let mut request = Request::new(message);
+        attach_bearer(&mut request, &token)?;
+        if let Ok(value) = principal.request_id.as_str().parse() {
+            request
+                .metadata_mut()
+                .insert(veil_core::rpc_layer::REQUEST_ID_HEADER, value);
+        }
+        veil_core::telemetry::inject_metadata(request.metadata_mut());
+        Ok(request)
+    }
+}

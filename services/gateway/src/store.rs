@@ -1,0 +1,124 @@
+//! SQL of the gateway schema.
+
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// A tenant row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TenantRow {
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub default_jurisdiction: i32,
+    pub default_locale: String,
+    pub created_at: time::OffsetDateTime,
+}
+
+/// Inserts a tenant; `None` when the slug is taken.
+pub async fn insert_tenant(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    slug: &str,
+    jurisdiction: i32,
+    locale: &str,
+) -> sqlx::Result<Option<TenantRow>> {
+    sqlx::query_as(
+        "INSERT INTO tenants (tenant_id, name, slug, default_jurisdiction, default_locale)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (slug) DO NOTHING
+         RETURNING tenant_id, name, slug, default_jurisdiction, default_locale, created_at",
+    )
+    .bind(Uuid::now_v7())
+    .bind(name)
+    .bind(slug)
+    .bind(jurisdiction)
+    .bind(locale)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether the tenant exists.
+pub async fn tenant_exists(db: impl PgExecutor<'_>, tenant: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE tenant_id = $1)")
+        .bind(tenant)
+        .fetch_one(db)
+        .await
+}
+
+/// A stored API key (hash only).
+#[derive(Debug, sqlx::FromRow)]
+pub struct KeyRow {
+    pub key_id: String,
+    pub tenant_id: Uuid,
+    pub secret_hash: Vec<u8>,
+    pub roles: Vec<String>,
+}
+
+/// Stores a new key.
+pub async fn insert_key(
+    db: impl PgExecutor<'_>,
+    key_id: &str,
+    tenant: Uuid,
+    name: &str,
+    secret_hash: &[u8],
+    roles: &[String],
+    expires_at: Option<time::OffsetDateTime>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO api_keys (key_id, tenant_id, name, secret_hash, roles, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(key_id)
+    .bind(tenant)
+    .bind(name)
+    .bind(secret_hash)
+    .bind(roles)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The key if it exists, is not revoked and has not expired.
+pub async fn active_key(db: impl PgExecutor<'_>, key_id: &str) -> sqlx::Result<Option<KeyRow>> {
+    sqlx::query_as(
+        "SELECT key_id, tenant_id, secret_hash, roles FROM api_keys
+         WHERE key_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+    )
+    .bind(key_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A redacted turn to store.
+pub struct NewTurn<'a> {
+    pub message_id: Uuid,
+    pub tenant: Uuid,
+    pub conversation_id: &'a str,
+    pub subject_ref: &'a str,
+    pub role: i32,
+    pub redacted_text: &'a str,
+    pub entity_counts: serde_json::Value,
+}
+
+/// Appends a turn at the conversation's next index and returns that index. Concurrent
+/// turns of one conversation are serialized by the unique (tenant, conversation, turn).
+pub async fn insert_turn(conn: &mut PgConnection, turn: &NewTurn<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO transcript_messages
+             (message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
+              redacted_text, entity_counts)
+         SELECT $1, $2, $3, $4, COALESCE(MAX(turn_index) + 1, 0), $5, $6, $7
+         FROM transcript_messages WHERE tenant_id = $2 AND conversation_id = $3
+         RETURNING turn_index",
+    )
+    .bind(turn.message_id)
+    .bind(turn.tenant)
+    .bind(turn.conversation_id)
+    .bind(turn.subject_ref)
+    .bind(turn.role)
+    .bind(turn.redacted_text)
+    .bind(&turn.entity_counts)
+    .fetch_one(conn)
+    .await
+}
