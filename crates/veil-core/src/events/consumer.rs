@@ -23,6 +23,9 @@ mod settings;
 
 pub use settings::ConsumerSettings;
 
+/// How long after its `expires` a pull may still deliver before it is abandoned.
+const PULL_GRACE: Duration = Duration::from_millis(500);
+
 /// One delivered event, as a handler sees it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ReceivedEvent {
@@ -281,6 +284,11 @@ impl Consumer {
             _ = shutdown.cancelled() => return Ok(true),
             batch = request => batch.map_err(|e| EventsError::nats("pull", e))?,
         };
+        // The server forgets a pull when it restarts, and the client only gives up on it
+        // 5 s after `expires`; ending it ourselves soon after `expires` re-pulls sooner.
+        let pull_deadline = tokio::time::Instant::now()
+            + Duration::from_millis(self.settings.fetch_expires_ms)
+            + PULL_GRACE;
         let mut healthy = true;
         loop {
             let next = tokio::select! {
@@ -290,6 +298,10 @@ impl Consumer {
                     return Ok(healthy);
                 }
                 next = batch.next() => next,
+                _ = tokio::time::sleep_until(pull_deadline) => {
+                    release_buffered(&mut batch).await;
+                    return Ok(healthy);
+                }
             };
             let message = match next {
                 None => return Ok(healthy),
