@@ -202,7 +202,7 @@ impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
             log_format: LogFormat::Json,
-            log_level: "info".into(),
+            log_level: "info,async_nats=warn".into(),
             otlp_endpoint: None,
         }
     }
