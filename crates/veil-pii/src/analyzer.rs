@@ -1,0 +1,204 @@
+//! The analyzer: built once, shared across threads, runs every recognizer over a
+//! text, applies context and the tenant policy, and resolves overlaps.
+
+use crate::context;
+use crate::entity::EntityType;
+use crate::finding::{Explanation, Finding};
+use crate::person::{Gazetteer, PersonRecognizer};
+use crate::policy::Policy;
+use crate::recognizer::{Candidate, Input, Recognizer};
+use crate::recognizers;
+use crate::resolve::resolve;
+use crate::text::{Token, byte_to_char_offsets, tokenize};
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// Buffers reused across calls on one thread, so that analyzing a message
+/// allocates nothing but its output.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    tokens: Vec<Token>,
+    candidates: Vec<Candidate>,
+    order: Vec<usize>,
+    offsets: Vec<usize>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The PII analyzer. Build it once (`Analyzer::new()` embeds the name lists) and
+/// share it with `Arc`; `analyze` takes `&self` and is safe to call from many threads.
+pub struct Analyzer {
+    recognizers: Vec<Box<dyn Recognizer>>,
+}
+
+/// Assembles an [`Analyzer`] from the built-in recognizers and extra ones (for
+/// example an ML NER backend implementing [`Recognizer`]).
+pub struct AnalyzerBuilder {
+    builtin: bool,
+    gazetteer: Option<Arc<Gazetteer>>,
+    extra: Vec<Box<dyn Recognizer>>,
+}
+
+impl AnalyzerBuilder {
+    /// Leaves out the built-in recognizers (only added ones run).
+    pub fn without_builtin(mut self) -> Self {
+        self.builtin = false;
+        self
+    }
+
+    /// Uses another set of name lists for PERSON.
+    pub fn with_gazetteer(mut self, gazetteer: Arc<Gazetteer>) -> Self {
+        self.gazetteer = Some(gazetteer);
+        self
+    }
+
+    /// Adds a recognizer; its candidates go through the same context, policy and
+    /// overlap rules as the built-in ones.
+    pub fn with_recognizer(mut self, recognizer: Box<dyn Recognizer>) -> Self {
+        self.extra.push(recognizer);
+        self
+    }
+
+    /// Builds the analyzer.
+    pub fn build(self) -> Analyzer {
+        let mut recognizers = Vec::new();
+        if self.builtin {
+            recognizers.extend(recognizers::builtin());
+            let gazetteer = self.gazetteer.unwrap_or_else(Gazetteer::embedded);
+            recognizers.push(Box::new(PersonRecognizer::new(gazetteer)) as Box<dyn Recognizer>);
+        }
+        recognizers.extend(self.extra);
+        Analyzer { recognizers }
+    }
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Analyzer::new()
+    }
+}
+
+impl Analyzer {
+    /// An analyzer with every built-in recognizer and the embedded name lists.
+    pub fn new() -> Analyzer {
+        Analyzer::builder().build()
+    }
+
+    /// A builder for a customized analyzer.
+    pub fn builder() -> AnalyzerBuilder {
+        AnalyzerBuilder {
+            builtin: true,
+            gazetteer: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// The entity types the analyzer's recognizers can report.
+    pub fn supported_entities(&self) -> Vec<EntityType> {
+        let mut all: Vec<EntityType> = self.recognizers.iter().flat_map(|r| r.entities()).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// Finds personal data in `text` under `policy`. Findings are sorted by start,
+    /// never overlap, and carry byte and code-point offsets.
+    pub fn analyze(&self, text: &str, policy: &Policy) -> Vec<Finding> {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.analyze_with(text, policy, &mut scratch),
+            // A recognizer that calls back into the analyzer gets fresh buffers.
+            Err(_) => self.analyze_with(text, policy, &mut Scratch::default()),
+        })
+    }
+
+    fn analyze_with(&self, text: &str, policy: &Policy, scratch: &mut Scratch) -> Vec<Finding> {
+        let Scratch {
+            tokens,
+            candidates,
+            order,
+            offsets,
+        } = scratch;
+        candidates.clear();
+        let flags = tokenize(text, tokens);
+        if tokens.is_empty() {
+            return Vec::new();
+        }
+        let input = Input {
+            text,
+            tokens,
+            flags,
+            languages: policy.languages,
+            enabled: policy.enabled_builtins(),
+            phone_regions: &policy.regions,
+        };
+        for recognizer in &self.recognizers {
+            recognizer.recognize(&input, candidates);
+        }
+        for recognizer in &policy.custom {
+            recognizer.recognize(&input, candidates);
+        }
+        // Context, policy filters.
+        candidates.retain_mut(|c| {
+            if c.start >= c.end || c.end > text.len() || !policy.is_enabled(&c.entity) {
+                return false;
+            }
+            if c.apply_context
+                && let Some(b) = c.entity.builtin()
+            {
+                let found = context::find(text, tokens, c.start, c.end, context::words_for(b));
+                if !found.is_empty() {
+                    c.context_words = found;
+                }
+            }
+            final_score(c) >= policy.threshold_for(&c.entity)
+                && !policy.is_allowed(&text[c.start..c.end])
+        });
+        resolve(candidates, order);
+        let mut findings: Vec<Finding> = Vec::with_capacity(order.len());
+        offsets.clear();
+        for &i in order.iter() {
+            offsets.push(candidates[i].start);
+            offsets.push(candidates[i].end);
+        }
+        byte_to_char_offsets(text, offsets);
+        for (k, &i) in order.iter().enumerate() {
+            let c = &mut candidates[i];
+            let score = final_score(c);
+            findings.push(Finding {
+                entity: c.entity.clone(),
+                start: c.start,
+                end: c.end,
+                char_start: offsets[2 * k],
+                char_end: offsets[2 * k + 1],
+                score,
+                explanation: Explanation {
+                    recognizer: c.recognizer.clone(),
+                    pattern: c.pattern.clone(),
+                    checksum_validated: c.checksum_validated,
+                    context_words: std::mem::take(&mut c.context_words),
+                    base_score: c.score,
+                    final_score: score,
+                },
+            });
+        }
+        findings
+    }
+}
+
+/// The score after context: recognizers that weigh context themselves have
+/// already folded it into `score`.
+fn final_score(c: &Candidate) -> f32 {
+    let score = if c.apply_context && !c.context_words.is_empty() {
+        context::boosted(c.score)
+    } else {
+        c.score
+    };
+    score.clamp(0.0, 1.0)
+}
+
+/// Exposed for the overlap resolver.
+pub(crate) fn score_of(c: &Candidate) -> f32 {
+    final_score(c)
+}

@@ -1,0 +1,268 @@
+//! Puts original values back into text that contains placeholders, such as an
+//! LLM's reply. LLMs change placeholders a little (`<email_address_1>`,
+//! `< EMAIL_ADDRESS_1 >`, `[EMAIL_ADDRESS_1]`, `&lt;EMAIL_ADDRESS_1&gt;`, or drop the
+//! brackets); each candidate is normalized and looked up as a plain string, never
+//! used as a pattern.
+
+use super::pseudonym::PseudonymMap;
+
+/// Longest inner part of a placeholder we look at (type name + number).
+const MAX_INNER: usize = 72;
+
+/// Normalizes the inside of a bracket pair into `<TYPE_N>` form, or `None`.
+fn normalize(inner: &str, buf: &mut String) -> bool {
+    buf.clear();
+    let trimmed = inner.trim();
+    if trimmed.is_empty() || trimmed.len() > MAX_INNER {
+        return false;
+    }
+    buf.push('<');
+    let mut last_sep = false;
+    for c in trimmed.chars() {
+        match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' => {
+                buf.push(c.to_ascii_uppercase());
+                last_sep = false;
+            }
+            '_' | ' ' | '-' => {
+                if !last_sep {
+                    buf.push('_');
+                }
+                last_sep = true;
+            }
+            _ => return false,
+        }
+    }
+    buf.push('>');
+    true
+}
+
+/// A placeholder found at `text[start..end]` with its original value.
+struct Hit<'m> {
+    start: usize,
+    end: usize,
+    value: &'m str,
+}
+
+/// Finds the placeholder that starts at byte `i`, if any.
+fn placeholder_at<'m>(
+    text: &str,
+    i: usize,
+    map: &'m PseudonymMap,
+    buf: &mut String,
+) -> Option<Hit<'m>> {
+    let rest = &text[i..];
+    let (open_len, close): (usize, &str) = if rest.starts_with('<') {
+        (1, ">")
+    } else if rest.starts_with('[') {
+        (1, "]")
+    } else if rest.len() >= 4 && rest[..4].eq_ignore_ascii_case("&lt;") {
+        (4, "&gt;")
+    } else {
+        return None;
+    };
+    let body = &rest[open_len..];
+    let limit = body.len().min(MAX_INNER + 8);
+    let close_at = body[..floor_boundary(body, limit)].find(close)?;
+    if !normalize(&body[..close_at], buf) {
+        return None;
+    }
+    let value = map.original(buf)?;
+    Some(Hit {
+        start: i,
+        end: i + open_len + close_at + close.len(),
+        value,
+    })
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// A bare placeholder (`EMAIL_ADDRESS_1` without brackets) at a word start.
+fn bare_at<'m>(text: &str, i: usize, map: &'m PseudonymMap, buf: &mut String) -> Option<Hit<'m>> {
+    let bytes = text.as_bytes();
+    if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_') {
+        return None;
+    }
+    let len = bytes[i..]
+        .iter()
+        .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || **b == b'_')
+        .count();
+    if !(3..=MAX_INNER).contains(&len)
+        || !bytes[i + len - 1].is_ascii_digit()
+        || !text[i..i + len].contains('_')
+    {
+        return None;
+    }
+    buf.clear();
+    buf.push('<');
+    buf.push_str(&text[i..i + len]);
+    buf.push('>');
+    map.original(buf).map(|value| Hit {
+        start: i,
+        end: i + len,
+        value,
+    })
+}
+
+/// Replaces every placeholder of `map` in `text` by its original value.
+pub fn restore(text: &str, map: &PseudonymMap) -> String {
+    let mut out = String::with_capacity(text.len());
+    restore_into(text, map, &mut out);
+    out
+}
+
+fn restore_into(text: &str, map: &PseudonymMap, out: &mut String) {
+    if map.is_empty() {
+        out.push_str(text);
+        return;
+    }
+    let bytes = text.as_bytes();
+    let mut buf = String::new();
+    let mut pos = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let hit = match b {
+            b'<' | b'[' | b'&' => placeholder_at(text, i, map, &mut buf),
+            b'A'..=b'Z' => bare_at(text, i, map, &mut buf),
+            _ => None,
+        };
+        match hit {
+            Some(h) => {
+                out.push_str(&text[pos..h.start]);
+                out.push_str(h.value);
+                pos = h.end;
+                i = h.end;
+            }
+            None => i += 1,
+        }
+    }
+    out.push_str(&text[pos..]);
+}
+
+/// Restores placeholders in a stream of chunks (an LLM's streamed reply). Text is
+/// released as soon as it cannot be the start of a placeholder cut by a chunk
+/// boundary; only such a tail is held back.
+#[derive(Debug)]
+pub struct StreamRestorer<'m> {
+    map: &'m PseudonymMap,
+    pending: String,
+    hold_limit: usize,
+}
+
+impl<'m> StreamRestorer<'m> {
+    /// A restorer over a conversation's placeholders.
+    pub fn new(map: &'m PseudonymMap) -> Self {
+        // "&lt;" + inner + "&gt;" is the longest form of a placeholder.
+        let hold_limit = map.longest_placeholder() + 8;
+        StreamRestorer {
+            map,
+            pending: String::new(),
+            hold_limit,
+        }
+    }
+
+    /// Feeds a chunk; returns the restored text that is safe to emit now.
+    pub fn push(&mut self, chunk: &str) -> String {
+        self.pending.push_str(chunk);
+        let cut = self.safe_cut();
+        let mut out = String::new();
+        restore_into(&self.pending[..cut], self.map, &mut out);
+        self.pending.drain(..cut);
+        out
+    }
+
+    /// Ends the stream; returns what was held back, restored.
+    pub fn finish(self) -> String {
+        restore(&self.pending, self.map)
+    }
+
+    /// The end of the text that cannot hold the beginning of a cut placeholder.
+    fn safe_cut(&self) -> usize {
+        let text = self.pending.as_str();
+        if self.map.is_empty() {
+            return text.len();
+        }
+        let window_start = floor_boundary(text, text.len().saturating_sub(self.hold_limit));
+        // An opening bracket with no closing one after it may begin a placeholder.
+        let bytes = text.as_bytes();
+        for i in window_start..bytes.len() {
+            let opens = match bytes[i] {
+                b'<' => !text[i..].contains('>'),
+                b'[' => !text[i..].contains(']'),
+                b'&' => !text[i..].to_ascii_lowercase().contains("&gt;"),
+                _ => false,
+            };
+            if opens {
+                return i;
+            }
+        }
+        // A trailing run of capitals, digits and underscores may be a bare placeholder.
+        let tail = bytes
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || **b == b'_')
+            .count();
+        if tail > 0 && tail <= self.hold_limit {
+            bytes.len() - tail
+        } else {
+            bytes.len()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entity::BuiltIn;
+
+    fn map() -> PseudonymMap {
+        let mut m = PseudonymMap::new();
+        m.placeholder_for(&BuiltIn::EmailAddress.into(), "anna@example.com");
+        m.placeholder_for(&BuiltIn::Person.into(), "Anna (a.k.a. $1 .*)");
+        m
+    }
+
+    #[test]
+    fn tolerant_forms() {
+        let m = map();
+        for reply in [
+            "Write to <EMAIL_ADDRESS_1>.",
+            "Write to <email_address_1>.",
+            "Write to < EMAIL_ADDRESS_1 >.",
+            "Write to [EMAIL_ADDRESS_1].",
+            "Write to &lt;EMAIL_ADDRESS_1&gt;.",
+            "Write to EMAIL_ADDRESS_1.",
+            "Write to <Email Address 1>.",
+        ] {
+            assert_eq!(restore(reply, &m), "Write to anna@example.com.", "{reply}");
+        }
+        assert_eq!(restore("<PERSON_1> wrote", &m), "Anna (a.k.a. $1 .*) wrote");
+        assert_eq!(
+            restore("<EMAIL_ADDRESS_9> and <b>", &m),
+            "<EMAIL_ADDRESS_9> and <b>"
+        );
+    }
+
+    #[test]
+    fn streaming_across_boundaries() {
+        let m = map();
+        let reply = "Hi <PERSON_1>, mail <email_address_1> or EMAIL_ADDRESS_1 now.";
+        let expected = restore(reply, &m);
+        for split in 0..reply.len() {
+            if !reply.is_char_boundary(split) {
+                continue;
+            }
+            let mut r = StreamRestorer::new(&m);
+            let mut got = r.push(&reply[..split]);
+            got.push_str(&r.push(&reply[split..]));
+            got.push_str(&r.finish());
+            assert_eq!(got, expected, "split at {split}");
+        }
+    }
+}

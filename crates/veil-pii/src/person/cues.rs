@@ -1,0 +1,278 @@
+//! Words around a name that tell it is one: phrases that introduce a name
+//! ("my name is", "ich heiße", "je m'appelle", "me llamo", "t.n.v."), greetings
+//! and thanks ("Hi X,", "Thanks X"), titles ("Mr", "Frau", "Mme") and particles
+//! inside names ("van", "de", "von").
+
+/// How strongly the words before a span announce a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cue {
+    /// "my name is", "account holder", "Name:": whatever follows is a name.
+    Strong(&'static str),
+    /// A title: "Mr", "Frau", "Mme", "Sr.".
+    Title(&'static str),
+    /// Greetings, thanks, "I'm": a known name that follows is very likely one.
+    Weak(&'static str),
+}
+
+/// Phrases (as folded words, last word next to the name) that announce a name.
+const STRONG: &[&[&str]] = &[
+    &["my", "name", "is"],
+    &["my", "name's"],
+    &["name", "is"],
+    &["i", "am", "called"],
+    &["call", "me"],
+    &["account", "holder"],
+    &["account", "name"],
+    &["cardholder"],
+    &["card", "holder"],
+    &["signed"],
+    &["ich", "heisse"],
+    &["ich", "heiße"],
+    &["mein", "name", "ist"],
+    &["name", "ist"],
+    &["kontoinhaber"],
+    &["kontoinhaberin"],
+    &["je", "m'appelle"],
+    &["m'appelle"],
+    &["mon", "nom", "est"],
+    &["nom", "est"],
+    &["titulaire"],
+    &["me", "llamo"],
+    &["mi", "nombre", "es"],
+    &["nombre", "es"],
+    &["titular"],
+    &["mijn", "naam", "is"],
+    &["naam", "is"],
+    &["ik", "heet"],
+    &["t.n.v"],
+    &["t.n.v."],
+    &["tnv"],
+    &["ten", "name", "van"],
+    &["rekeninghouder"],
+];
+
+/// Labels that announce a name when followed by a colon ("Name: Anna Schmidt").
+const LABELS: &[&str] = &[
+    "name",
+    "full name",
+    "patient",
+    "customer",
+    "contact",
+    "kunde",
+    "kundin",
+    "nom",
+    "client",
+    "cliente",
+    "nombre",
+    "naam",
+    "klant",
+    "vorname",
+    "nachname",
+    "prénom",
+    "prenom",
+    "apellido",
+    "achternaam",
+    "voornaam",
+    "surname",
+    "firstname",
+    "lastname",
+    "from",
+    "von",
+    "de",
+    "van",
+    "to",
+    "an",
+    "à",
+    "para",
+    "aan",
+];
+
+const TITLES: &[&str] = &[
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "prof",
+    "sir",
+    "madam",
+    "herr",
+    "frau",
+    "hr",
+    "fr",
+    "m",
+    "mme",
+    "mlle",
+    "monsieur",
+    "madame",
+    "mademoiselle",
+    "sr",
+    "sra",
+    "srta",
+    "señor",
+    "señora",
+    "senor",
+    "senora",
+    "don",
+    "doña",
+    "dhr",
+    "mevr",
+    "mevrouw",
+    "meneer",
+    "mw",
+    "dokter",
+    "docteur",
+    "doctor",
+];
+
+const WEAK: &[&[&str]] = &[
+    &["hi"],
+    &["hey"],
+    &["hello"],
+    &["dear"],
+    &["thanks"],
+    &["thank", "you"],
+    &["thx"],
+    &["bye"],
+    &["cheers"],
+    &["i'm"],
+    &["im"],
+    &["i", "am"],
+    &["this", "is"],
+    &["regards"],
+    &["sincerely"],
+    &["best"],
+    &["love"],
+    &["ask"],
+    &["met"],
+    &["with"],
+    &["married"],
+    &["wife"],
+    &["husband"],
+    &["son"],
+    &["daughter"],
+    &["brother"],
+    &["sister"],
+    &["friend"],
+    &["colleague"],
+    &["manager"],
+    &["boss"],
+    &["mom"],
+    &["dad"],
+    &["called"],
+    &["named"],
+    &["hallo"],
+    &["liebe"],
+    &["lieber"],
+    &["danke"],
+    &["grüße"],
+    &["gruss"],
+    &["gruß"],
+    &["grusse"],
+    &["ich", "bin"],
+    &["bonjour"],
+    &["salut"],
+    &["cher"],
+    &["chère"],
+    &["chere"],
+    &["merci"],
+    &["je", "suis"],
+    &["cordialement"],
+    &["hola"],
+    &["querido"],
+    &["querida"],
+    &["estimado"],
+    &["estimada"],
+    &["gracias"],
+    &["soy"],
+    &["saludos"],
+    &["hoi"],
+    &["beste"],
+    &["dag"],
+    &["bedankt"],
+    &["groeten"],
+    &["ik", "ben"],
+    &["dank", "je"],
+    &["dank", "u"],
+];
+
+/// Lower-case particles that sit inside names ("Ludwig van Beethoven").
+pub const PARTICLES: &[&str] = &[
+    "van", "von", "de", "der", "den", "del", "della", "di", "da", "du", "le", "la", "ten", "ter",
+    "zu", "dos", "das", "y", "bin", "al", "el", "van der", "vom", "zur", "st", "des",
+];
+
+/// The cue words before token `index`, given the folded text of up to three
+/// preceding tokens (nearest last) and whether the nearest ends with a colon.
+pub fn classify(previous: &[&str], colon: bool) -> Option<Cue> {
+    let n = previous.len();
+    if n == 0 {
+        return None;
+    }
+    let last = previous[n - 1];
+    if colon {
+        if let Some(label) = LABELS.iter().find(|l| **l == last) {
+            return Some(Cue::Strong(label));
+        }
+        if n >= 2 {
+            let two = [previous[n - 2], last];
+            if let Some(label) = LABELS.iter().find(|l| l.split(' ').eq(two.iter().copied())) {
+                return Some(Cue::Strong(label));
+            }
+        }
+    }
+    if let Some(title) = TITLES.iter().find(|t| **t == last.trim_end_matches('.')) {
+        return Some(Cue::Title(title));
+    }
+    let ends_with = |phrase: &[&str]| {
+        phrase.len() <= n
+            && phrase
+                .iter()
+                .rev()
+                .zip(previous.iter().rev())
+                .all(|(p, w)| p == w)
+    };
+    if let Some(phrase) = STRONG.iter().find(|p| ends_with(p)) {
+        return Some(Cue::Strong(phrase[phrase.len() - 1]));
+    }
+    if let Some(phrase) = WEAK.iter().find(|p| ends_with(p)) {
+        return Some(Cue::Weak(phrase[phrase.len() - 1]));
+    }
+    None
+}
+
+/// Whether a folded word (without a trailing dot) is a title.
+pub fn is_title(word: &str) -> bool {
+    TITLES.contains(&word)
+}
+
+/// Whether a folded word can end a cue (cheap test before the full look-up).
+pub fn may_end_cue(word: &str) -> bool {
+    word.len() <= 15
+        && (TITLES.contains(&word.trim_end_matches('.'))
+            || STRONG.iter().any(|p| p[p.len() - 1] == word)
+            || WEAK.iter().any(|p| p[p.len() - 1] == word)
+            || LABELS.contains(&word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phrases() {
+        assert_eq!(
+            classify(&["my", "name", "is"], false),
+            Some(Cue::Strong("is"))
+        );
+        assert_eq!(
+            classify(&["ich", "heiße"], false),
+            Some(Cue::Strong("heiße"))
+        );
+        assert_eq!(classify(&["name"], true), Some(Cue::Strong("name")));
+        assert_eq!(classify(&["mr."], false), Some(Cue::Title("mr")));
+        assert_eq!(classify(&["hi"], false), Some(Cue::Weak("hi")));
+        assert_eq!(classify(&["the"], false), None);
+    }
+}
