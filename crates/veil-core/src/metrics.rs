@@ -62,11 +62,9 @@ impl Metrics {
         );
         let rpc_calls = Family::<RpcLabels, Counter>::default();
         let rpc_latency = Family::<RpcLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(
-                [
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                ],
-            )
+            Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
         });
         let backlog = Family::<ProbeLabels, Gauge>::default();
         let lag = Family::<ProbeLabels, Gauge>::default();

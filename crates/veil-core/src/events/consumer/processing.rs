@@ -8,6 +8,7 @@ use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{
@@ -80,7 +81,16 @@ pub(super) async fn process<H: EventHandler>(
         }
         Ok(_) => {}
     }
-    match handler.handle(&mut tx, &event).await {
+    // The handler's work continues the publisher's trace.
+    let span = tracing::info_span!(
+        "event",
+        consumer = %consumer.durable,
+        %event_id,
+        subject = %event.subject
+    );
+    crate::telemetry::set_remote_parent(&span, event.traceparent.as_deref());
+    let handled = handler.handle(&mut tx, &event).instrument(span).await;
+    match handled {
         Ok(()) => match tx.commit().await {
             Ok(()) => {
                 acknowledge(&message, AckKind::Ack).await;
