@@ -177,3 +177,47 @@ async fn shutdown_reports_not_serving_before_closing() -> anyhow::Result<()> {
     stopped.await??;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_calls_internal_services_over_mutual_tls() -> anyhow::Result<()> {
+    use veil_core::client::ClientTlsSettings;
+    use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
+    use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
+    use veil_proto::gateway::v1::{MessageContext, MessageRole, ProcessMessageRequest};
+
+    let env = TestEnv::new().await?;
+    let pki = make_pki()?;
+    std::fs::write(pki.dir.path().join("client.pem"), &pki.client_cert_pem)?;
+    std::fs::write(pki.dir.path().join("client.key"), &pki.client_key_pem)?;
+    let mut settings = stack_settings(&env);
+    settings.consent.server.tls = Some(tls_settings(&pki, true));
+    settings.gateway.internal_tls = Some(ClientTlsSettings {
+        ca_path: pki.dir.path().join("ca.pem"),
+        cert_path: Some(pki.dir.path().join("client.pem")),
+        key_path: Some(pki.dir.path().join("client.key")),
+        domain_name: Some("localhost".into()),
+    });
+    let stack = TestStack::start(settings).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "mtls").await?;
+    let response = PrivacyGatewayServiceClient::new(gateway)
+        .process_message(bearer(
+            ProcessMessageRequest {
+                context: Some(MessageContext {
+                    conversation_id: "conv-1".into(),
+                    subject_id: "customer-1".into(),
+                    role: MessageRole::User as i32,
+                    purposes: vec!["support".into()],
+                    ..Default::default()
+                }),
+                text: "hello".into(),
+            },
+            &tenant.bot_key,
+        ))
+        .await;
+    // The purpose does not exist: consent answered NOT_FOUND over mTLS, which proves the
+    // call went through the TLS handshake with the client certificate.
+    let status = response.expect_err("unknown purpose");
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    stack.stop().await
+}

@@ -49,11 +49,18 @@ impl Stack {
         let vault = veil_vault::build(settings.vault).await?;
         let retention = veil_retention::build(settings.retention).await?;
         let audit = veil_audit::build(settings.audit).await?;
+        // With internal TLS the services are reached over https (their certificates must
+        // name the host, or `internal_tls.domain_name` must say which name to expect).
+        let scheme = if settings.gateway.internal_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let urls = &mut settings.gateway.service;
-        urls.consent_url = url(consent.grpc_addr());
-        urls.vault_url = url(vault.grpc_addr());
-        urls.retention_url = url(retention.grpc_addr());
-        urls.audit_url = url(audit.grpc_addr());
+        urls.consent_url = url(scheme, consent.grpc_addr());
+        urls.vault_url = url(scheme, vault.grpc_addr());
+        urls.retention_url = url(scheme, retention.grpc_addr());
+        urls.audit_url = url(scheme, audit.grpc_addr());
         let gateway = veil_gateway::build(settings.gateway).await?;
         Ok(Self {
             services: vec![
@@ -98,6 +105,6 @@ impl Stack {
     }
 }
 
-fn url(addr: SocketAddr) -> String {
-    format!("http://{addr}")
+fn url(scheme: &str, addr: SocketAddr) -> String {
+    format!("{scheme}://{addr}")
 }

@@ -59,6 +59,8 @@ pub struct Settings<S = NoExtra> {
     pub auth: AuthSettings,
     /// Pseudonymization of subject ids.
     pub privacy: PrivacySettings,
+    /// TLS for calls this service makes to other Veil services; absent means plaintext.
+    pub internal_tls: Option<crate::client::ClientTlsSettings>,
     /// The service's own settings.
     pub service: S,
 }

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use tonic::Request;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use veil_core::auth::{Principal, TokenIssuer, attach_bearer};
+use veil_core::client::{ClientTlsSettings, channel};
 use veil_core::error::ServiceError;
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
 
@@ -18,10 +19,12 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(settings: &GatewaySettings, issuer: Arc<TokenIssuer>) -> anyhow::Result<Self> {
-        let consent = Endpoint::from_shared(settings.consent_url.clone())?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .connect_lazy();
+    pub fn new(
+        settings: &GatewaySettings,
+        tls: Option<&ClientTlsSettings>,
+        issuer: Arc<TokenIssuer>,
+    ) -> anyhow::Result<Self> {
+        let consent = channel("service.consent_url", &settings.consent_url, tls)?;
         Ok(Self { consent, issuer })
     }
 

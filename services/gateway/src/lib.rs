@@ -40,7 +40,11 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         foundation.pool.clone(),
         &settings.service,
     ));
-    let clients = clients::Clients::new(&settings.service, foundation.issuer.clone())?;
+    let clients = clients::Clients::new(
+        &settings.service,
+        settings.internal_tls.as_ref(),
+        foundation.issuer.clone(),
+    )?;
     let limit = settings.server.max_message_bytes;
     let admin = admin::AdminApi::new(&foundation, authenticator.clone());
     let pipeline = pipeline::PipelineApi::new(&foundation, authenticator, clients, subjects);
