@@ -1,34 +1,72 @@
-//! veil-vault.
+//! veil-vault: the one place personal data that must be kept lives, always encrypted.
 //!
-//! Walking skeleton of the foundation issue: the service boots with its schema, outbox
-//! relay, health, reflection and metrics, and every RPC of `veil.vault.v1.VaultService`
-//! answers UNIMPLEMENTED until the vault issue builds it.
+//! - Key hierarchy: master keys behind the `KeyProvider` trait (configured locally now),
+//!   per-tenant key-encryption keys (versioned, wrapped by the master key), per-subject
+//!   data keys (wrapped by the tenant KEK). Unwrapped keys are cached with a bound and a
+//!   TTL and zeroized when dropped.
+//! - Records: AES-256-GCM under the subject's data key, bound to tenant | subject |
+//!   record id | field.
+//! - Tokens: deterministic HMAC-SHA256 tokens under a per-tenant token key, originals
+//!   sealed under the subject's data key.
+//! - Crypto-shredding: deleting a subject's data key row makes every copy of its
+//!   ciphertexts unreadable, in constant time.
+//! - Rotation: new KEK and master versions, with rewraps in the background.
 
+mod cache;
+mod error;
+mod grpc;
+mod hierarchy;
+mod master;
+mod rewrap;
+mod rotation;
+mod settings;
+mod state;
+mod store;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use veil_core::app::{Foundation, Service};
-use veil_core::config::{NoExtra, Settings};
-use veil_proto::vault::v1::vault_service_server::{VaultService, VaultServiceServer};
+use veil_core::config::Settings;
+use veil_core::subjects::SubjectKeys;
+use veil_proto::vault::v1::vault_service_server::VaultServiceServer;
+
+pub use cache::KeyCache;
+pub use error::VaultError;
+pub use grpc::{record_aad, token_aad};
+pub use settings::VaultSettings;
 
 /// Service name: schema, subjects, metrics, token audience.
 pub const NAME: &str = "vault";
 
 /// The service's settings.
-pub type Config = Settings<NoExtra>;
+pub type Config = Settings<VaultSettings>;
 
 /// Migrations of the `vault` schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Not yet implemented: every RPC answers UNIMPLEMENTED.
-struct VaultApi;
-
-impl VaultService for VaultApi {}
-
-/// Connects, migrates and binds; the returned service is ready to run.
+/// Connects, migrates, reconciles the master keys and binds; the returned service is
+/// ready to run (its background rewrap worker starts with it).
 pub async fn build(settings: Config) -> anyhow::Result<Service> {
-    let foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
+    let subjects = SubjectKeys::from_settings(&settings.privacy)?;
+    let master = Arc::new(master::MasterKeys::from_settings(&settings.service)?);
+    let mut foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
+    let vault = Arc::new(state::Vault {
+        pool: foundation.pool.clone(),
+        keys: hierarchy::KeyHierarchy::new(master, &settings.service),
+        subjects,
+        events: foundation.events.clone(),
+        relay: foundation.relay.clone(),
+        settings: settings.service.clone(),
+        rewrap_wake: Notify::new(),
+    });
+    rotation::reconcile_master(&vault).await?;
+    let worker = vault.clone();
+    foundation.spawn_task("rewrap", move |token| rewrap::run(worker, token));
     let server = InterceptedService::new(
-        VaultServiceServer::new(VaultApi)
+        VaultServiceServer::new(grpc::VaultApi::new(vault))
             .max_decoding_message_size(settings.server.max_message_bytes)
             .max_encoding_message_size(settings.server.max_message_bytes),
         foundation.auth.clone(),

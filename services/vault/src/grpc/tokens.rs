@@ -1,0 +1,258 @@
+//! `Tokenize` and `Detokenize`.
+
+use std::collections::{HashMap, HashSet};
+
+use tonic::Request;
+use veil_core::crypto::{Aad, DataCipher, SEAL_OVERHEAD, token_for};
+use veil_core::error::ServiceError;
+use veil_core::types::{Role, SubjectRef, TenantId};
+use veil_proto::events::v1::event::Payload;
+use veil_proto::events::v1::{RevealKind, VaultRevealed};
+use veil_proto::vault::v1::{
+    DetokenizeRequest, DetokenizeResponse, DetokenizeResult, TokenResult, TokenizeRequest,
+    TokenizeResponse,
+};
+
+use super::validate as check;
+use crate::error::{VaultError, VaultResult, invalid};
+use crate::state::{Vault, event_context};
+use crate::store::keys::{self as key_sql, SubjectKeyRow};
+use crate::store::tokens::{self as sql, TokenRows};
+
+const TOKEN_VALUE_DOMAIN: &str = "veil.token_value.v1";
+
+/// The associated data of a token's stored original: tenant | subject | token | type.
+pub fn token_aad(tenant: &TenantId, subject: &str, token: &str, entity_type: &str) -> Aad {
+    Aad::new(TOKEN_VALUE_DOMAIN)
+        .part(tenant.as_bytes())
+        .part(subject)
+        .part(token)
+        .part(entity_type)
+}
+
+/// Data keys of `subjects`, creating the missing ones, key-share locked in `tx`.
+async fn subject_keys(
+    vault: &Vault,
+    tx: &mut sqlx::PgConnection,
+    tenant: TenantId,
+    subjects: &[SubjectRef],
+) -> VaultResult<Vec<SubjectKeyRow>> {
+    let refs: Vec<String> = subjects.iter().map(|s| s.as_str().to_string()).collect();
+    let mut rows = key_sql::subject_keys_locked(tx, tenant.as_uuid(), &refs).await?;
+    if rows.len() < refs.len() {
+        let have: HashSet<&str> = rows.iter().map(|r| r.subject_ref.as_str()).collect();
+        let missing: Vec<&SubjectRef> = subjects
+            .iter()
+            .filter(|s| !have.contains(s.as_str()))
+            .collect();
+        vault
+            .keys
+            .create_subject_keys(tx, tenant, &missing, 0)
+            .await?;
+        let missing: Vec<String> = missing.iter().map(|s| s.as_str().to_string()).collect();
+        rows.extend(key_sql::subject_keys_locked(tx, tenant.as_uuid(), &missing).await?);
+    }
+    Ok(rows)
+}
+
+/// Deterministic tokens for a batch; originals stored sealed when asked. All or nothing.
+pub async fn tokenize(
+    vault: &Vault,
+    request: Request<TokenizeRequest>,
+) -> VaultResult<TokenizeResponse> {
+    let (_, tenant) = check::tenant_caller(&request, &[Role::Service, Role::PrivacyOfficer])?;
+    let request = request.into_inner();
+    check::batch_size("items", request.items.len(), vault.settings.max_batch)?;
+    let mut subjects = Vec::with_capacity(request.items.len());
+    for (i, item) in request.items.iter().enumerate() {
+        subjects.push(check::subject_from_id(
+            &vault.subjects,
+            &tenant,
+            &format!("items[{i}].subject_id"),
+            &item.subject_id,
+        )?);
+        check::entity_type(&format!("items[{i}].entity_type"), &item.entity_type)?;
+        check::value_size(
+            &format!("items[{i}].value"),
+            item.value.len(),
+            vault.settings.max_token_value_bytes,
+        )?;
+    }
+    let token_key = vault.keys.token_key(&vault.pool, tenant).await?;
+    let tokens: Vec<String> = request
+        .items
+        .iter()
+        .map(|item| token_for(&token_key, &item.entity_type, item.value.as_bytes()))
+        .collect();
+    let mut distinct: Vec<SubjectRef> = subjects.clone();
+    distinct.sort();
+    distinct.dedup();
+
+    let mut tx = vault.pool.begin().await?;
+    let keys = subject_keys(vault, &mut tx, tenant, &distinct).await?;
+    let mut ciphers: HashMap<&str, DataCipher> = HashMap::with_capacity(keys.len());
+    if request.store_value {
+        for row in &keys {
+            let key = vault.keys.data_key(tenant, row).await?;
+            ciphers.insert(row.subject_ref.as_str(), DataCipher::new(&key));
+        }
+    }
+    // A value repeated within the batch is stored once; later copies report created =
+    // false, as a repeat in a later call would.
+    let mut first = HashSet::with_capacity(tokens.len());
+    let mut rows = TokenRows::default();
+    let mut is_first = Vec::with_capacity(tokens.len());
+    for ((item, token), subject) in request.items.iter().zip(&tokens).zip(&subjects) {
+        let new = first.insert((token.as_str(), subject.as_str()));
+        is_first.push(new);
+        if !new {
+            continue;
+        }
+        let sealed = if request.store_value {
+            let cipher = ciphers.get(subject.as_str()).ok_or_else(|| {
+                ServiceError::internal(anyhow::anyhow!("subject key missing in batch"))
+            })?;
+            let aad = token_aad(&tenant, subject.as_str(), token, &item.entity_type);
+            Some(
+                cipher
+                    .seal(&aad, item.value.as_bytes())
+                    .map_err(ServiceError::internal)?,
+            )
+        } else {
+            None
+        };
+        rows.tokens.push(token.clone());
+        rows.subject_refs.push(subject.as_str().to_string());
+        rows.entity_types.push(item.entity_type.clone());
+        rows.sealed_values.push(sealed);
+    }
+    let created = sql::insert_tokens(&mut tx, tenant.as_uuid(), &rows).await?;
+    tx.commit().await?;
+    let results = tokens
+        .into_iter()
+        .zip(subjects)
+        .zip(is_first)
+        .map(|((token, subject), first)| {
+            let created = first && created.contains(&(token.clone(), subject.as_str().to_string()));
+            TokenResult { token, created }
+        })
+        .collect();
+    Ok(TokenizeResponse { tokens: results })
+}
+
+/// Originals of a batch of tokens for a stated purpose; audited with counts only.
+pub async fn detokenize(
+    vault: &Vault,
+    request: Request<DetokenizeRequest>,
+) -> VaultResult<DetokenizeResponse> {
+    let (principal, tenant) =
+        check::tenant_caller(&request, &[Role::PrivacyOfficer, Role::Service, Role::Bot])?;
+    let request = request.into_inner();
+    check::batch_size("tokens", request.tokens.len(), vault.settings.max_batch)?;
+    for (i, token) in request.tokens.iter().enumerate() {
+        check::token(&format!("tokens[{i}]"), token)?;
+    }
+    check::purpose("purpose", &request.purpose)?;
+    let subject = match &request.subject {
+        Some(selector) if selector.subject.is_some() => Some(check::subject_ref(
+            &vault.subjects,
+            &tenant,
+            "subject",
+            Some(selector),
+        )?),
+        // A bot (or the gateway on its behalf) only restores its own subject's values.
+        _ if !principal.has_role(Role::PrivacyOfficer) => {
+            return Err(invalid(
+                "subject",
+                "is required unless the caller is a privacy officer",
+            ));
+        }
+        _ => None,
+    };
+    let mut wanted: Vec<String> = request.tokens.clone();
+    wanted.sort();
+    wanted.dedup();
+    let entries = sql::lookup(
+        &vault.pool,
+        tenant.as_uuid(),
+        &wanted,
+        subject.as_ref().map(SubjectRef::as_str),
+    )
+    .await?;
+    // One original per token: equal tokens mean equal values, whichever subject holds it.
+    let mut originals: HashMap<String, (String, String)> = HashMap::with_capacity(entries.len());
+    for entry in entries {
+        if originals.contains_key(&entry.token) {
+            continue;
+        }
+        let Some(sealed) = entry.sealed_value.as_deref() else {
+            continue;
+        };
+        if sealed.len() < SEAL_OVERHEAD {
+            return Err(VaultError::Corrupt {
+                what: "token value",
+            });
+        }
+        let key_row = SubjectKeyRow {
+            subject_ref: entry.subject_ref.clone(),
+            key_id: entry.key_id,
+            kek_version: entry.kek_version,
+            wrapped: entry.wrapped.clone(),
+            kek_master_version: entry.kek_master_version,
+            kek_wrapped: entry.kek_wrapped.clone(),
+        };
+        let key = vault.keys.data_key(tenant, &key_row).await?;
+        let aad = token_aad(
+            &tenant,
+            &entry.subject_ref,
+            &entry.token,
+            &entry.entity_type,
+        );
+        let plain = DataCipher::new(&key)
+            .open(&aad, sealed)
+            .map_err(|e| VaultError::from_crypto("token value", e))?;
+        let value = String::from_utf8(plain).map_err(|_| VaultError::Corrupt {
+            what: "token value",
+        })?;
+        originals.insert(entry.token, (value, entry.entity_type));
+    }
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    let mut not_found = 0;
+    let results: Vec<DetokenizeResult> = request
+        .tokens
+        .into_iter()
+        .map(|token| match originals.get(&token) {
+            Some((value, entity_type)) => {
+                *counts.entry(entity_type.clone()).or_default() += 1;
+                DetokenizeResult {
+                    token,
+                    found: true,
+                    value: value.clone(),
+                    entity_type: entity_type.clone(),
+                }
+            }
+            None => {
+                not_found += 1;
+                DetokenizeResult {
+                    token,
+                    found: false,
+                    value: String::new(),
+                    entity_type: String::new(),
+                }
+            }
+        })
+        .collect();
+    let mut tx = vault.pool.begin().await?;
+    let context = event_context(&principal, Some(tenant), subject.as_ref());
+    let payload = Payload::VaultRevealed(VaultRevealed {
+        kind: RevealKind::Detokenize as i32,
+        purpose: request.purpose,
+        counts,
+        record_ids: Vec::new(),
+        not_found,
+    });
+    vault.emit(&mut tx, &context, payload).await?;
+    tx.commit().await?;
+    vault.notify_relay();
+    Ok(DetokenizeResponse { results })
+}

@@ -1,0 +1,106 @@
+//! What every handler and background task of the vault shares.
+
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
+use veil_core::auth::Principal;
+use veil_core::convert::role_to_proto;
+use veil_core::emit::{EventContext, emit};
+use veil_core::error::ServiceError;
+use veil_core::events::{EventsConfig, RelayHandle};
+use veil_core::subjects::SubjectKeys;
+use veil_core::types::{Role, SubjectRef, TenantId};
+use veil_proto::common::v1::{Actor, ActorKind};
+use veil_proto::events::v1::event::Payload;
+
+use crate::error::VaultResult;
+use crate::hierarchy::KeyHierarchy;
+use crate::settings::VaultSettings;
+
+/// The vault's shared state.
+pub struct Vault {
+    /// The vault schema's pool.
+    pub pool: PgPool,
+    /// Keys and their caches.
+    pub keys: KeyHierarchy,
+    /// Subject id -> subject ref.
+    pub subjects: SubjectKeys,
+    /// Event names.
+    pub events: EventsConfig,
+    /// Wakes the outbox relay after a commit.
+    pub relay: RelayHandle,
+    /// Limits and pacing.
+    pub settings: VaultSettings,
+    /// Wakes the rewrap worker after a rotation.
+    pub rewrap_wake: Notify,
+}
+
+impl Vault {
+    /// Writes an event into the outbox within `tx` (call [`Vault::notify_relay`] after
+    /// the commit).
+    pub async fn emit(
+        &self,
+        tx: &mut PgConnection,
+        context: &EventContext,
+        payload: Payload,
+    ) -> VaultResult<()> {
+        emit(&mut *tx, &self.events, context, payload)
+            .await
+            .map_err(ServiceError::internal)?;
+        Ok(())
+    }
+
+    /// Wakes the relay so committed events go out now.
+    pub fn notify_relay(&self) {
+        self.relay.notify();
+    }
+}
+
+/// Event context of a call: tenant, subject and who acted.
+pub fn event_context(
+    principal: &Principal,
+    tenant: Option<TenantId>,
+    subject: Option<&SubjectRef>,
+) -> EventContext {
+    EventContext {
+        tenant,
+        subject_ref: subject.cloned(),
+        actor: Some(actor(principal)),
+        request_id: principal.request_id.to_string(),
+    }
+}
+
+/// The audit actor of an internal-token principal.
+pub fn actor(principal: &Principal) -> Actor {
+    let kind = if principal.has_role(Role::Service) {
+        ActorKind::Service
+    } else if principal.has_role(Role::Bot) {
+        ActorKind::ApiKey
+    } else {
+        ActorKind::User
+    };
+    Actor {
+        kind: kind as i32,
+        principal_id: principal.principal_id.to_string(),
+        roles: principal
+            .roles
+            .iter()
+            .map(|r| role_to_proto(*r) as i32)
+            .collect(),
+        tenant_id: principal.tenant.map(|t| t.to_string()).unwrap_or_default(),
+    }
+}
+
+/// A system actor for background work (rewrap completion).
+pub fn system_context(tenant: Option<TenantId>) -> EventContext {
+    EventContext {
+        tenant,
+        subject_ref: None,
+        actor: Some(Actor {
+            kind: ActorKind::System as i32,
+            principal_id: "veil-vault".into(),
+            roles: Vec::new(),
+            tenant_id: String::new(),
+        }),
+        request_id: String::new(),
+    }
+}

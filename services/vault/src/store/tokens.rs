@@ -1,0 +1,122 @@
+//! SQL of the token index.
+
+use std::collections::HashSet;
+
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// Token rows to store, as parallel columns (one `UNNEST` insert per batch).
+#[derive(Default)]
+pub struct TokenRows {
+    pub tokens: Vec<String>,
+    pub subject_refs: Vec<String>,
+    pub entity_types: Vec<String>,
+    pub sealed_values: Vec<Option<Vec<u8>>>,
+}
+
+/// Inserts token rows (unique per token and subject); an existing one-way row gains the
+/// sealed value when one is given. Returns the `(token, subject_ref)` pairs that were
+/// new.
+pub async fn insert_tokens(
+    tx: &mut PgConnection,
+    tenant: Uuid,
+    rows: &TokenRows,
+) -> sqlx::Result<HashSet<(String, String)>> {
+    let created: Vec<(String, String)> = sqlx::query_as(
+        "INSERT INTO tokens AS t (tenant_id, token, subject_ref, entity_type, sealed_value)
+         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bytea[])
+         ON CONFLICT (tenant_id, token, subject_ref) DO UPDATE
+             SET sealed_value = EXCLUDED.sealed_value
+             WHERE t.sealed_value IS NULL AND EXCLUDED.sealed_value IS NOT NULL
+         RETURNING token, subject_ref, (xmax = 0) AS created",
+    )
+    .bind(tenant)
+    .bind(&rows.tokens)
+    .bind(&rows.subject_refs)
+    .bind(&rows.entity_types)
+    .bind(&rows.sealed_values)
+    .fetch_all(tx)
+    .await?
+    .into_iter()
+    .filter_map(|(token, subject, created): (String, String, bool)| {
+        created.then_some((token, subject))
+    })
+    .collect::<Vec<_>>();
+    Ok(created.into_iter().collect())
+}
+
+/// A stored token with its sealed value and the keys needed to open it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TokenEntry {
+    pub token: String,
+    pub subject_ref: String,
+    pub entity_type: String,
+    pub sealed_value: Option<Vec<u8>>,
+    pub key_id: Uuid,
+    pub kek_version: i32,
+    pub wrapped: Vec<u8>,
+    pub kek_master_version: i32,
+    pub kek_wrapped: Vec<u8>,
+}
+
+/// Entries of `tokens` (of one subject when given), with their keys read in the same
+/// statement. Tokens of a shredded subject are gone with its key.
+pub async fn lookup(
+    db: impl PgExecutor<'_>,
+    tenant: Uuid,
+    tokens: &[String],
+    subject_ref: Option<&str>,
+) -> sqlx::Result<Vec<TokenEntry>> {
+    sqlx::query_as(
+        "SELECT tk.token, tk.subject_ref, tk.entity_type, tk.sealed_value,
+                k.key_id, k.kek_version, k.wrapped,
+                t.master_version AS kek_master_version, t.wrapped AS kek_wrapped
+         FROM tokens tk
+         JOIN subject_keys k ON k.tenant_id = tk.tenant_id AND k.subject_ref = tk.subject_ref
+         JOIN tenant_keys t ON t.tenant_id = k.tenant_id AND t.purpose = 'tenant_kek'
+                           AND t.version = k.kek_version
+         WHERE tk.tenant_id = $1 AND tk.token = ANY($2)
+           AND ($3::text IS NULL OR tk.subject_ref = $3)
+           AND tk.sealed_value IS NOT NULL",
+    )
+    .bind(tenant)
+    .bind(tokens)
+    .bind(subject_ref)
+    .fetch_all(db)
+    .await
+}
+
+/// A subject's token entries for export, in token order after `after`.
+pub async fn subject_page(
+    db: impl PgExecutor<'_>,
+    tenant: Uuid,
+    subject_ref: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<(String, String, Option<Vec<u8>>)>> {
+    sqlx::query_as(
+        "SELECT token, entity_type, sealed_value FROM tokens
+         WHERE tenant_id = $1 AND subject_ref = $2 AND ($3::text IS NULL OR token > $3)
+         ORDER BY token LIMIT $4",
+    )
+    .bind(tenant)
+    .bind(subject_ref)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Deletes every token of a subject (one indexed delete); returns how many.
+pub async fn delete_subject_tokens(
+    tx: &mut PgConnection,
+    tenant: Uuid,
+    subject_ref: &str,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM tokens WHERE tenant_id = $1 AND subject_ref = $2")
+        .bind(tenant)
+        .bind(subject_ref)
+        .execute(tx)
+        .await?;
+    Ok(done.rows_affected())
+}
