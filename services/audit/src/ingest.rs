@@ -1,4 +1,5 @@
-//! The ingest consumer: every event on `veil.events.>` becomes one log entry.
+//! The ingest consumer: every event on `veil.events.>` is queued once for the writer,
+//! which appends it to the log (see [`crate::writer`]).
 
 use prost::Message;
 use sqlx::{Postgres, Transaction};
@@ -58,22 +59,28 @@ impl EventHandler for Ingest {
                     .map(|at| at + time::Duration::nanoseconds(i64::from(t.nanos)))
             })
             .unwrap_or_else(time::OffsetDateTime::now_utc);
-        let leaf = veil_core::merkle::leaf_hash(&event.payload);
         let subject_ref = Some(envelope.subject_ref.as_str()).filter(|s| !s.is_empty());
-        let idx = store::append(
+        let actor_id = envelope
+            .actor
+            .as_ref()
+            .map(|actor| actor.principal_id.as_str())
+            .filter(|id| !id.is_empty());
+        // Idempotent twice over: `processed_events` (by the consumer) and the unique
+        // event id in `pending`; the writer also skips ids already appended.
+        let queued = store::enqueue(
             tx,
             &NewEntry {
                 event_id: event.event_id,
                 tenant_id,
                 subject_ref,
+                actor_id,
                 event_type: &event_type,
                 occurred_at,
                 envelope: &event.payload,
-                leaf_hash: leaf.as_ref(),
             },
         )
         .await?;
-        tracing::debug!(idx, event_type = %event_type, "audit entry appended");
+        tracing::debug!(queued, event_type = %event_type, "audit event received");
         Ok(())
     }
 }

@@ -1,7 +1,9 @@
-//! SQL of the audit schema.
+//! SQL of the audit schema: entries and the pending queue (the tree is in [`tree`]).
 
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
+
+pub mod tree;
 
 /// One log entry as stored.
 #[derive(Debug, sqlx::FromRow)]
@@ -17,38 +19,35 @@ pub struct EntryRow {
     pub leaf_hash: Vec<u8>,
 }
 
-/// A new entry; its index is assigned on append.
+/// An event as received: its index is assigned when the writer appends it.
 pub struct NewEntry<'a> {
     pub event_id: Uuid,
     pub tenant_id: Option<Uuid>,
     pub subject_ref: Option<&'a str>,
+    pub actor_id: Option<&'a str>,
     pub event_type: &'a str,
     pub occurred_at: time::OffsetDateTime,
     pub envelope: &'a [u8],
-    pub leaf_hash: &'a [u8],
 }
 
-/// Appends at the next index. The table lock serializes appenders so indexes stay
-/// dense and ordered, which the Merkle log needs.
-pub async fn append(conn: &mut PgConnection, entry: &NewEntry<'_>) -> sqlx::Result<i64> {
-    sqlx::query("LOCK TABLE entries IN EXCLUSIVE MODE")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query_scalar(
-        "INSERT INTO entries (idx, event_id, tenant_id, subject_ref, event_type, occurred_at,
-                              envelope, leaf_hash)
-         SELECT COALESCE(MAX(idx) + 1, 0), $1, $2, $3, $4, $5, $6, $7 FROM entries
-         RETURNING idx",
+/// Queues an event for the writer; false when it was queued before (a redelivery).
+pub async fn enqueue(conn: &mut PgConnection, entry: &NewEntry<'_>) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO pending (event_id, tenant_id, subject_ref, actor_id, event_type,
+                              occurred_at, envelope)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (event_id) DO NOTHING",
     )
     .bind(entry.event_id)
     .bind(entry.tenant_id)
     .bind(entry.subject_ref)
+    .bind(entry.actor_id)
     .bind(entry.event_type)
     .bind(entry.occurred_at)
     .bind(entry.envelope)
-    .bind(entry.leaf_hash)
-    .fetch_one(conn)
-    .await
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// How an entry is addressed.
@@ -80,5 +79,48 @@ pub async fn entry(
     .bind(event_id)
     .bind(tenant)
     .fetch_optional(db)
+    .await
+}
+
+/// Filters of [`query`]; every set filter must match.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    /// None: every tenant.
+    pub tenant: Option<Uuid>,
+    pub subject_ref: Option<String>,
+    pub actor_id: Option<String>,
+    /// Empty: every type.
+    pub event_types: Vec<String>,
+    pub occurred_from: Option<time::OffsetDateTime>,
+    pub occurred_until: Option<time::OffsetDateTime>,
+    /// Only entries after this index (-1 for the start).
+    pub after: i64,
+    pub limit: i64,
+}
+
+/// Entries matching `filter`, oldest (lowest index) first.
+pub async fn query(db: impl PgExecutor<'_>, filter: &EntryFilter) -> sqlx::Result<Vec<EntryRow>> {
+    sqlx::query_as(
+        "SELECT idx, event_id, tenant_id, subject_ref, event_type, occurred_at, appended_at,
+                envelope, leaf_hash
+         FROM entries
+         WHERE ($1::uuid IS NULL OR tenant_id = $1)
+           AND ($2::text IS NULL OR subject_ref = $2)
+           AND ($3::text IS NULL OR actor_id = $3)
+           AND (cardinality($4::text[]) = 0 OR event_type = ANY($4))
+           AND ($5::timestamptz IS NULL OR occurred_at >= $5)
+           AND ($6::timestamptz IS NULL OR occurred_at < $6)
+           AND idx > $7
+         ORDER BY idx LIMIT $8",
+    )
+    .bind(filter.tenant)
+    .bind(&filter.subject_ref)
+    .bind(&filter.actor_id)
+    .bind(&filter.event_types)
+    .bind(filter.occurred_from)
+    .bind(filter.occurred_until)
+    .bind(filter.after)
+    .bind(filter.limit)
+    .fetch_all(db)
     .await
 }
