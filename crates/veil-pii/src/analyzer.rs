@@ -6,7 +6,7 @@ use crate::entity::EntityType;
 use crate::finding::{Explanation, Finding};
 use crate::person::{Gazetteer, PersonRecognizer};
 use crate::policy::Policy;
-use crate::recognizer::{Candidate, Input, Recognizer};
+use crate::recognizer::{Candidate, DigitRun, Input, Recognizer};
 use crate::recognizers;
 use crate::resolve::resolve;
 use crate::text::{Token, byte_to_char_offsets, tokenize};
@@ -18,9 +18,11 @@ use std::sync::Arc;
 #[derive(Default)]
 pub(crate) struct Scratch {
     tokens: Vec<Token>,
+    digit_runs: Vec<DigitRun>,
     candidates: Vec<Candidate>,
     order: Vec<usize>,
     offsets: Vec<usize>,
+    shadow: Vec<(usize, usize)>,
 }
 
 thread_local! {
@@ -116,19 +118,23 @@ impl Analyzer {
     fn analyze_with(&self, text: &str, policy: &Policy, scratch: &mut Scratch) -> Vec<Finding> {
         let Scratch {
             tokens,
+            digit_runs,
             candidates,
             order,
             offsets,
+            shadow,
         } = scratch;
         candidates.clear();
         let flags = tokenize(text, tokens);
         if tokens.is_empty() {
             return Vec::new();
         }
+        recognizers::digit_runs(text, tokens, digit_runs);
         let input = Input {
             text,
             tokens,
             flags,
+            digit_runs,
             languages: policy.languages,
             enabled: policy.enabled_builtins(),
             phone_regions: &policy.regions,
@@ -139,12 +145,15 @@ impl Analyzer {
         for recognizer in &policy.custom {
             recognizer.recognize(&input, candidates);
         }
+        drop_shadowed(text, candidates, policy, shadow);
         // Context, policy filters.
         candidates.retain_mut(|c| {
             if c.start >= c.end || c.end > text.len() || !policy.is_enabled(&c.entity) {
                 return false;
             }
+            // A score of 1 cannot rise: context would change nothing.
             if c.apply_context
+                && c.score < 1.0
                 && let Some(b) = c.entity.builtin()
             {
                 let found = context::find(text, tokens, c.start, c.end, context::words_for(b));
@@ -185,6 +194,46 @@ impl Analyzer {
         }
         findings
     }
+}
+
+/// Drops candidates that overlap a checksum-validated one which will certainly be
+/// reported (it ranks first in overlap resolution), before spending time on
+/// their context. `spans` is a reusable buffer.
+fn drop_shadowed(
+    text: &str,
+    candidates: &mut Vec<Candidate>,
+    policy: &Policy,
+    spans: &mut Vec<(usize, usize)>,
+) {
+    spans.clear();
+    spans.extend(
+        candidates
+            .iter()
+            .filter(|c| {
+                c.checksum_validated
+                    && policy.is_enabled(&c.entity)
+                    && c.score >= policy.threshold_for(&c.entity)
+                    && c.end <= text.len()
+                    && !policy.is_allowed(&text[c.start..c.end])
+            })
+            .map(|c| (c.start, c.end)),
+    );
+    if spans.is_empty() {
+        return;
+    }
+    spans.sort_unstable();
+    // Running maximum of the ends, so one look-up answers "does anything before
+    // reach past this start".
+    for i in 1..spans.len() {
+        spans[i].1 = spans[i].1.max(spans[i - 1].1);
+    }
+    candidates.retain(|c| {
+        if c.checksum_validated {
+            return true;
+        }
+        let k = spans.partition_point(|p| p.0 < c.end);
+        !(k > 0 && spans[k - 1].1 > c.start)
+    });
 }
 
 /// The score after context: recognizers that weigh context themselves have

@@ -69,7 +69,7 @@ pub use finding::{Explanation, Finding, Label};
 pub use lang::{LangSet, Language};
 pub use person::{Gazetteer, NameInfo};
 pub use policy::{CustomRecognizerSpec, DEFAULT_THRESHOLD, Policy, PolicySpec};
-pub use recognizer::{Candidate, Input, Recognizer};
+pub use recognizer::{Candidate, DigitRun, Input, Recognizer};
 pub use text::Token;
 
 /// Character-kind flags of [`Token`]s, for [`Recognizer`] implementations.

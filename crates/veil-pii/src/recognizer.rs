@@ -61,6 +61,17 @@ impl Candidate {
     }
 }
 
+/// A run of space-joined tokens that all contain digits ("+44 (20) 7123 4567").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DigitRun {
+    /// Byte offset of the first byte.
+    pub start: usize,
+    /// Byte offset one past the last byte.
+    pub end: usize,
+    /// Number of ASCII digits in the run.
+    pub digits: usize,
+}
+
 /// What a recognizer sees: the text, its tokens, and what the policy asks for.
 pub struct Input<'a> {
     /// The text being analyzed.
@@ -69,6 +80,8 @@ pub struct Input<'a> {
     pub tokens: &'a [Token],
     /// Union of all token flags (lets a recognizer skip a text at once).
     pub flags: u32,
+    /// Runs of tokens with digits, computed once for all numeric recognizers.
+    pub digit_runs: &'a [DigitRun],
     /// Language hints from the policy (all languages when none were given).
     pub languages: LangSet,
     /// Built-in types the policy enables.

@@ -3,6 +3,11 @@
 //! and thanks ("Hi X,", "Thanks X"), titles ("Mr", "Frau", "Mme") and particles
 //! inside names ("van", "de", "von").
 
+use super::gazetteer::Fnv;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+use std::sync::LazyLock;
+
 /// How strongly the words before a span announce a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cue {
@@ -247,13 +252,62 @@ pub fn is_title(word: &str) -> bool {
     TITLES.contains(&word)
 }
 
+/// Words that can end a cue, for a constant-time test on every token.
+static CUE_ENDS: LazyLock<HashSet<&'static str, BuildHasherDefault<Fnv>>> = LazyLock::new(|| {
+    let mut set: HashSet<&'static str, BuildHasherDefault<Fnv>> = HashSet::default();
+    set.extend(TITLES.iter().copied());
+    set.extend(STRONG.iter().map(|p| p[p.len() - 1]));
+    set.extend(WEAK.iter().map(|p| p[p.len() - 1]));
+    set.extend(LABELS.iter().filter(|l| !l.contains(' ')).copied());
+    set.extend(LABELS.iter().filter_map(|l| l.rsplit(' ').next()));
+    set
+});
+
 /// Whether a folded word can end a cue (cheap test before the full look-up).
 pub fn may_end_cue(word: &str) -> bool {
-    word.len() <= 15
-        && (TITLES.contains(&word.trim_end_matches('.'))
-            || STRONG.iter().any(|p| p[p.len() - 1] == word)
-            || WEAK.iter().any(|p| p[p.len() - 1] == word)
-            || LABELS.contains(&word))
+    word.len() <= 15 && CUE_ENDS.contains(word.strip_suffix('.').unwrap_or(word))
+}
+
+/// Bits of (length, first letter, last letter) of the words that can end a cue, so
+/// that almost every token is rejected without folding or hashing it.
+static CUE_SHAPES: LazyLock<[u32; 16 * 32]> = LazyLock::new(|| {
+    let mut bits = [0u32; 16 * 32];
+    for w in CUE_ENDS.iter() {
+        for form in [w.to_string(), format!("{w}.")] {
+            if let Some((len, first, last)) = shape(&form) {
+                bits[len * 32 + first] |= 1 << last;
+            }
+        }
+    }
+    bits
+});
+
+fn letter_class(b: u8) -> usize {
+    match b.to_ascii_lowercase() {
+        c @ b'a'..=b'z' => usize::from(c - b'a'),
+        b'.' => 26,
+        b'\'' => 27,
+        _ => 28,
+    }
+}
+
+fn shape(word: &str) -> Option<(usize, usize, usize)> {
+    let b = word.as_bytes();
+    let len = word.len();
+    (len > 0 && len < 16).then(|| (len, letter_class(b[0]), letter_class(b[len - 1])))
+}
+
+/// A fast negative test on a raw token (before trimming punctuation): `false`
+/// means it cannot end a cue. Non-ASCII words always pass to the full test.
+pub fn could_end_cue(raw: &str) -> bool {
+    let trimmed = raw.trim_matches([',', ':', '!', '?', '(', ')', '"', ';', '-']);
+    if !trimmed.is_ascii() {
+        return true;
+    }
+    match shape(trimmed) {
+        Some((len, first, last)) => CUE_SHAPES[len * 32 + first] & (1 << last) != 0,
+        None => false,
+    }
 }
 
 #[cfg(test)]

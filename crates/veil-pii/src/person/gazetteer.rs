@@ -38,6 +38,32 @@ impl Hasher for PassThrough {
     }
 }
 
+/// FNV-1a as a `Hasher`, for small sets of short words.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let seed = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        self.0 = fnv1a_from(seed, bytes);
+    }
+}
+
+fn fnv1a_from(mut hash: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
 /// FNV-1a, 64 bits: fast on short keys and stable across platforms (wasm too).
 fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;

@@ -293,8 +293,17 @@ impl Recognizer for PersonRecognizer {
                 i += 1;
                 continue;
             }
-            // Lower-case names count only right after a cue ("my name is anna").
-            let mut cue = if capitalized || i > 0 {
+            // Lower-case names count only right after a cue ("my name is anna"); a
+            // long or numeric previous token cannot end one.
+            let prev_may_cue = i > 0
+                && tokens[i - 1].end - tokens[i - 1].start <= 16
+                && !tokens[i - 1].has(DIGIT)
+                && cues::could_end_cue(tokens[i - 1].text(text));
+            if !capitalized && !prev_may_cue {
+                i += 1;
+                continue;
+            }
+            let mut cue = if prev_may_cue {
                 ctx.cue_before(i)
             } else {
                 None

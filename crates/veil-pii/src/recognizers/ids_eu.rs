@@ -1,7 +1,7 @@
 //! Continental European identifiers: German tax id and postcode, French NIR,
 //! Spanish NIF and NIE, Dutch BSN and Italian codice fiscale.
 
-use super::{isolated, windows};
+use super::isolated;
 use crate::checksum::{
     elfproef, es_control_letter, iso7064_mod11_10, it_fiscal_check, mod_of_digits,
 };
@@ -133,7 +133,8 @@ impl Recognizer for EuIdsRecognizer {
             return;
         }
         let text = input.text;
-        for (ws, we) in windows(input, |t| t.has(DIGIT)) {
+        for run in input.digit_runs {
+            let (ws, we, digit_count) = (run.start, run.end, run.digits);
             let window = &text[ws..we];
             let mut push = |entity: BuiltIn,
                             s: usize,
@@ -147,14 +148,14 @@ impl Recognizer for EuIdsRecognizer {
                     out.push(c);
                 }
             };
-            if input.wants(BuiltIn::DeTaxId) {
+            if input.wants(BuiltIn::DeTaxId) && digit_count >= 11 {
                 for m in self.de_tax.find_iter(window) {
                     if digits::<11>(m.as_str()).is_some_and(|d| de_tax_ok(&d)) {
                         push(BuiltIn::DeTaxId, m.start(), m.end(), 0.5, "de_tax_id", true);
                     }
                 }
             }
-            if input.wants(BuiltIn::DePlz) {
+            if input.wants(BuiltIn::DePlz) && digit_count >= 5 {
                 for m in self.plz.find_iter(window) {
                     let value: u32 = m.as_str().parse().unwrap_or(0);
                     if (1001..=99998).contains(&value) {
@@ -169,14 +170,14 @@ impl Recognizer for EuIdsRecognizer {
                     }
                 }
             }
-            if input.wants(BuiltIn::FrNir) {
+            if input.wants(BuiltIn::FrNir) && digit_count >= 13 {
                 for m in self.nir.find_iter(window) {
                     if nir_ok(m.as_str()) {
                         push(BuiltIn::FrNir, m.start(), m.end(), 0.7, "fr_nir", true);
                     }
                 }
             }
-            if input.wants(BuiltIn::EsNif) {
+            if input.wants(BuiltIn::EsNif) && digit_count >= 7 {
                 for m in self.nif.find_iter(window) {
                     let s = m.as_str();
                     let letter = s.as_bytes()[s.len() - 1];
@@ -189,7 +190,7 @@ impl Recognizer for EuIdsRecognizer {
                     }
                 }
             }
-            if input.wants(BuiltIn::EsNie) {
+            if input.wants(BuiltIn::EsNie) && digit_count >= 7 {
                 for m in self.nie.find_iter(window) {
                     let s = m.as_str().as_bytes();
                     let prefix = match s[0].to_ascii_uppercase() {
@@ -206,7 +207,7 @@ impl Recognizer for EuIdsRecognizer {
                     }
                 }
             }
-            if input.wants(BuiltIn::NlBsn) {
+            if input.wants(BuiltIn::NlBsn) && digit_count >= 9 {
                 for m in self.bsn.find_iter(window) {
                     if digits::<9>(m.as_str()).is_some_and(|d| elfproef(&d)) {
                         let grouped = m.len() > 9;
@@ -221,7 +222,7 @@ impl Recognizer for EuIdsRecognizer {
                     }
                 }
             }
-            if input.wants(BuiltIn::ItFiscalCode) {
+            if input.wants(BuiltIn::ItFiscalCode) && we - ws >= 16 {
                 for m in self.fiscal.find_iter(window) {
                     let mut code = [0u8; 16];
                     for (d, b) in code.iter_mut().zip(m.as_str().bytes()) {

@@ -35,6 +35,13 @@ impl UkIdsRecognizer {
     }
 }
 
+fn digit_count(text: &str, start: usize, end: usize) -> usize {
+    text.as_bytes()[start..end]
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .count()
+}
+
 const NINO_BAD_PREFIXES: &[&[u8; 2]] = &[b"BG", b"GB", b"NK", b"KN", b"NT", b"TN", b"ZZ"];
 
 impl Recognizer for UkIdsRecognizer {
@@ -52,7 +59,8 @@ impl Recognizer for UkIdsRecognizer {
         }
         let text = input.text;
         if input.wants(BuiltIn::UkNhs) {
-            for (ws, we) in windows(input, |t| t.has(DIGIT)) {
+            for run in input.digit_runs.iter().filter(|r| r.digits >= 10) {
+                let (ws, we) = (run.start, run.end);
                 for m in self.nhs.find_iter(&text[ws..we]) {
                     let (s, e) = (ws + m.start(), ws + m.end());
                     let mut d = [0u8; 10];
@@ -77,7 +85,9 @@ impl Recognizer for UkIdsRecognizer {
         let short_alpha =
             |t: &crate::text::Token| t.has(DIGIT) || (t.has(UPPER | LOWER) && t.end - t.start <= 4);
         if input.wants(BuiltIn::UkNino) {
-            for (ws, we) in windows(input, short_alpha) {
+            for (ws, we) in
+                windows(input, short_alpha).filter(|(s, e)| digit_count(text, *s, *e) >= 6)
+            {
                 for m in self.nino.find_iter(&text[ws..we]) {
                     let (s, e) = (ws + m.start(), ws + m.end());
                     let p = m.as_str().as_bytes();
@@ -91,9 +101,11 @@ impl Recognizer for UkIdsRecognizer {
             }
         }
         if input.wants(BuiltIn::UkPostcode) {
-            for (ws, we) in windows(input, |t| {
-                t.has(DIGIT) || (t.has(UPPER) && t.end - t.start <= 4)
-            }) {
+            let postcode_token =
+                |t: &crate::text::Token| t.has(DIGIT) || (t.has(UPPER) && t.end - t.start <= 4);
+            for (ws, we) in
+                windows(input, postcode_token).filter(|(s, e)| digit_count(text, *s, *e) >= 1)
+            {
                 for m in self.postcode.find_iter(&text[ws..we]) {
                     let (s, e) = (ws + m.start(), ws + m.end());
                     if !isolated(text, s, e) {

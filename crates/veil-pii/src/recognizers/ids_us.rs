@@ -2,7 +2,7 @@
 //! Bare digit runs are weak evidence on their own (many numbers have nine digits),
 //! so they score low and rely on context words; checksums and delimiters add weight.
 
-use super::{isolated, windows};
+use super::isolated;
 use crate::checksum::{aba, luhn};
 use crate::entity::{BuiltIn, EntityType};
 use crate::recognizer::{Candidate, Input, Recognizer};
@@ -129,9 +129,15 @@ impl Recognizer for UsIdsRecognizer {
             return;
         }
         let text = input.text;
-        for (ws, we) in windows(input, |t| t.has(DIGIT)) {
+        for run in input.digit_runs {
+            let (ws, we, digits) = (run.start, run.end, run.digits);
+            if digits < 6 {
+                continue;
+            }
             let window = &text[ws..we];
-            if input.wants_any(&[BuiltIn::UsSsn, BuiltIn::UsItin, BuiltIn::AbaRoutingNumber]) {
+            if digits >= 9
+                && input.wants_any(&[BuiltIn::UsSsn, BuiltIn::UsItin, BuiltIn::AbaRoutingNumber])
+            {
                 for m in self.nine.find_iter(window) {
                     let (s, e) = (ws + m.start(), ws + m.end());
                     let sh = shape(m.as_str());
@@ -173,7 +179,7 @@ impl Recognizer for UsIdsRecognizer {
                     }
                 }
             }
-            if input.wants(BuiltIn::AbaRoutingNumber) {
+            if digits >= 9 && input.wants(BuiltIn::AbaRoutingNumber) {
                 for m in self.aba_dashed.find_iter(window) {
                     let (s, e) = (ws + m.start(), ws + m.end());
                     let Some(d) = nine_digits(m.as_str()) else {
@@ -195,7 +201,7 @@ impl Recognizer for UsIdsRecognizer {
                     }
                 }
             }
-            if input.wants(BuiltIn::UsPassport) {
+            if digits >= 8 && input.wants(BuiltIn::UsPassport) {
                 for m in self.passport.find_iter(window) {
                     let (s, e) = (ws + m.start(), ws + m.end());
                     let letter = m.as_str().as_bytes()[0].is_ascii_uppercase();
@@ -245,7 +251,7 @@ impl Recognizer for UsIdsRecognizer {
                     }
                 }
             }
-            if input.wants(BuiltIn::UsNpi) {
+            if digits >= 10 && input.wants(BuiltIn::UsNpi) {
                 for m in self.npi.find_iter(window) {
                     let (s, e) = (ws + m.start(), ws + m.end());
                     let mut d = [0u8; 15];

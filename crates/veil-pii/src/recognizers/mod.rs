@@ -13,10 +13,11 @@ pub(crate) mod ids_us;
 pub(crate) mod ip;
 pub(crate) mod mac;
 pub(crate) mod phone;
+pub(crate) mod phone_meta;
 pub(crate) mod tld;
 pub(crate) mod url;
 
-use crate::recognizer::{Input, Recognizer};
+use crate::recognizer::{DigitRun, Input, Recognizer};
 use crate::text::{Token, char_at, char_before};
 
 /// Every built-in pattern recognizer (PERSON is added by the analyzer, which owns
@@ -71,6 +72,32 @@ pub(crate) fn windows<'a>(
         }
         Some((tokens[first].start, tokens[i - 1].end))
     })
+}
+
+/// Fills `out` with the runs of single-space-joined tokens that contain digits.
+pub(crate) fn digit_runs(text: &str, tokens: &[Token], out: &mut Vec<DigitRun>) {
+    out.clear();
+    let mut i = 0;
+    while i < tokens.len() {
+        if !tokens[i].has(crate::text::DIGIT) {
+            i += 1;
+            continue;
+        }
+        let first = i;
+        i += 1;
+        while i < tokens.len()
+            && tokens[i].has(crate::text::DIGIT)
+            && joined(text, &tokens[i - 1], &tokens[i])
+        {
+            i += 1;
+        }
+        let (start, end) = (tokens[first].start, tokens[i - 1].end);
+        let digits = text.as_bytes()[start..end]
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .count();
+        out.push(DigitRun { start, end, digits });
+    }
 }
 
 /// Whether `[start, end)` stands apart from neighbouring letters and digits, and

@@ -3,7 +3,7 @@
 //! `phonenumber` crate (libphonenumber's metadata). Only the regions whose
 //! national format fits a candidate are tried, which keeps the cost bounded.
 
-use super::{isolated, windows};
+use super::{isolated, phone_meta};
 use crate::entity::{BuiltIn, EntityType};
 use crate::recognizer::{Candidate, Input, Recognizer};
 use crate::text::{DIGIT, char_before};
@@ -160,32 +160,23 @@ fn validate(candidate: &str, regions: &[Id]) -> Option<f32> {
         return None;
     }
     let d = &buf[..n];
-    let international = candidate.starts_with('+') || (d.starts_with(b"00") && d[2] != b'0');
-    if international {
-        let owned;
-        let text = if candidate.starts_with('+') {
-            candidate
-        } else {
-            let at = candidate.find("00").unwrap_or(0);
-            owned = format!("+{}", &candidate[at + 2..]);
-            owned.as_str()
-        };
-        let number = phonenumber::parse(None, text).ok()?;
-        return phonenumber::is_valid(&number).then_some(INTERNATIONAL_SCORE);
+    let digits = std::str::from_utf8(d).ok()?;
+    if candidate.starts_with('+') {
+        return phone_meta::valid_international(digits).then_some(INTERNATIONAL_SCORE);
+    }
+    if d.starts_with(b"00") && d[2] != b'0' && phone_meta::valid_international(&digits[2..]) {
+        return Some(INTERNATIONAL_SCORE);
     }
     let formatted = candidate.bytes().any(|b| !b.is_ascii_digit());
-    for region in regions.iter().copied().filter(|r| plausible(*r, d)) {
-        if let Ok(number) = phonenumber::parse(Some(region), candidate)
-            && phonenumber::is_valid(&number)
-        {
-            return Some(if formatted {
-                FORMATTED_SCORE
-            } else {
-                PLAIN_SCORE
-            });
-        }
-    }
-    None
+    regions
+        .iter()
+        .filter(|r| plausible(**r, d))
+        .any(|r| phone_meta::valid_national(r.as_ref(), digits))
+        .then_some(if formatted {
+            FORMATTED_SCORE
+        } else {
+            PLAIN_SCORE
+        })
 }
 
 impl Recognizer for PhoneRecognizer {
@@ -209,7 +200,16 @@ impl Recognizer for PhoneRecognizer {
         let text = input.text;
         let b = text.as_bytes();
         let mut ends = Vec::new();
-        for (wstart, wend) in windows(input, |t| t.has(DIGIT)) {
+        // Values already confirmed by a checksum (IBANs, cards) hold no phone number.
+        let mut confirmed: Vec<(usize, usize)> = out
+            .iter()
+            .filter(|c| c.checksum_validated)
+            .map(|c| (c.start, c.end))
+            .collect();
+        confirmed.sort_unstable();
+        let mut next_confirmed = 0;
+        for run in input.digit_runs.iter().filter(|r| r.digits >= MIN_DIGITS) {
+            let (wstart, wend) = (run.start, run.end);
             let mut i = wstart;
             while i < wend {
                 let c = b[i];
@@ -223,6 +223,17 @@ impl Recognizer for PhoneRecognizer {
                 let apart = !glued && !continues;
                 if !(starts && apart) {
                     i += 1;
+                    continue;
+                }
+                while next_confirmed < confirmed.len() && confirmed[next_confirmed].1 <= i {
+                    next_confirmed += 1;
+                }
+                if let Some(&(start, end)) = confirmed
+                    .get(next_confirmed)
+                    .filter(|(start, _)| *start <= i)
+                {
+                    debug_assert!(start <= i);
+                    i = end;
                     continue;
                 }
                 groups(b, i, wend, &mut ends);
