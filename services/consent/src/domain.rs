@@ -175,6 +175,18 @@ pub fn decide(
     decision
 }
 
+/// `at` cut to whole microseconds, the precision Postgres keeps, so what is signed into
+/// a receipt is exactly what is stored.
+pub fn to_micros(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(at.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(at)
+}
+
+/// The current time at microsecond precision.
+pub fn now() -> OffsetDateTime {
+    to_micros(OffsetDateTime::now_utc())
+}
+
 /// Jurisdictions whose law requires consent to be opted into.
 pub fn requires_opt_in(jurisdiction: i32) -> bool {
     [

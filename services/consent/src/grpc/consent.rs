@@ -193,7 +193,7 @@ impl ConsentApi {
             purposes_store::list_recipients(&mut *db, tenant, Some(&recipient_keys), "", 1000)
                 .await?
         };
-        let issued_at = OffsetDateTime::now_utc();
+        let issued_at = crate::domain::now();
         let payload = crate::receipts::payload(&ReceiptContent {
             receipt_id,
             issued_at,
@@ -347,7 +347,7 @@ impl ConsentApi {
         let method = method(request.collection_method)?;
         Jurisdiction::try_from(request.jurisdiction)
             .map_err(|_| ServiceError::invalid("jurisdiction", "is not a jurisdiction"))?;
-        let now = OffsetDateTime::now_utc();
+        let now = crate::domain::now();
         let expires_at = instant(request.expires_at.as_ref(), "expires_at")?;
         if let Some(at) = expires_at {
             if !grant {
@@ -496,7 +496,7 @@ impl ConsentApi {
         });
         let tenant = caller.tenant.as_uuid();
         let actor = actor_json(caller)?;
-        let now = OffsetDateTime::now_utc();
+        let now = crate::domain::now();
         let requested = request.purpose_keys.clone();
         let (mut tx, controller) = match self
             .begin_write(caller, &subject, idempotency.as_deref(), &request_sha256)

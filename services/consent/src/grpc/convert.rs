@@ -88,7 +88,9 @@ pub fn instant(
     field: &str,
 ) -> Result<Option<OffsetDateTime>, ServiceError> {
     ts.map(|t| {
-        from_timestamp(t).ok_or_else(|| ServiceError::invalid(field, "is not a valid timestamp"))
+        from_timestamp(t)
+            .map(crate::domain::to_micros)
+            .ok_or_else(|| ServiceError::invalid(field, "is not a valid timestamp"))
     })
     .transpose()
 }

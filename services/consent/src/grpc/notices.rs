@@ -236,7 +236,7 @@ impl ConsentApi {
                 .parse::<ConversationId>()
                 .map_err(|e| ServiceError::invalid("conversation_id", e.to_string()))?;
         }
-        let now = OffsetDateTime::now_utc();
+        let now = crate::domain::now();
         let served_at = instant(request.served_at.as_ref(), "served_at")?.unwrap_or(now);
         if served_at > now + SKEW {
             return Err(ServiceError::invalid(

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use uuid::Uuid;
 use veil_core::convert::timestamp;
 use veil_core::error::{ServiceError, ServiceResult};
@@ -33,7 +33,7 @@ impl ConsentApi {
             .ok()
             .filter(|s| *s != CollectionMethod::Unspecified)
             .ok_or_else(|| ServiceError::invalid("source", "is required"))?;
-        let now = OffsetDateTime::now_utc();
+        let now = crate::domain::now();
         let observed_at = instant(request.observed_at.as_ref(), "observed_at")?.unwrap_or(now);
         if observed_at > now + Duration::seconds(60) {
             return Err(ServiceError::invalid(
