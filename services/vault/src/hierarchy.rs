@@ -20,6 +20,8 @@ use crate::store::keys::{self as sql, NewSubjectKey, SubjectKeyRow};
 /// Version of a subject data key itself (bound into its wrapping context). A subject
 /// gets a new key generation, with a new `key_id`, only after a shred.
 pub const DATA_KEY_VERSION: u32 = 1;
+/// Locking reads of the active key retried when a concurrent rotation hid it.
+const LOCK_ATTEMPTS: u32 = 5;
 /// The token key is never rotated: tokens must stay equal for equal values.
 pub const TOKEN_KEY_VERSION: u32 = 1;
 
@@ -101,9 +103,19 @@ impl KeyHierarchy {
     /// The active master version from the database, share-locked for the transaction,
     /// with this replica switched to it (another replica may have rotated).
     pub async fn lock_active_master(&self, tx: &mut PgConnection) -> VaultResult<u32> {
-        let active = sql::active_master_locked(tx)
-            .await?
-            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no active master key")))?;
+        let mut attempts = 0;
+        let active = loop {
+            // Under READ COMMITTED a row demoted by a concurrent rotation drops out of
+            // the locking read while its successor is not yet in the statement's
+            // snapshot; a new statement sees it.
+            if let Some(active) = sql::active_master_locked(tx).await? {
+                break active;
+            }
+            attempts += 1;
+            if attempts == LOCK_ATTEMPTS {
+                return Err(ServiceError::internal(anyhow::anyhow!("no active master key")).into());
+            }
+        };
         let active = version(active)?;
         self.master.activate(active)?;
         Ok(active)
@@ -191,9 +203,18 @@ impl KeyHierarchy {
         subjects: &[&SubjectRef],
         record_count: i64,
     ) -> VaultResult<()> {
-        let kek_row = sql::active_kek_locked(tx, tenant.as_uuid())
-            .await?
-            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("tenant kek missing")))?;
+        let mut attempts = 0;
+        let kek_row = loop {
+            // See `lock_active_master`: a concurrent rotation may hide the active row
+            // from one statement.
+            if let Some(row) = sql::active_kek_locked(tx, tenant.as_uuid()).await? {
+                break row;
+            }
+            attempts += 1;
+            if attempts == LOCK_ATTEMPTS {
+                return Err(ServiceError::internal(anyhow::anyhow!("tenant kek missing")).into());
+            }
+        };
         let kek = self
             .tenant_key(
                 tenant,

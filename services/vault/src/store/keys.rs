@@ -216,31 +216,49 @@ pub async fn subject_key(
     .await
 }
 
-/// Adds `delta` to the subject's record count (0 when a replaced record already used
-/// this key) and returns its key, row-locked until the transaction ends.
+/// Counts one more record for the subject (none when a replaced record already used
+/// this key) and returns its key, row-locked until the transaction ends. The KEK is read
+/// by a second statement: this one may have waited for a rewrap batch, and its snapshot
+/// would not see a KEK version created meanwhile.
 pub async fn bump_subject_key(
     tx: &mut PgConnection,
     tenant: Uuid,
     subject_ref: &str,
     replaced_key: Option<Uuid>,
 ) -> sqlx::Result<Option<SubjectKeyRow>> {
-    sqlx::query_as(
-        "WITH k AS (
-             UPDATE subject_keys
-             SET record_count = record_count
-                 + CASE WHEN key_id IS NOT DISTINCT FROM $3 THEN 0 ELSE 1 END
-             WHERE tenant_id = $1 AND subject_ref = $2
-             RETURNING tenant_id, subject_ref, key_id, kek_version, wrapped)
-         SELECT k.subject_ref, k.key_id, k.kek_version, k.wrapped,
-                t.master_version AS kek_master_version, t.wrapped AS kek_wrapped
-         FROM k JOIN tenant_keys t ON t.tenant_id = k.tenant_id AND t.purpose = 'tenant_kek'
-                                  AND t.version = k.kek_version",
+    let bumped: Option<(Uuid, i32, Vec<u8>)> = sqlx::query_as(
+        "UPDATE subject_keys
+         SET record_count = record_count
+             + CASE WHEN key_id IS NOT DISTINCT FROM $3 THEN 0 ELSE 1 END
+         WHERE tenant_id = $1 AND subject_ref = $2
+         RETURNING key_id, kek_version, wrapped",
     )
     .bind(tenant)
     .bind(subject_ref)
     .bind(replaced_key)
-    .fetch_optional(tx)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((key_id, kek_version, wrapped)) = bumped else {
+        return Ok(None);
+    };
+    // The row lock keeps this KEK version referenced, so it cannot be retired before
+    // the transaction ends.
+    let kek: (i32, Vec<u8>) = sqlx::query_as(
+        "SELECT master_version, wrapped FROM tenant_keys
+         WHERE tenant_id = $1 AND purpose = 'tenant_kek' AND version = $2",
+    )
+    .bind(tenant)
+    .bind(kek_version)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(Some(SubjectKeyRow {
+        subject_ref: subject_ref.to_string(),
+        key_id,
+        kek_version,
+        wrapped,
+        kek_master_version: kek.0,
+        kek_wrapped: kek.1,
+    }))
 }
 
 /// A new subject data key row.
