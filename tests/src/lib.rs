@@ -20,10 +20,19 @@ pub const BOOTSTRAP_KEY: &str = "test-bootstrap-key-0123456789abcdef0123456789";
 pub fn stack_settings(env: &TestEnv) -> StackSettings {
     let mut gateway = env.settings::<veil_gateway::GatewaySettings>("gateway");
     gateway.service.bootstrap_admin_key = veil_core::types::Personal::new(BOOTSTRAP_KEY.into());
+    let mut vault = env.settings::<veil_vault::VaultSettings>("vault");
+    vault.service.master_keys.insert(
+        "1".into(),
+        veil_core::types::Personal::new(
+            veil_core::crypto::KeyBytes::generate()
+                .to_base64()
+                .to_string(),
+        ),
+    );
     StackSettings {
         gateway,
         consent: env.settings("consent"),
-        vault: env.settings("vault"),
+        vault,
         retention: env.settings("retention"),
         audit: env.settings("audit"),
     }

@@ -16,7 +16,7 @@ pub struct StackSettings {
     /// Consent settings.
     pub consent: Settings<NoExtra>,
     /// Vault settings.
-    pub vault: Settings<NoExtra>,
+    pub vault: Settings<veil_vault::VaultSettings>,
     /// Retention settings.
     pub retention: Settings<NoExtra>,
     /// Audit settings.

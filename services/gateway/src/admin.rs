@@ -84,7 +84,13 @@ impl AdminService for AdminApi {
         &self,
         request: Request<CreateTenantRequest>,
     ) -> Result<Response<CreateTenantResponse>, Status> {
-        let caller = self.auth.authenticate(request.metadata()).await?;
+        let caller = self
+            .auth
+            .authenticate_call(
+                request.metadata(),
+                "/veil.gateway.v1.AdminService/CreateTenant",
+            )
+            .await?;
         caller.require_any(&[Role::PlatformAdmin])?;
         let request = request.into_inner();
         validate_name("name", &request.name)?;
@@ -160,7 +166,13 @@ impl AdminService for AdminApi {
         &self,
         request: Request<CreateApiKeyRequest>,
     ) -> Result<Response<CreateApiKeyResponse>, Status> {
-        let caller = self.auth.authenticate(request.metadata()).await?;
+        let caller = self
+            .auth
+            .authenticate_call(
+                request.metadata(),
+                "/veil.gateway.v1.AdminService/CreateApiKey",
+            )
+            .await?;
         caller.require_any(&[Role::Admin])?;
         let request = request.into_inner();
         let tenant = if request.tenant_id.is_empty() {

@@ -10,7 +10,12 @@ use sqlx::PgPool;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 use veil_core::crypto::constant_time_eq;
+use veil_core::emit::{EventContext, emit};
+use veil_core::error::ServiceError;
+use veil_core::events::{EventsConfig, RelayHandle};
 use veil_core::types::{Role, TenantId};
+use veil_proto::events::v1::event::Payload;
+use veil_proto::events::v1::{AuthFailureReason, GatewayAuthFailed};
 
 use crate::settings::GatewaySettings;
 use crate::store;
@@ -89,29 +94,71 @@ impl Caller {
     }
 }
 
-/// Checks `authorization: Bearer veil_...` against the stored hashes.
+/// Why authentication failed (recorded for audit's anomaly rules, never with secrets).
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    Missing,
+    UnknownKey,
+}
+
+/// Checks `authorization: Bearer veil_...` against the stored hashes and records every
+/// failure as a `gateway.auth_failed` event.
 pub struct Authenticator {
     pool: PgPool,
     bootstrap_hash: Option<Vec<u8>>,
+    events: EventsConfig,
+    relay: RelayHandle,
 }
 
 impl Authenticator {
-    pub fn new(pool: PgPool, settings: &GatewaySettings) -> Self {
+    pub fn new(
+        pool: PgPool,
+        settings: &GatewaySettings,
+        events: EventsConfig,
+        relay: RelayHandle,
+    ) -> Self {
         let bootstrap = settings.bootstrap_admin_key.expose();
         Self {
             pool,
             bootstrap_hash: (!bootstrap.is_empty()).then(|| hash_secret(bootstrap)),
+            events,
+            relay,
         }
     }
 
-    /// The caller behind the request's credential, or UNAUTHENTICATED.
-    pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
-        let denied = || Status::unauthenticated("missing or invalid API key");
+    /// The caller of gRPC method `method` (a path such as
+    /// `/veil.gateway.v1.AdminService/CreateTenant`), or UNAUTHENTICATED.
+    pub async fn authenticate_call(
+        &self,
+        metadata: &MetadataMap,
+        method: &str,
+    ) -> Result<Caller, Status> {
+        match self.authenticate(metadata).await {
+            Ok(caller) => Ok(caller),
+            Err(Ok((failure, key_prefix))) => {
+                self.record_failure(method, failure, key_prefix).await;
+                Err(Status::unauthenticated("missing or invalid API key"))
+            }
+            Err(Err(status)) => Err(status),
+        }
+    }
+
+    /// Records a refused call of an authenticated caller (for reveal-burst and abuse rules).
+    pub async fn record_denied(&self, caller: &Caller, method: &str, reason: AuthFailureReason) {
+        let prefix = format!("veil_{}", caller.key_id);
+        self.emit_failure(caller.tenant, method, reason, prefix)
+            .await;
+    }
+
+    async fn authenticate(
+        &self,
+        metadata: &MetadataMap,
+    ) -> Result<Caller, Result<(Failure, String), Status>> {
         let token = metadata
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(denied)?;
+            .ok_or(Ok((Failure::Missing, String::new())))?;
         if let Some(bootstrap) = &self.bootstrap_hash
             && constant_time_eq(&hash_secret(token), bootstrap)
         {
@@ -121,13 +168,14 @@ impl Authenticator {
                 roles: vec![Role::PlatformAdmin],
             });
         }
-        let (key_id, secret) = parse(token).ok_or_else(denied)?;
+        let (key_id, secret) = parse(token).ok_or(Ok((Failure::UnknownKey, String::new())))?;
+        let prefix = format!("{KEY_PREFIX}{key_id}");
         let stored = store::active_key(&self.pool, key_id)
             .await
-            .map_err(|error| Status::from(veil_core::error::ServiceError::from(error)))?
-            .ok_or_else(denied)?;
+            .map_err(|error| Err(Status::from(ServiceError::from(error))))?
+            .ok_or_else(|| Ok((Failure::UnknownKey, prefix.clone())))?;
         if !constant_time_eq(&hash_secret(secret), &stored.secret_hash) {
-            return Err(denied());
+            return Err(Ok((Failure::UnknownKey, prefix)));
         }
         let roles = stored
             .roles
@@ -139,6 +187,41 @@ impl Authenticator {
             tenant: Some(TenantId::from_uuid(stored.tenant_id)),
             roles,
         })
+    }
+
+    async fn record_failure(&self, method: &str, failure: Failure, key_prefix: String) {
+        let reason = match failure {
+            Failure::Missing => AuthFailureReason::MissingCredential,
+            Failure::UnknownKey => AuthFailureReason::UnknownKey,
+        };
+        // The tenant is unknown for a bad credential; the event is installation-wide.
+        self.emit_failure(None, method, reason, key_prefix).await;
+    }
+
+    async fn emit_failure(
+        &self,
+        tenant: Option<TenantId>,
+        method: &str,
+        reason: AuthFailureReason,
+        key_prefix: String,
+    ) {
+        let context = EventContext {
+            tenant,
+            ..Default::default()
+        };
+        let payload = Payload::GatewayAuthFailed(GatewayAuthFailed {
+            method: method.to_string(),
+            reason: reason as i32,
+            key_prefix,
+            peer_ref: String::new(),
+        });
+        // Losing a failure signal must not turn a refusal into an internal error.
+        match emit(&self.pool, &self.events, &context, payload).await {
+            Ok(_) => self.relay.notify(),
+            Err(error) => {
+                tracing::warn!(error = %veil_core::error::ErrorChain(&error), "cannot record auth failure")
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Clients of the internal services, each call carrying a freshly minted internal token.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tonic::Request;
@@ -15,6 +16,9 @@ use crate::settings::GatewaySettings;
 #[derive(Clone)]
 pub struct Clients {
     consent: Channel,
+    vault: Channel,
+    retention: Channel,
+    audit: Channel,
     issuer: Arc<TokenIssuer>,
 }
 
@@ -24,8 +28,23 @@ impl Clients {
         tls: Option<&ClientTlsSettings>,
         issuer: Arc<TokenIssuer>,
     ) -> anyhow::Result<Self> {
-        let consent = channel("service.consent_url", &settings.consent_url, tls)?;
-        Ok(Self { consent, issuer })
+        Ok(Self {
+            consent: channel("service.consent_url", &settings.consent_url, tls)?,
+            vault: channel("service.vault_url", &settings.vault_url, tls)?,
+            retention: channel("service.retention_url", &settings.retention_url, tls)?,
+            audit: channel("service.audit_url", &settings.audit_url, tls)?,
+            issuer,
+        })
+    }
+
+    /// Channels by service name, for the proxy.
+    pub fn upstreams(&self) -> HashMap<&'static str, Channel> {
+        HashMap::from([
+            ("consent", self.consent.clone()),
+            ("vault", self.vault.clone()),
+            ("retention", self.retention.clone()),
+            ("audit", self.audit.clone()),
+        ])
     }
 
     /// The consent client.

@@ -8,7 +8,9 @@
 mod admin;
 mod apikeys;
 mod clients;
+mod limits;
 mod pipeline;
+mod proxy;
 mod settings;
 mod store;
 
@@ -21,7 +23,13 @@ use veil_core::subjects::SubjectKeys;
 use veil_proto::gateway::v1::admin_service_server::AdminServiceServer;
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayServiceServer;
 
+pub use proxy::Route as ProxyRoute;
 pub use settings::GatewaySettings;
+
+/// Every method the proxy forwards, with the roles allowed (the policy table).
+pub fn proxy_routes() -> impl Iterator<Item = (String, ProxyRoute)> {
+    proxy::all_routes()
+}
 
 /// Service name: schema, subjects, metrics, token issuer.
 pub const NAME: &str = "gateway";
@@ -39,6 +47,12 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
     let authenticator = Arc::new(apikeys::Authenticator::new(
         foundation.pool.clone(),
         &settings.service,
+        foundation.events.clone(),
+        foundation.relay.clone(),
+    ));
+    let limiter = Arc::new(limits::RateLimiter::new(
+        settings.service.rate_limit_per_second,
+        settings.service.rate_limit_burst,
     ));
     let clients = clients::Clients::new(
         &settings.service,
@@ -47,7 +61,14 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
     )?;
     let limit = settings.server.max_message_bytes;
     let admin = admin::AdminApi::new(&foundation, authenticator.clone());
-    let pipeline = pipeline::PipelineApi::new(&foundation, authenticator, clients, subjects);
+    let proxy = Arc::new(proxy::Proxy::new(
+        authenticator.clone(),
+        foundation.issuer.clone(),
+        limiter.clone(),
+        clients.upstreams(),
+    ));
+    let pipeline =
+        pipeline::PipelineApi::new(&foundation, authenticator, limiter, clients, subjects);
     let routes = tonic::service::Routes::new(
         AdminServiceServer::new(admin)
             .max_decoding_message_size(limit)
@@ -58,6 +79,7 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
     );
+    let routes = proxy.install(routes);
     Ok(Service::new(
         foundation,
         routes,

@@ -31,6 +31,7 @@ use veil_proto::gateway::v1::{
 use crate::admin::actor;
 use crate::apikeys::Authenticator;
 use crate::clients::Clients;
+use crate::limits::RateLimiter;
 use crate::store::{self, NewTurn};
 
 /// Largest accepted message text.
@@ -42,6 +43,7 @@ pub struct PipelineApi {
     events: EventsConfig,
     relay: RelayHandle,
     auth: Arc<Authenticator>,
+    limiter: Arc<RateLimiter>,
     clients: Clients,
     subjects: SubjectKeys,
 }
@@ -50,6 +52,7 @@ impl PipelineApi {
     pub fn new(
         foundation: &Foundation,
         auth: Arc<Authenticator>,
+        limiter: Arc<RateLimiter>,
         clients: Clients,
         subjects: SubjectKeys,
     ) -> Self {
@@ -58,6 +61,7 @@ impl PipelineApi {
             events: foundation.events.clone(),
             relay: foundation.relay.clone(),
             auth,
+            limiter,
             clients,
             subjects,
         }
@@ -141,8 +145,15 @@ impl PrivacyGatewayService for PipelineApi {
         &self,
         request: Request<ProcessMessageRequest>,
     ) -> Result<Response<ProcessMessageResponse>, Status> {
-        let caller = self.auth.authenticate(request.metadata()).await?;
+        let caller = self
+            .auth
+            .authenticate_call(
+                request.metadata(),
+                "/veil.gateway.v1.PrivacyGatewayService/ProcessMessage",
+            )
+            .await?;
         caller.require_any(&[Role::Bot])?;
+        self.limiter.check(&caller.key_id)?;
         let tenant = caller.tenant()?;
         let request_id = request
             .extensions()

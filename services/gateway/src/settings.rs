@@ -19,6 +19,10 @@ pub struct GatewaySettings {
     /// A platform-admin secret for bootstrapping (creating the first tenants and keys).
     /// Empty disables it. Treat like a root password; at least 32 characters.
     pub bootstrap_admin_key: Personal<String>,
+    /// Sustained calls per second per API key (0 disables the limit).
+    pub rate_limit_per_second: u32,
+    /// Burst size per API key.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for GatewaySettings {
@@ -29,6 +33,8 @@ impl Default for GatewaySettings {
             retention_url: "http://127.0.0.1:50054".into(),
             audit_url: "http://127.0.0.1:50055".into(),
             bootstrap_admin_key: Personal::new(String::new()),
+            rate_limit_per_second: 500,
+            rate_limit_burst: 1000,
         }
     }
 }
