@@ -1,0 +1,143 @@
+//! CheckConsent from the in-process cache: the latency of one decision set, measured
+//! call by call (so p99 is a real percentile, not an average).
+//!
+//! `cargo bench -p veil-consent --bench check_cache`
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+use veil_consent::CheckPath;
+use veil_consent::cache::{DecisionCache, TenantPurposes, subject_key};
+use veil_consent::domain::{CurrentRecord, PurposeDef, SubjectState};
+use veil_core::types::SubjectRef;
+use veil_proto::common::v1::{Jurisdiction, LegalBasis};
+use veil_proto::consent::v1::ConsentState;
+
+const SUBJECTS: usize = 50_000;
+const CALLS_PER_THREAD: usize = 400_000;
+
+fn purposes() -> Vec<PurposeDef> {
+    let mut all = Vec::new();
+    for (i, basis) in [
+        LegalBasis::Contract,
+        LegalBasis::Consent,
+        LegalBasis::Consent,
+        LegalBasis::LegitimateInterests,
+        LegalBasis::Consent,
+        LegalBasis::Consent,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        all.push(PurposeDef {
+            key: format!("purpose_{i}"),
+            legal_basis: basis as i32,
+            consent_required: basis == LegalBasis::Consent,
+            ..PurposeDef::builtin_model_training()
+        });
+    }
+    all
+}
+
+fn state(n: usize) -> SubjectState {
+    let now = OffsetDateTime::now_utc();
+    SubjectState {
+        records: (0..4)
+            .map(|i| CurrentRecord {
+                record_id: Uuid::now_v7(),
+                purpose_key: format!("purpose_{i}"),
+                state: if (n + i).is_multiple_of(3) {
+                    ConsentState::Withdrawn
+                } else {
+                    ConsentState::Granted
+                } as i32,
+                event_time: now,
+                expires_at: None,
+                notice_version: 1,
+            })
+            .collect(),
+        signals: Vec::new(),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _guard = runtime.enter();
+    let cache = Arc::new(DecisionCache::new(SUBJECTS * 2, Duration::from_secs(3600)));
+    cache.serve_until(Instant::now() + Duration::from_secs(3600));
+    let tenant = Uuid::now_v7();
+    let generation = cache.generation();
+    cache.put_tenant(
+        tenant,
+        Arc::new(TenantPurposes::new(purposes(), Default::default())),
+        generation,
+    );
+    let refs: Vec<SubjectRef> = (0..SUBJECTS)
+        .map(|n| {
+            let mut digest = [0u8; 32];
+            digest[..8].copy_from_slice(&(n as u64).to_be_bytes());
+            SubjectRef::from_digest(&digest)
+        })
+        .collect();
+    for (n, subject) in refs.iter().enumerate() {
+        let key = subject_key(tenant, subject.as_str()).unwrap();
+        cache.put_subject(key, Arc::new(state(n)), cache.generation());
+    }
+    // The real hot path of the handler, over a pool that is never used on a hit.
+    let pool = sqlx::PgPool::connect_lazy("postgres://unused@127.0.0.1:1/none").unwrap();
+    let path = Arc::new(CheckPath::new(pool, cache));
+    let keys: Vec<String> = ["purpose_0", "purpose_1", "purpose_4", "model_training"]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    let eu = Jurisdiction::EuGdpr as i32;
+    println!(
+        "consent check from the in-process cache: {SUBJECTS} subjects, {} purposes per check",
+        keys.len()
+    );
+    for threads in [1usize, 2] {
+        let started = Instant::now();
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let path = path.clone();
+                let refs = refs.clone();
+                let keys = keys.clone();
+                std::thread::spawn(move || {
+                    let mut samples = Vec::with_capacity(CALLS_PER_THREAD);
+                    let now = OffsetDateTime::now_utc();
+                    for i in 0..CALLS_PER_THREAD {
+                        let subject = &refs[(i * 7919 + t * 104_729) % refs.len()];
+                        let start = Instant::now();
+                        let decided = path.decide_cached(tenant, subject, &keys, eu, now);
+                        samples.push(start.elapsed());
+                        assert!(matches!(decided, Some(Ok(ref d)) if d.len() == 4));
+                    }
+                    samples
+                })
+            })
+            .collect();
+        let mut samples: Vec<Duration> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let wall = started.elapsed();
+        samples.sort();
+        println!(
+            "threads={threads} calls={} p50={:?} p99={:?} p99.9={:?} max={:?} rate={:.0}/s",
+            samples.len(),
+            percentile(&samples, 0.50),
+            percentile(&samples, 0.99),
+            percentile(&samples, 0.999),
+            samples.last().unwrap(),
+            samples.len() as f64 / wall.as_secs_f64()
+        );
+    }
+}

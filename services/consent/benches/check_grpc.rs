@@ -1,0 +1,211 @@
+//! CheckConsent over gRPC against a spawned consent service (real Postgres and NATS),
+//! with concurrent clients, as the gateway calls it: checks per second and latency.
+//! The baseline in the same run is the same service with the cache off, so every check
+//! reads Postgres.
+//!
+//! `cargo bench -p veil-consent --bench check_grpc`
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tonic::Request;
+use tonic::transport::Channel;
+use veil_consent::ConsentSettings;
+use veil_core::auth::{Principal, attach_bearer};
+use veil_core::types::{RequestId, Role, TenantId};
+use veil_proto::common::v1::{
+    CollectionMethod, ConsentDecision, Jurisdiction, LegalBasis, NoticeKind, SubjectSelector,
+    subject_selector,
+};
+use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
+use veil_proto::consent::v1::*;
+use veil_testkit::{TestEnv, spawn};
+
+const SUBJECTS: usize = 300;
+const CHANNELS: usize = 4;
+const WORKERS: usize = 32;
+const WARMUP: Duration = Duration::from_secs(2);
+const MEASURE: Duration = Duration::from_secs(10);
+
+fn token(env: &TestEnv, tenant: TenantId, roles: &[Role]) -> String {
+    let issuer = env.issuer().unwrap().with_ttl(Duration::from_secs(300));
+    let principal = Principal {
+        tenant: Some(tenant),
+        principal_id: "bench".parse().unwrap(),
+        roles: roles.to_vec(),
+        request_id: RequestId::generate(),
+    };
+    issuer.mint_for("consent", &principal).unwrap()
+}
+
+fn req<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    attach_bearer(&mut request, token).unwrap();
+    request
+}
+
+/// Purposes, a notice and granted subjects; returns the subjects' refs.
+async fn seed(
+    client: &mut ConsentServiceClient<Channel>,
+    admin: &str,
+    officer: &str,
+    bot: &str,
+) -> Vec<String> {
+    for (key, basis) in [
+        ("support", LegalBasis::Contract),
+        ("marketing", LegalBasis::Consent),
+        ("analytics", LegalBasis::Consent),
+    ] {
+        let purpose = Purpose {
+            key: key.into(),
+            name: key.into(),
+            legal_basis: basis as i32,
+            ..Default::default()
+        };
+        client
+            .upsert_purpose(req(
+                UpsertPurposeRequest {
+                    purpose: Some(purpose),
+                },
+                admin,
+            ))
+            .await
+            .unwrap();
+    }
+    let notice = client
+        .publish_notice(req(
+            PublishNoticeRequest {
+                kind: NoticeKind::PrivacyNotice as i32,
+                locale: "en".into(),
+                title: "Privacy".into(),
+                body: "What we do with your data.".into(),
+                ..Default::default()
+            },
+            officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .notice
+        .unwrap();
+    let mut refs = Vec::with_capacity(SUBJECTS);
+    for n in 0..SUBJECTS {
+        let granted = client
+            .record_consent(req(
+                RecordConsentRequest {
+                    subject_id: format!("subject-{n}"),
+                    purpose_keys: vec!["marketing".into()],
+                    choice: ConsentChoice::Grant as i32,
+                    notice_id: notice.notice_id.clone(),
+                    collection_method: CollectionMethod::Chat as i32,
+                    jurisdiction: Jurisdiction::EuGdpr as i32,
+                    ..Default::default()
+                },
+                bot,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        refs.push(granted.records[0].subject_ref.clone());
+    }
+    refs
+}
+
+async fn load(
+    channels: &[Channel],
+    refs: Arc<Vec<String>>,
+    bot: String,
+    length: Duration,
+) -> Vec<Duration> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for w in 0..WORKERS {
+        let mut client = ConsentServiceClient::new(channels[w % channels.len()].clone());
+        let refs = refs.clone();
+        let bot = bot.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut i = w * 31;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let check = CheckConsentRequest {
+                    subject: Some(SubjectSelector {
+                        subject: Some(subject_selector::Subject::SubjectRef(
+                            refs[i % refs.len()].clone(),
+                        )),
+                    }),
+                    purpose_keys: vec!["support".into(), "marketing".into(), "analytics".into()],
+                    jurisdiction: Jurisdiction::EuGdpr as i32,
+                };
+                let started = Instant::now();
+                let response = client
+                    .check_consent(req(check, &bot))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                samples.push(started.elapsed());
+                assert_eq!(
+                    response.decisions[1].decision,
+                    ConsentDecision::Allowed as i32
+                );
+            }
+            samples
+        }));
+    }
+    tokio::time::sleep(length).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn scenario(label: &str, cache_capacity: usize) -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let mut settings = env.settings::<ConsentSettings>("consent");
+    settings.service.cache_capacity = cache_capacity;
+    settings.database.max_connections = 16;
+    let running = spawn(veil_consent::build_with(settings).await?);
+    let mut channels = Vec::new();
+    for _ in 0..CHANNELS {
+        channels.push(veil_testkit::probe::connect(&running.url(), Duration::from_secs(10)).await?);
+    }
+    let tenant = TenantId::generate();
+    let admin = token(&env, tenant, &[Role::Admin]);
+    let officer = token(&env, tenant, &[Role::PrivacyOfficer]);
+    let bot = token(&env, tenant, &[Role::Bot]);
+    let mut client = ConsentServiceClient::new(channels[0].clone());
+    let refs = Arc::new(seed(&mut client, &admin, &officer, &bot).await);
+    load(&channels, refs.clone(), bot.clone(), WARMUP).await;
+    let mut samples = load(&channels, refs, bot, MEASURE).await;
+    samples.sort();
+    println!(
+        "{label}: {} checks in {:?} = {:.0} checks/s; latency p50={:?} p99={:?} max={:?} \
+         ({WORKERS} concurrent callers on {CHANNELS} HTTP/2 connections, 3 purposes per check)",
+        samples.len(),
+        MEASURE,
+        samples.len() as f64 / MEASURE.as_secs_f64(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.last().unwrap()
+    );
+    running.stop().await
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        scenario("cache on", 100_000).await?;
+        scenario("baseline, cache off (every check reads postgres)", 0).await
+    })
+}
