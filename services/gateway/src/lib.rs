@@ -8,6 +8,7 @@
 mod admin;
 mod apikeys;
 mod clients;
+pub mod commands;
 mod limits;
 mod pipeline;
 mod proxy;

@@ -1,0 +1,90 @@
+//! French cases.
+
+use super::Case;
+use veil_gateway::commands::CommandKind::*;
+
+pub const CASES: &[Case] = &[
+    ("Supprimez mes données, s'il vous plaît", Some(Erase)),
+    (
+        "Je veux que vous supprimiez toutes mes données personnelles",
+        Some(Erase),
+    ),
+    ("Oubliez-moi", Some(Erase)),
+    ("J'exerce mon droit à l'oubli", Some(Erase)),
+    ("Supprimez mon compte définitivement", Some(Erase)),
+    ("Effacez tout ce que vous savez sur moi", Some(Erase)),
+    ("Comment supprimer mon compte ?", Some(Erase)),
+    ("Quelles données avez-vous sur moi ?", Some(Access)),
+    (
+        "Je souhaite accéder à mes données personnelles",
+        Some(Access),
+    ),
+    ("Que savez-vous de moi ?", Some(Access)),
+    ("Montrez-moi mes données", Some(Access)),
+    ("Demande d'accès RGPD à mes données", Some(Access)),
+    ("Exportez mes données s'il vous plaît", Some(Export)),
+    ("Envoyez-moi une copie de mes données", Some(Export)),
+    ("Je demande la portabilité de mes données", Some(Export)),
+    ("Mon nom est mal orthographié", Some(Rectify)),
+    (
+        "Veuillez corriger mes informations personnelles",
+        Some(Rectify),
+    ),
+    ("Je retire mon consentement", Some(WithdrawConsent)),
+    (
+        "Arrêtez d'utiliser mes données pour la publicité",
+        Some(WithdrawConsent),
+    ),
+    (
+        "Je ne veux plus recevoir votre newsletter",
+        Some(WithdrawConsent),
+    ),
+    ("Désabonnez-moi de la newsletter", Some(WithdrawConsent)),
+    (
+        "Je ne consens plus au traitement de mes données",
+        Some(WithdrawConsent),
+    ),
+    (
+        "N'utilisez pas mes conversations pour entraîner votre IA",
+        Some(OptOutAiTraining),
+    ),
+    (
+        "Je refuse que mes données servent à l'entraînement de l'IA",
+        Some(OptOutAiTraining),
+    ),
+    ("Je m'oppose au traitement de mes données", Some(Object)),
+    (
+        "Je demande la limitation du traitement de mes données",
+        Some(Restrict),
+    ),
+    ("Ne vendez pas mes données", Some(OptOutSale)),
+    ("Comment supprimer un message ?", None),
+    ("Pouvez-vous exporter ma facture en PDF ?", None),
+    (
+        "Je voudrais corriger l'adresse de livraison de ma commande",
+        None,
+    ),
+    ("Ne supprimez pas mes données", None),
+    ("Je ne veux pas que vous effaciez mes données", None),
+    ("J'ai oublié mon mot de passe", None),
+    ("Supprimez l'article de mon panier", None),
+    ("Envoyez-moi la facture", None),
+    ("Quel est le délai de livraison ?", None),
+    ("Ma commande est incorrecte", None),
+    ("Je veux retirer de l'argent de mon compte", None),
+    ("Les données de la météo sont fausses", None),
+    ("Pouvez-vous m'envoyer le catalogue ?", None),
+    ("Je ne sais pas où est ma commande", None),
+    ("Comment fonctionne votre IA ?", None),
+    ("Je m'oppose à cette décision", None),
+    ("Arrêtez de m'appeler pendant le dîner", None),
+    ("Je voudrais modifier ma réservation", None),
+    ("Vous avez reçu mes documents ?", None),
+    ("Votre formation est-elle certifiée ?", None),
+    ("N'oubliez pas ma commande", None),
+    ("Je veux garder mes données", None),
+    ("Où puis-je voir mes commandes ?", None),
+    ("Le partage de fichiers ne marche pas", None),
+    ("Est-ce que vous livrez en Belgique ?", None),
+    ("Ne m'oubliez pas !", None),
+];
