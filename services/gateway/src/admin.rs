@@ -1,5 +1,11 @@
-//! `veil.gateway.v1.AdminService`: tenants and API keys (skeleton: create only; listing,
-//! revocation and privacy policies arrive with the gateway issue).
+//! `veil.gateway.v1.AdminService`: tenants, API keys and privacy policies. Every call
+//! acts on the caller's own tenant unless a platform administrator names one.
+
+mod keys;
+mod policy;
+mod rows;
+mod scope;
+mod tenants;
 
 use std::sync::Arc;
 
@@ -16,7 +22,10 @@ use veil_proto::events::v1::{GatewayApiKeyCreated, GatewayTenantCreated};
 use veil_proto::gateway::v1::admin_service_server::AdminService;
 use veil_proto::gateway::v1::{
     ApiKey, CreateApiKeyRequest, CreateApiKeyResponse, CreateTenantRequest, CreateTenantResponse,
-    CreatedApiKey, Tenant, TenantState,
+    CreatedApiKey, GetPrivacyPolicyRequest, GetPrivacyPolicyResponse, GetTenantRequest,
+    GetTenantResponse, ListApiKeysRequest, ListApiKeysResponse, ListTenantsRequest,
+    ListTenantsResponse, RevokeApiKeyRequest, RevokeApiKeyResponse, SetPrivacyPolicyRequest,
+    SetPrivacyPolicyResponse, Tenant, TenantState,
 };
 
 use crate::apikeys::{self, Authenticator, Caller};
@@ -30,7 +39,26 @@ pub struct AdminApi {
     auth: Arc<Authenticator>,
 }
 
+/// Authenticates the caller of AdminService method `$method` and runs
+/// `self.<handler>(&caller, message)`.
+macro_rules! admin_call {
+    ($self:ident, $request:ident, $method:literal, $handler:ident) => {{
+        let caller = $self
+            .auth
+            .authenticate_call(
+                $request.metadata(),
+                concat!("/veil.gateway.v1.AdminService/", $method),
+            )
+            .await?;
+        $self
+            .$handler(&caller, $request.into_inner())
+            .await
+            .map(Response::new)
+    }};
+}
+
 impl AdminApi {
+    /// The admin API over the foundation's database and events.
     pub fn new(foundation: &Foundation, auth: Arc<Authenticator>) -> Self {
         Self {
             pool: foundation.pool.clone(),
@@ -43,8 +71,13 @@ impl AdminApi {
 
 /// The audit actor for a gateway caller.
 pub fn actor(caller: &Caller) -> Actor {
+    let kind = if caller.key_id.starts_with(crate::jwt::PRINCIPAL_PREFIX) {
+        ActorKind::User
+    } else {
+        ActorKind::ApiKey
+    };
     Actor {
-        kind: ActorKind::ApiKey as i32,
+        kind: kind as i32,
         principal_id: caller.key_id.clone(),
         roles: caller
             .roles
@@ -80,6 +113,48 @@ fn validate_name(field: &str, name: &str) -> Result<(), ServiceError> {
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
+    async fn get_tenant(
+        &self,
+        request: Request<GetTenantRequest>,
+    ) -> Result<Response<GetTenantResponse>, Status> {
+        admin_call!(self, request, "GetTenant", get_tenant_as)
+    }
+
+    async fn list_tenants(
+        &self,
+        request: Request<ListTenantsRequest>,
+    ) -> Result<Response<ListTenantsResponse>, Status> {
+        admin_call!(self, request, "ListTenants", list_tenants_as)
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<ListApiKeysRequest>,
+    ) -> Result<Response<ListApiKeysResponse>, Status> {
+        admin_call!(self, request, "ListApiKeys", list_api_keys_as)
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<RevokeApiKeyRequest>,
+    ) -> Result<Response<RevokeApiKeyResponse>, Status> {
+        admin_call!(self, request, "RevokeApiKey", revoke_api_key_as)
+    }
+
+    async fn set_privacy_policy(
+        &self,
+        request: Request<SetPrivacyPolicyRequest>,
+    ) -> Result<Response<SetPrivacyPolicyResponse>, Status> {
+        admin_call!(self, request, "SetPrivacyPolicy", set_privacy_policy_as)
+    }
+
+    async fn get_privacy_policy(
+        &self,
+        request: Request<GetPrivacyPolicyRequest>,
+    ) -> Result<Response<GetPrivacyPolicyResponse>, Status> {
+        admin_call!(self, request, "GetPrivacyPolicy", get_privacy_policy_as)
+    }
+
     async fn create_tenant(
         &self,
         request: Request<CreateTenantRequest>,

@@ -17,6 +17,7 @@ use veil_core::types::{Role, TenantId};
 use veil_proto::events::v1::event::Payload;
 use veil_proto::events::v1::{AuthFailureReason, GatewayAuthFailed};
 
+use crate::jwt::{JwtError, JwtVerifier};
 use crate::settings::GatewaySettings;
 use crate::store;
 
@@ -99,6 +100,8 @@ impl Caller {
 enum Failure {
     Missing,
     UnknownKey,
+    InvalidToken,
+    ExpiredToken,
 }
 
 /// Checks `authorization: Bearer veil_...` against the stored hashes and records every
@@ -108,6 +111,7 @@ pub struct Authenticator {
     bootstrap_hash: Option<Vec<u8>>,
     events: EventsConfig,
     relay: RelayHandle,
+    jwt: Option<JwtVerifier>,
 }
 
 impl Authenticator {
@@ -123,7 +127,15 @@ impl Authenticator {
             bootstrap_hash: (!bootstrap.is_empty()).then(|| hash_secret(bootstrap)),
             events,
             relay,
+            jwt: None,
         }
+    }
+
+    /// Also accepts JWTs from the configured OIDC issuer (bearer tokens that are not
+    /// API keys).
+    pub fn with_jwt(mut self, verifier: Option<JwtVerifier>) -> Self {
+        self.jwt = verifier;
+        self
     }
 
     /// The caller of gRPC method `method` (a path such as
@@ -168,6 +180,17 @@ impl Authenticator {
                 roles: vec![Role::PlatformAdmin],
             });
         }
+        if let Some(jwt) = &self.jwt
+            && !token.starts_with(KEY_PREFIX)
+        {
+            return jwt.verify(token).map_err(|error| {
+                tracing::debug!(error = %error, "jwt refused");
+                match error {
+                    JwtError::Expired => Ok((Failure::ExpiredToken, String::new())),
+                    _ => Ok((Failure::InvalidToken, String::new())),
+                }
+            });
+        }
         let (key_id, secret) = parse(token).ok_or(Ok((Failure::UnknownKey, String::new())))?;
         let prefix = format!("{KEY_PREFIX}{key_id}");
         let stored = store::active_key(&self.pool, key_id)
@@ -193,6 +216,8 @@ impl Authenticator {
         let reason = match failure {
             Failure::Missing => AuthFailureReason::MissingCredential,
             Failure::UnknownKey => AuthFailureReason::UnknownKey,
+            Failure::InvalidToken => AuthFailureReason::InvalidToken,
+            Failure::ExpiredToken => AuthFailureReason::Expired,
         };
         // The tenant is unknown for a bad credential; the event is installation-wide.
         self.emit_failure(None, method, reason, key_prefix).await;

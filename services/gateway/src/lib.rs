@@ -9,8 +9,10 @@ mod admin;
 mod apikeys;
 mod clients;
 pub mod commands;
+mod jwt;
 mod limits;
 mod pipeline;
+pub mod policy_store;
 mod proxy;
 mod settings;
 mod store;
@@ -45,12 +47,16 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn build(settings: Config) -> anyhow::Result<Service> {
     let subjects = SubjectKeys::from_settings(&settings.privacy)?;
     let foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
-    let authenticator = Arc::new(apikeys::Authenticator::new(
-        foundation.pool.clone(),
-        &settings.service,
-        foundation.events.clone(),
-        foundation.relay.clone(),
-    ));
+    let jwt = jwt::JwtVerifier::from_settings(&settings.service.jwt)?;
+    let authenticator = Arc::new(
+        apikeys::Authenticator::new(
+            foundation.pool.clone(),
+            &settings.service,
+            foundation.events.clone(),
+            foundation.relay.clone(),
+        )
+        .with_jwt(jwt),
+    );
     let limiter = Arc::new(limits::RateLimiter::new(
         settings.service.rate_limit_per_second,
         settings.service.rate_limit_burst,

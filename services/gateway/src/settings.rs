@@ -23,6 +23,8 @@ pub struct GatewaySettings {
     pub rate_limit_per_second: u32,
     /// Burst size per API key.
     pub rate_limit_burst: u32,
+    /// JWTs from an OIDC issuer (`[service.jwt]`); disabled unless `issuer` is set.
+    pub jwt: crate::jwt::JwtSettings,
 }
 
 impl Default for GatewaySettings {
@@ -35,6 +37,7 @@ impl Default for GatewaySettings {
             bootstrap_admin_key: Personal::new(String::new()),
             rate_limit_per_second: 500,
             rate_limit_burst: 1000,
+            jwt: crate::jwt::JwtSettings::default(),
         }
     }
 }
@@ -63,6 +66,6 @@ impl Validate for GatewaySettings {
                 "must be empty or at least 32 characters",
             ));
         }
-        Ok(())
+        self.jwt.validate()
     }
 }
