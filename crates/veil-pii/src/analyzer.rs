@@ -147,6 +147,7 @@ impl Analyzer {
         }
         drop_shadowed(text, candidates, policy, shadow);
         // Context, policy filters.
+        let mut hint = 0;
         candidates.retain_mut(|c| {
             if c.start >= c.end || c.end > text.len() || !policy.is_enabled(&c.entity) {
                 return false;
@@ -156,7 +157,14 @@ impl Analyzer {
                 && c.score < 1.0
                 && let Some(b) = c.entity.builtin()
             {
-                let found = context::find(text, tokens, c.start, c.end, context::words_for(b));
+                let found = context::find_near(
+                    text,
+                    tokens,
+                    c.start,
+                    c.end,
+                    context::words_for(b),
+                    &mut hint,
+                );
                 if !found.is_empty() {
                     c.context_words = found;
                 }
@@ -165,6 +173,9 @@ impl Analyzer {
                 && !policy.is_allowed(&text[c.start..c.end])
         });
         resolve(candidates, order);
+        if !order.is_empty() {
+            crate::repeat::propagate(text, candidates, order);
+        }
         let mut findings: Vec<Finding> = Vec::with_capacity(order.len());
         offsets.clear();
         for &i in order.iter() {

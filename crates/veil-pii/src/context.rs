@@ -211,17 +211,47 @@ pub fn find(
     end: usize,
     words: &[&'static str],
 ) -> Vec<Label> {
+    let mut hint = tokens.partition_point(|t| t.end <= start);
+    find_near(text, tokens, start, end, words, &mut hint)
+}
+
+/// Like [`find`], starting the token search from `hint` (the token index of the
+/// previous look-up), which is much cheaper on long texts whose values come in order.
+pub fn find_near(
+    text: &str,
+    tokens: &[Token],
+    start: usize,
+    end: usize,
+    words: &[&'static str],
+    hint: &mut usize,
+) -> Vec<Label> {
     let mut found = Vec::new();
-    if !words.is_empty() {
-        for_each_piece(text, tokens, start, end, |piece| {
-            for word in words {
-                if matches(piece, word) && !found.iter().any(|f: &Label| f.as_str() == *word) {
-                    found.push(Label::Static(word));
-                }
-            }
-        });
+    if words.is_empty() {
+        return found;
     }
+    // First letters of the words: most pieces are rejected on their first byte.
+    let initials = words.iter().fold(0u64, |m, w| m | initial_bit(w));
+    *hint = locate(tokens, start, *hint);
+    for_each_piece(text, tokens, start, end, *hint, |piece| {
+        if initials & initial_bit(piece) == 0 {
+            return;
+        }
+        for word in words {
+            if matches(piece, word) && !found.iter().any(|f: &Label| f.as_str() == *word) {
+                found.push(Label::Static(word));
+            }
+        }
+    });
     found
+}
+
+fn initial_bit(word: &str) -> u64 {
+    match word.as_bytes().first() {
+        Some(b @ b'a'..=b'z') => 1 << (b - b'a'),
+        Some(b @ b'0'..=b'9') => 1 << (26 + (b - b'0')),
+        Some(_) => 1 << 40,
+        None => 0,
+    }
 }
 
 /// Like [`find`] for words that are not static (tenant-defined context).
@@ -234,7 +264,8 @@ pub fn find_dynamic(
 ) -> Vec<Label> {
     let mut found = Vec::new();
     if !words.is_empty() {
-        for_each_piece(text, tokens, start, end, |piece| {
+        let first = tokens.partition_point(|t| t.end <= start);
+        for_each_piece(text, tokens, start, end, first, |piece| {
             for word in words {
                 if matches(piece, word) && !found.iter().any(|f: &Label| f.as_str() == &**word) {
                     found.push(Label::Shared(word.clone()));
@@ -252,10 +283,45 @@ fn matches(piece: &str, word: &str) -> bool {
 }
 
 /// Calls `f` with each lower-cased word piece in the window around `[start, end)`.
-fn for_each_piece(text: &str, tokens: &[Token], start: usize, end: usize, mut f: impl FnMut(&str)) {
-    // The first token that ends after `start` holds (or follows) the value.
-    let first = tokens.partition_point(|t| t.end <= start);
-    let last = tokens.partition_point(|t| t.start < end);
+/// The index of the first token that ends after `start`, searched by galloping
+/// from `hint` (exact for any hint).
+fn locate(tokens: &[Token], start: usize, hint: usize) -> usize {
+    let ends_before = |i: usize| tokens[i].end <= start;
+    let hint = hint.min(tokens.len());
+    if hint < tokens.len() && ends_before(hint) {
+        // Forward: find a bound past the answer, then binary search.
+        let mut step = 1;
+        let mut lo = hint + 1;
+        while lo + step < tokens.len() && ends_before(lo + step) {
+            lo += step;
+            step *= 2;
+        }
+        let hi = (lo + step).min(tokens.len());
+        lo + tokens[lo..hi].partition_point(|t| t.end <= start)
+    } else {
+        // Backward: the answer is at or before `hint`.
+        let mut step = 1;
+        let mut hi = hint;
+        while hi >= step && !ends_before(hi - step) {
+            hi -= step;
+            step *= 2;
+        }
+        let lo = hi.saturating_sub(step);
+        lo + tokens[lo..hi].partition_point(|t| t.end <= start)
+    }
+}
+
+/// Calls `f` with each lower-cased word piece in the window around `[start, end)`;
+/// `first` is the first token that ends after `start`.
+fn for_each_piece(
+    text: &str,
+    tokens: &[Token],
+    start: usize,
+    end: usize,
+    first: usize,
+    mut f: impl FnMut(&str),
+) {
+    let last = first + tokens[first..].iter().take_while(|t| t.start < end).count();
     let before = first.saturating_sub(WINDOW_BEFORE)..first;
     let after = last..(last + WINDOW_AFTER).min(tokens.len());
     // The token holding the value may carry a prefix such as "IBAN:" or "NPI:".
@@ -315,6 +381,23 @@ mod tests {
         tokenize(text, &mut toks);
         let found = find(text, &toks, 5, text.len(), words_for(BuiltIn::UkNino));
         assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn galloping_matches_binary_search() {
+        let text = "a bb ccc dddd e ff ggg hhhh i jj kkk llll m nn ooo pppp";
+        let mut toks = Vec::new();
+        tokenize(text, &mut toks);
+        for start in 0..text.len() {
+            let expected = toks.partition_point(|t| t.end <= start);
+            for hint in 0..=toks.len() {
+                assert_eq!(
+                    locate(&toks, start, hint),
+                    expected,
+                    "start {start} hint {hint}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod person;
 mod policy;
 mod recognizer;
 mod recognizers;
+mod repeat;
 mod resolve;
 mod text;
 

@@ -3,7 +3,7 @@
 //! originals back. The state serializes so the gateway can keep it between messages
 //! (in the vault: it holds original values).
 
-use crate::entity::{BuiltIn, EntityType};
+use crate::entity::EntityType;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -65,23 +65,10 @@ impl From<PseudonymMap> for PseudonymData {
     }
 }
 
-/// The identity of a value: spellings that mean the same value share a placeholder
-/// ("+1 415-555-0132" and "+14155550132"; "Anna@Example.com" and "anna@example.com").
+/// The identity of a value: its type and exact spelling (trimmed). Exact spelling
+/// keeps `restore` lossless: every placeholder maps back to exactly what it replaced.
 fn key(entity: &str, value: &str) -> String {
-    let normalized: String = match BuiltIn::from_name(entity) {
-        Some(BuiltIn::Person | BuiltIn::StreetAddress) => value
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase(),
-        Some(BuiltIn::EmailAddress | BuiltIn::Url) | None => value.trim().to_lowercase(),
-        Some(_) => value
-            .chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_uppercase)
-            .collect(),
-    };
-    format!("{entity}\u{0}{normalized}")
+    format!("{entity}\u{0}{}", value.trim())
 }
 
 impl PseudonymMap {
@@ -139,6 +126,7 @@ impl PseudonymMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entity::BuiltIn;
 
     #[test]
     fn same_value_same_placeholder() {
@@ -147,14 +135,15 @@ mod tests {
         let phone: EntityType = BuiltIn::PhoneNumber.into();
         assert_eq!(map.placeholder_for(&email, "a@x.io"), "<EMAIL_ADDRESS_1>");
         assert_eq!(map.placeholder_for(&email, "b@x.io"), "<EMAIL_ADDRESS_2>");
-        assert_eq!(map.placeholder_for(&email, "A@X.io"), "<EMAIL_ADDRESS_1>");
+        assert_eq!(map.placeholder_for(&email, "a@x.io"), "<EMAIL_ADDRESS_1>");
         assert_eq!(
             map.placeholder_for(&phone, "+1 415-555-0132"),
             "<PHONE_NUMBER_1>"
         );
+        // Another spelling is another value, so that restoring gives back each spelling.
         assert_eq!(
             map.placeholder_for(&phone, "+14155550132"),
-            "<PHONE_NUMBER_1>"
+            "<PHONE_NUMBER_2>"
         );
         assert_eq!(map.original("<EMAIL_ADDRESS_1>"), Some("a@x.io"));
     }
@@ -166,7 +155,7 @@ mod tests {
         map.placeholder_for(&person, "Anna Schmidt");
         let json = serde_json::to_string(&map).expect("serializes");
         let mut back: PseudonymMap = serde_json::from_str(&json).expect("deserializes");
-        assert_eq!(back.placeholder_for(&person, "anna  schmidt"), "<PERSON_1>");
+        assert_eq!(back.placeholder_for(&person, "Anna Schmidt"), "<PERSON_1>");
         assert_eq!(back.placeholder_for(&person, "Bob"), "<PERSON_2>");
         assert!(!format!("{back:?}").contains("Anna"));
     }

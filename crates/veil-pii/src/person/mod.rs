@@ -205,8 +205,15 @@ fn acronym(text: &str, tokens: &[Token], i: usize) -> bool {
     if !all_caps {
         return false;
     }
-    let lower_near = |j: usize| tokens.get(j).is_some_and(|t| t.has(crate::text::LOWER));
-    (i > 0 && lower_near(i - 1)) || lower_near(i + 1)
+    // In shouted text ("JOHN SMITH PAID") the neighbours are capitals too.
+    let shouting = |j: usize| {
+        tokens.get(j).is_some_and(|t| {
+            let w = t.text(text);
+            w.chars().any(char::is_alphabetic)
+                && !w.chars().any(|c| c.is_lowercase() || c.is_ascii_digit())
+        })
+    };
+    !((i > 0 && shouting(i - 1)) || shouting(i + 1))
 }
 
 /// Whether token `i` follows the person that ended before token `end` through a
@@ -370,10 +377,22 @@ impl PersonRecognizer {
             let word = Word { info };
             // After the first word, lower-case words join only when they are known names
             // in a lower-case span, and capitalized words join.
-            if n > 0 && !tok.has(CAPITALIZED) && (capitalized || !word.known()) {
+            // Lower-case words count only as names that are no ordinary word in any
+            // language ("my name is anna", not "call me on"), or, after a phrase
+            // such as "my name is", as very common first names ("john").
+            let strong = matches!(cue, Some(Cue::Strong(_)));
+            let lower_ok = word.info.is_some_and(|info| {
+                (info.first != 0 || info.last != 0)
+                    && (info.ambiguous == 0
+                        || (strong
+                            && info.first != 0
+                            && info.rank == 0
+                            && info.ambiguous & NOT_A_PERSON == 0))
+            });
+            if n > 0 && !tok.has(CAPITALIZED) && (capitalized || !lower_ok) {
                 break;
             }
-            if !capitalized && !word.known() && n == 0 {
+            if !capitalized && !lower_ok && n == 0 {
                 break;
             }
             words[n] = (c, word);
@@ -477,14 +496,19 @@ impl PersonRecognizer {
                 return None;
             }
             let (a0, al) = (amb(&first), amb(&last));
+            // Two capitalized name words in mid-sentence are a name even when each
+            // is also a word; at a sentence start (or in German) they may not be.
+            let plain = mid || weak.is_some();
             let score: f32 = match (a0, last.known(), al) {
                 (false, true, false) => 0.9,
-                (false, true, true) => 0.8,
+                (false, true, true) if plain => 0.85,
+                (false, true, true) => 0.7,
                 (false, false, _) => 0.7,
-                (true, true, false) => 0.75,
-                (true, true, true) if mid || weak.is_some() => 0.6,
-                (true, true, true) => 0.35,
-                (true, false, _) if weak.is_some() => 0.55,
+                (true, true, false) if plain => 0.85,
+                (true, true, false) => 0.7,
+                (true, true, true) if plain => 0.75,
+                (true, true, true) => 0.4,
+                (true, false, _) if plain => 0.55,
                 (true, false, _) => 0.3,
             };
             let score = if first.not_a_person() && last.not_a_person() {

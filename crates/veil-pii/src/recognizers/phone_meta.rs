@@ -159,10 +159,10 @@ impl Region {
 
     fn valid_national(&self, digits: &str) -> bool {
         let mut buf = String::new();
-        if let Some(stripped) = self.strip(digits, &mut buf) {
-            if self.valid(stripped) {
-                return true;
-            }
+        if let Some(stripped) = self.strip(digits, &mut buf)
+            && self.valid(stripped)
+        {
+            return true;
         }
         self.valid(digits)
     }
