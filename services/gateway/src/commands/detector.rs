@@ -21,6 +21,9 @@ const LANGUAGES: [&Language; 5] = [
 /// A how-question ("how can I delete my account?") shows intent but may only be a
 /// question about the process, so its confidence is scaled down.
 const QUESTION_FACTOR: f32 = 0.6;
+/// A statement about what we do ("you don't sell my data") may be praise or a
+/// question rather than an instruction, so it is scaled down the same way.
+const STATEMENT_FACTOR: f32 = 0.6;
 /// Added to the score (not the confidence) of a rule in the hinted language, so that
 /// the hint breaks ties between languages that share words ("data" in en and nl).
 const HINT_BONUS: f32 = 0.05;
@@ -75,6 +78,7 @@ struct CompiledCues {
     question: Regex,
     trailing_negation: Option<Regex>,
     neutral: &'static [&'static str],
+    subjects: &'static [&'static str],
     stopwords: &'static [&'static str],
 }
 
@@ -200,6 +204,9 @@ impl CommandDetector {
         if cues.question.is_match(sentence) {
             confidence *= QUESTION_FACTOR;
         }
+        if !rule.negatable && is_statement(hay, span.clone(), cues) {
+            confidence *= STATEMENT_FACTOR;
+        }
         let bonus = if Some(language) == hint {
             HINT_BONUS
         } else {
@@ -269,6 +276,20 @@ fn is_negated(hay: &[u8], span: Range<usize>, cues: &CompiledCues) -> bool {
             .is_some_and(|trailing| trailing.is_match(&hay[span.end..]))
 }
 
+/// True when the match opens with a negation that follows a subject pronoun.
+fn is_statement(hay: &[u8], span: Range<usize>, cues: &CompiledCues) -> bool {
+    let opens_negated = cues
+        .negation
+        .find(&hay[span.clone()])
+        .is_some_and(|negation| negation.start() == 0);
+    opens_negated
+        && words(&hay[..span.start]).last().is_some_and(|word| {
+            cues.subjects
+                .iter()
+                .any(|subject| subject.as_bytes() == word)
+        })
+}
+
 fn boundary_before(hay: &[u8], at: usize, ends: &[u8]) -> usize {
     hay[..at]
         .iter()
@@ -329,6 +350,7 @@ fn compile_cues(code: &'static str, cues: &Cues) -> Result<CompiledCues, Command
         question: build(&format!(r"\b(?:{})\b", cues.question)).map_err(error("question"))?,
         trailing_negation,
         neutral: cues.neutral,
+        subjects: cues.subjects,
         stopwords: cues.stopwords,
     })
 }

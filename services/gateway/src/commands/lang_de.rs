@@ -82,6 +82,11 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             Erase,
             0.9,
+            "(?:alle |die |samtliche |saemtliche |jegliche )?(?:daten|informationen|infos|angaben) {ME}~3 (?:loschen|loeschen|loscht|loescht|entfernen|entfernt|vernichten)",
+        ),
+        rule(
+            Erase,
+            0.9,
             "vergiss mich|vergesst mich|vergessen sie mich|(?:mich|alles uber mich|alles ueber mich) vergessen",
         ),
         rule(
@@ -117,7 +122,7 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             Access,
             0.9,
-            "auskunft~3 (?:uber|ueber|zu) (?:meine[a-z]*|die|alle) (?:[a-z]+ )?(?:daten|informationen|angaben)",
+            "auskunft~2 (?:uber|ueber|zu)~5 (?:daten|informationen|angaben)",
         ),
         rule(
             Access,
@@ -153,7 +158,7 @@ pub(crate) const LANGUAGE: Language = Language {
         fixed(
             Rectify,
             0.85,
-            "(?:mein|meine) (?:name|nachname|vorname|e-mail(?:-adresse)?|email(?:-adresse)?|mailadresse|adresse|anschrift|geburtsdatum|telefonnummer|handynummer|daten|angaben)~3 (?:ist|sind) (?:falsch|nicht korrekt|nicht richtig|fehlerhaft|veraltet|inkorrekt|unrichtig|falsch geschrieben)",
+            "(?:mein|meine) (?:name|nachname|vorname|e-mail(?:-adresse)?|email(?:-adresse)?|mailadresse|adresse|anschrift|geburtsdatum|telefonnummer|handynummer|daten|angaben)~3 (?:ist|sind) (?:falsch|nicht korrekt|nicht richtig|fehlerhaft|veraltet|inkorrekt|unrichtig|falsch geschrieben|nicht aktuell)|(?:mein|meine) (?:name|nachname|vorname|e-mail(?:-adresse)?|email(?:-adresse)?|mailadresse|adresse|anschrift|geburtsdatum|telefonnummer|handynummer|daten|angaben)~2 (?:stimmt|stimmen) nicht|(?:ihr habt|sie haben|du hast) (?:meinen|meine|mein) (?:namen|nachnamen|vornamen|adresse|e-mail-adresse|email-adresse|e-mail|geburtsdatum|telefonnummer|daten)~2 falsch",
         ),
         rule(
             Rectify,
@@ -282,6 +287,7 @@ pub(crate) const LANGUAGE: Language = Language {
         ],
         question: "warum|wieso|weshalb|wie (?:kann|konnen|koennen|kann man|lasst|laesst|funktioniert|geht|mache|losche|loesche|exportiere|andere|aendere|widerrufe|melde)|ist es (?:moglich|moeglich)|gibt es (?:eine|einen) (?:moglichkeit|moeglichkeit|weg)|wo (?:kann|finde)|was (?:ist|bedeutet)|erklar|erklaer",
         trailing_negation: "nicht|nie|niemals",
+        subjects: &[],
         stopwords: &[
             "ich", "und", "die", "der", "meine", "bitte", "nicht", "ist", "mir", "mich", "sie",
             "ihr", "das", "nach", "daten", "eine", "zu", "mit", "gemass", "habe",

@@ -103,6 +103,11 @@ pub(crate) const LANGUAGE: Language = Language {
         ),
         rule(Erase, 0.9, "(?:want|wish|like|demand|ask) to be forgotten"),
         rule(
+            Erase,
+            0.8,
+            "(?:want|need|would like|'d like) (?:my|our) (?:account|profile)~5 (?:deleted|erased|removed|wiped)",
+        ),
+        rule(
             Access,
             0.9,
             "(?:what|which) (?:kind of |kinds of |sort of |type of |types of )?(?:personal )?(?:data|information|info|details|records)(?: do| does| have| did)? {HOLD}~2 {ABOUT}",
@@ -111,6 +116,11 @@ pub(crate) const LANGUAGE: Language = Language {
             Access,
             0.8,
             "what do (?:you|u|you guys) (?:know|have|store|keep|hold) (?:about|on) (?:me|us)",
+        ),
+        rule(
+            Access,
+            0.85,
+            "(?:what|which) (?:personal )?(?:data|information|info) (?:of mine|about me|on me) (?:do|does|have|did) (?:you|u)",
         ),
         rule(
             Access,
@@ -190,7 +200,12 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             Rectify,
             0.85,
-            "you (?:have|got|spelled|spelt|wrote|recorded|stored|misspelled|misspelt) (?:my|our) (?:name|surname|email|e-mail|address|date of birth|birthday|phone number|details|data|information)(?: down)?(?: spelled| spelt| written)? (?:wrong|incorrect|incorrectly|wrongly)|you (?:have )?(?:misspelled|misspelt) (?:my|our) (?:name|surname|email|e-mail|address)",
+            "(?:you|you've|you have) (?:got |spelled |spelt |wrote |written |recorded |stored |misspelled |misspelt |have )?(?:my|our) (?:name|surname|email|e-mail|email address|e-mail address|address|date of birth|birthday|phone number|details|data|information)(?: down)?(?: spelled| spelt| written)? (?:wrong|incorrect|incorrectly|wrongly)|you (?:have )?(?:misspelled|misspelt) (?:my|our) (?:name|surname|email|e-mail|address)",
+        ),
+        fixed(
+            Rectify,
+            0.85,
+            "(?:the )?(?:personal )?(?:data|information|info|details|records?) {HOLD}~1 {ABOUT} (?:is|are|was|were) (?:wrong|incorrect|inaccurate|out of date|outdated|not correct|not accurate|not up to date)",
         ),
         rule(
             Rectify,
@@ -273,6 +288,11 @@ pub(crate) const LANGUAGE: Language = Language {
             0.85,
             "no (?:ai |model )?training (?:on|with) (?:my|our)",
         ),
+        fixed(
+            OptOutAiTraining,
+            0.92,
+            "{NOT} train[a-z]*(?: (?:your|the|any|an?))?(?: (?:ai|models?|llms?|algorithms?|chatbot|bot|systems?))?~2 (?:on|with|using) (?:my|our|this|these) {CONTENT}",
+        ),
         rule(OptOutAiTraining, 0.93, "object to~6 train[a-z]*"),
         rule(
             Object,
@@ -330,6 +350,9 @@ pub(crate) const LANGUAGE: Language = Language {
         ],
         question: "why|how (?:do|does|can|could|would|should|to|long)|how's|is it possible|is there a way|where (?:do|can|could|should)|what (?:is|are|does|happens)|what's|explain|tell me about|do you (?:offer|support|allow|provide)|are you able",
         trailing_negation: "",
+        subjects: &[
+            "you", "u", "they", "we", "he", "she", "it", "that", "which", "who",
+        ],
         stopwords: &[
             "the",
             "and",

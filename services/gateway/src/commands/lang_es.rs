@@ -27,7 +27,13 @@ pub(crate) const LANGUAGE: Language = Language {
             "ABOUT",
             "(?:los |todos los |la |toda la |que )?(?:datos|informacion)(?: personales| personal)? (?:que )?{HOLD}~2 {ME}|(?:los |todos los )?datos (?:personales )?(?:sobre|acerca de) (?:mi|nosotros)",
         ),
-        ("ERASE", "(?:borr|elimin|suprim|destru|destruy)[a-z]*"),
+        // Imperative, infinitive and present forms only: "borré mis datos" (I deleted) is not
+        // a request. "borre" stays, as it is both the polite imperative and, without its
+        // accent, the past tense.
+        (
+            "ERASE",
+            "(?:(?:borr|elimin)(?:a|ad|ar|ais|an|ando|as|e|en|eis|es|emos)|suprim(?:a|an|ais|as|e|en|id|ir|iendo)|destru(?:ye|yan|yais|yas|id|ir|yendo))",
+        ),
         (
             "ACCOUNT",
             "(?:mi|nuestra) (?:cuenta|perfil)(?: de (?:usuario|cliente))?",
@@ -220,6 +226,7 @@ pub(crate) const LANGUAGE: Language = Language {
         ],
         question: "como|es posible|donde (?:puedo|se)|que es|en que consiste|que significa",
         trailing_negation: "",
+        subjects: &["vosotros", "ustedes", "ellos", "ellas", "usted"],
         stopwords: &[
             "yo", "y", "los", "mis", "de", "el", "la", "que", "por", "favor", "mi", "datos",
             "segun", "quiero", "una", "para", "con", "del", "lo", "sobre",

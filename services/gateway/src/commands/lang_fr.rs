@@ -226,6 +226,9 @@ pub(crate) const LANGUAGE: Language = Language {
         ],
         question: "comment|est-il possible|est-ce possible|est-ce qu'on peut|ou (?:puis-je|peut-on)|qu'est-ce que (?:le|la|l')|c'est quoi|que signifie",
         trailing_negation: "",
+        subjects: &[
+            "vous", "tu", "ils", "elles", "on", "il", "elle", "nous", "qui",
+        ],
         stopwords: &[
             "je", "et", "les", "mes", "vous", "de", "est", "pas", "moi", "des", "le", "la", "mon",
             "selon", "une", "pour", "donnees", "sur", "du", "au",

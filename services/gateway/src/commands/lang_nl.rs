@@ -118,7 +118,7 @@ pub(crate) const LANGUAGE: Language = Language {
         fixed(
             Rectify,
             0.85,
-            "mijn (?:naam|achternaam|voornaam|adres|e-?mailadres|e-?mail|geboortedatum|telefoonnummer|gegevens)~3 (?:is|zijn|staat|staan) (?:fout|verkeerd|onjuist|incorrect|niet juist|niet correct|verouderd|verkeerd gespeld|niet goed)",
+            "mijn (?:naam|achternaam|voornaam|adres|e-?mailadres|e-?mail|geboortedatum|telefoonnummer|gegevens)~3 (?:is|zijn|staat|staan) (?:fout|verkeerd|onjuist|incorrect|niet juist|niet correct|verouderd|verkeerd gespeld|niet goed)|mijn (?:naam|achternaam|voornaam|adres|e-?mailadres|e-?mail|geboortedatum|telefoonnummer|gegevens)~2 (?:klopt|kloppen) niet",
         ),
         rule(
             Rectify,
@@ -171,6 +171,11 @@ pub(crate) const LANGUAGE: Language = Language {
             "(?:sluit|uitsluiten|uitgesloten|haal)~5 (?:van|voor|uit)~2 {TRAIN}",
         ),
         fixed(OptOutAiTraining, 0.93, "bezwaar~5 {TRAIN}"),
+        fixed(
+            OptOutAiTraining,
+            0.92,
+            "train[a-z]*~3 (?:niet|nooit)~2 (?:met|op) {DATA}",
+        ),
         rule(
             Object,
             0.9,
@@ -199,6 +204,7 @@ pub(crate) const LANGUAGE: Language = Language {
         ],
         question: "hoe|is het mogelijk|waar kan|wat (?:is|betekent)",
         trailing_negation: "niet|nooit",
+        subjects: &["jullie", "u", "ze", "zij", "hij", "het", "wij", "we"],
         stopwords: &[
             "ik",
             "en",

@@ -54,6 +54,9 @@ pub(crate) struct Cues {
     /// A negation right after the match, as in verb-second word orders
     /// ("löscht meine Daten nicht"); empty when the language has none.
     pub trailing_negation: &'static str,
+    /// Subject pronouns that make a leading negation a statement rather than a
+    /// request ("you don't sell my data" against "don't sell my data").
+    pub subjects: &'static [&'static str],
     /// Frequent words, to tell the language of a language-neutral match.
     pub stopwords: &'static [&'static str],
 }

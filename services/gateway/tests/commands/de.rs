@@ -105,4 +105,123 @@ pub const CASES: &[Case] = &[
     ("Habt ihr auch vegane Produkte?", None),
     ("Bitte trainiert mich im Umgang mit dem Tool", None),
     ("Ich bin mit der Lieferung nicht einverstanden", None),
+    (
+        "Ich möchte, dass ihr alle Daten über mich löscht",
+        Some(Erase),
+    ),
+    (
+        "Entfernt bitte meine personenbezogenen Daten aus eurem System",
+        Some(Erase),
+    ),
+    (
+        "Bitte mein Benutzerkonto und alle Daten löschen",
+        Some(Erase),
+    ),
+    (
+        "Ich bitte um Löschung meiner personenbezogenen Daten",
+        Some(Erase),
+    ),
+    ("Könnten Sie bitte meine Daten löschen?", Some(Erase)),
+    (
+        "Löschen Sie sämtliche Informationen, die Sie über mich gespeichert haben",
+        Some(Erase),
+    ),
+    ("Ihr sollt mich vergessen", Some(Erase)),
+    ("Ich beantrage die Löschung meines Kontos", Some(Erase)),
+    (
+        "Welche Informationen speichert ihr über mich?",
+        Some(Access),
+    ),
+    (
+        "Ich möchte wissen, welche Daten Sie von mir verarbeiten",
+        Some(Access),
+    ),
+    (
+        "Bitte um Auskunft über die zu meiner Person gespeicherten Daten",
+        Some(Access),
+    ),
+    ("Zeigen Sie mir meine Daten", Some(Access)),
+    ("Ich stelle ein Auskunftsersuchen nach DSGVO", Some(Access)),
+    ("Was habt ihr über mich gespeichert?", Some(Access)),
+    ("Ich möchte alle meine Daten herunterladen", Some(Export)),
+    (
+        "Bitte senden Sie mir meine Daten in einem maschinenlesbaren Format",
+        Some(Export),
+    ),
+    ("Schickt mir alle meine Daten", Some(Export)),
+    ("Meine E-Mail-Adresse ist falsch", Some(Rectify)),
+    ("Bitte berichtigen Sie meine Daten", Some(Rectify)),
+    ("Mein Geburtsdatum stimmt nicht", Some(Rectify)),
+    ("Ihr habt meinen Namen falsch geschrieben", Some(Rectify)),
+    (
+        "Ich widerrufe meine Einwilligung zur Verarbeitung für Marketingzwecke",
+        Some(WithdrawConsent),
+    ),
+    ("Ich nehme meine Zustimmung zurück", Some(WithdrawConsent)),
+    ("Bitte keine Newsletter mehr", Some(WithdrawConsent)),
+    (
+        "Nutzt meine Daten nicht mehr für Werbung",
+        Some(WithdrawConsent),
+    ),
+    (
+        "Ich will keine Werbemails mehr bekommen",
+        Some(WithdrawConsent),
+    ),
+    ("Hört auf, mir Werbung zu schicken", Some(WithdrawConsent)),
+    (
+        "Ich möchte mich vom Newsletter abmelden",
+        Some(WithdrawConsent),
+    ),
+    (
+        "Meine Daten dürfen nicht für das Training von KI verwendet werden",
+        Some(OptOutAiTraining),
+    ),
+    (
+        "Bitte nutzt meine Gespräche nicht, um eure KI zu trainieren",
+        Some(OptOutAiTraining),
+    ),
+    (
+        "Ich widerspreche dem KI-Training mit meinen Daten",
+        Some(OptOutAiTraining),
+    ),
+    (
+        "Keine Nutzung meiner Chats für KI-Training",
+        Some(OptOutAiTraining),
+    ),
+    (
+        "Ich lege Widerspruch gegen die Verarbeitung meiner Daten ein",
+        Some(Object),
+    ),
+    (
+        "Ich widerspreche der Nutzung meiner Daten für Profiling",
+        Some(Object),
+    ),
+    (
+        "Ich verlange die Einschränkung der Verarbeitung meiner Daten",
+        Some(Restrict),
+    ),
+    (
+        "Meine Daten dürfen nicht an Dritte verkauft werden",
+        Some(OptOutSale),
+    ),
+    ("Gebt meine Daten nicht an Dritte weiter", Some(OptOutSale)),
+    ("Wie kann ich ein Produkt aus dem Warenkorb löschen?", None),
+    ("Bitte lösche die letzte Nachricht", None),
+    ("Meine Daten sind bei euch sicher, oder?", None),
+    ("Könnt ihr mir die Rechnung schicken?", None),
+    ("Wo finde ich meine Bestellungen?", None),
+    (
+        "Ich habe meine Daten falsch eingegeben, wie ändere ich die Lieferadresse?",
+        None,
+    ),
+    ("Was ist die DSGVO?", None),
+    ("Ich möchte mein Passwort ändern", None),
+    ("Nicht vergessen: morgen ist Feiertag", None),
+    ("Ich möchte keinen Streit", None),
+    ("Das Training war super", None),
+    ("Ich bin nicht mehr sicher, welche Größe ich brauche", None),
+    ("Schick mir den Link nochmal", None),
+    ("Können Sie mir sagen, wann das Paket kommt?", None),
+    ("Ich habe keine Daten mehr auf dem Handy", None),
+    ("Welche Daten brauche ich für die Anmeldung?", None),
 ];
