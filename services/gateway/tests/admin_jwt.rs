@@ -1,0 +1,191 @@
+//! JWT bearer tokens from a configured OIDC issuer: accepted with the right issuer,
+//! audience, lifetime and key; refused otherwise, with an auth-failure event.
+
+#![allow(clippy::unwrap_used)]
+
+mod admin_support;
+
+use admin_support::{Gateway, bearer, code, settings};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use tonic::Code;
+use veil_proto::events::v1::AuthFailureReason;
+use veil_proto::events::v1::event::Payload;
+use veil_proto::gateway::v1::{GetPrivacyPolicyRequest, GetTenantRequest, ListApiKeysRequest};
+use veil_testkit::TestEnv;
+
+const ISSUER: &str = "https://idp.example.test";
+const AUDIENCE: &str = "veil-gateway";
+
+struct Issuer {
+    key: EncodingKey,
+    kid: String,
+}
+
+impl Issuer {
+    fn new(kid: &str) -> (Self, serde_json::Value) {
+        let signing = SigningKey::generate(&mut rand::rngs::OsRng);
+        let der = signing.to_pkcs8_der().unwrap();
+        let jwk = serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
+        });
+        (
+            Self {
+                key: EncodingKey::from_ed_der(der.as_bytes()),
+                kid: kid.into(),
+            },
+            jwk,
+        )
+    }
+
+    fn sign(&self, claims: &serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key).unwrap()
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn claims(tenant: &str, roles: &[&str]) -> serde_json::Value {
+    serde_json::json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "staff-42",
+        "iat": now(), "exp": now() + 600,
+        "veil_tenant": tenant, "veil_roles": roles,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jwts_are_accepted_only_when_every_check_passes() -> anyhow::Result<()> {
+    let (issuer, jwk) = Issuer::new("k1");
+    let (stranger, _) = Issuer::new("k1");
+    let (unlisted, _) = Issuer::new("k9");
+    let dir = tempfile::tempdir()?;
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, serde_json::json!({ "keys": [jwk] }).to_string())?;
+    let env = TestEnv::new().await?;
+    let mut config = settings(&env);
+    config.service.jwt.issuer = ISSUER.into();
+    config.service.jwt.audience = AUDIENCE.into();
+    config.service.jwt.jwks_path = jwks.display().to_string();
+    let gw = Gateway::start_with(env, config).await?;
+    let (tenant, admin_key) = gw.tenant("jwt").await?;
+    let mut admin = gw.admin();
+    let call = |token: &str| bearer(GetTenantRequest::default(), token);
+
+    // A good token acts as its tenant with its roles; API keys keep working.
+    let good = issuer.sign(&claims(&tenant, &["admin", "some_idp_role"]));
+    let got = admin.get_tenant(call(&good)).await?.into_inner();
+    assert_eq!(got.tenant.unwrap().tenant_id, tenant);
+    assert_eq!(code(admin.get_tenant(call(&admin_key)).await), Code::Ok);
+
+    // Roles from the token decide what it may do.
+    let officer = issuer.sign(&claims(&tenant, &["privacy_officer"]));
+    let policy = bearer(GetPrivacyPolicyRequest::default(), &officer);
+    assert_eq!(code(admin.get_privacy_policy(policy).await), Code::Ok);
+    let keys = bearer(ListApiKeysRequest::default(), &officer);
+    assert_eq!(
+        code(admin.list_api_keys(keys).await),
+        Code::PermissionDenied
+    );
+
+    // Every broken check is refused the same way.
+    let mut refused = Vec::new();
+    let with = |key: &str, value: serde_json::Value| {
+        let mut c = claims(&tenant, &["admin"]);
+        c[key] = value;
+        c
+    };
+    refused.push((
+        "wrong issuer",
+        issuer.sign(&with("iss", "https://evil.test".into())),
+    ));
+    refused.push(("wrong audience", issuer.sign(&with("aud", "other".into()))));
+    refused.push(("expired", issuer.sign(&with("exp", (now() - 3600).into()))));
+    refused.push((
+        "not yet valid",
+        issuer.sign(&with("nbf", (now() + 3600).into())),
+    ));
+    refused.push(("unknown kid", unlisted.sign(&claims(&tenant, &["admin"]))));
+    refused.push(("bad signature", stranger.sign(&claims(&tenant, &["admin"]))));
+    refused.push((
+        "no tenant",
+        issuer.sign(&with("veil_tenant", serde_json::Value::Null)),
+    ));
+    refused.push((
+        "no veil role",
+        issuer.sign(&with("veil_roles", serde_json::json!(["x"]))),
+    ));
+    refused.push((
+        "service role",
+        issuer.sign(&with("veil_roles", serde_json::json!(["service"]))),
+    ));
+    // Flip one character in the middle of the signature (the last one may carry only
+    // padding bits).
+    let mut tampered: Vec<char> = good.chars().collect();
+    let at = tampered.len() - 20;
+    tampered[at] = if tampered[at] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    refused.push(("tampered", tampered));
+    let mut hs_header = Header::new(Algorithm::HS256);
+    hs_header.kid = Some("k1".into());
+    let hs = jsonwebtoken::encode(
+        &hs_header,
+        &claims(&tenant, &["admin"]),
+        &EncodingKey::from_secret(b"guessable"),
+    )?;
+    refused.push(("symmetric algorithm", hs));
+    for (why, token) in &refused {
+        assert_eq!(
+            code(admin.get_tenant(call(token)).await),
+            Code::Unauthenticated,
+            "{why}"
+        );
+    }
+
+    // The refusals are recorded, the expired one as such.
+    let failures = gw.events("auth_failed").await?;
+    let reasons: Vec<i32> = failures
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Some(Payload::GatewayAuthFailed(f)) => Some(f.reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), refused.len());
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| **r == AuthFailureReason::Expired as i32)
+            .count(),
+        1
+    );
+    assert!(
+        reasons
+            .iter()
+            .all(|r| *r == AuthFailureReason::Expired as i32
+                || *r == AuthFailureReason::InvalidToken as i32)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jwks_url_or_a_missing_file_stops_the_gateway_at_start() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let mut config = settings(&env);
+    config.service.jwt.issuer = ISSUER.into();
+    config.service.jwt.audience = AUDIENCE.into();
+    config.service.jwt.jwks_path = "/nonexistent/jwks.json".into();
+    let error = veil_gateway::build(config.clone()).await.err().unwrap();
+    assert!(format!("{error:#}").contains("jwks"), "{error:#}");
+    config.service.jwt.jwks_url = "https://idp.example.test/jwks".into();
+    use veil_core::config::Validate;
+    assert!(config.service.validate().is_err());
+    Ok(())
+}
