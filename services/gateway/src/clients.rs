@@ -8,7 +8,10 @@ use tonic::transport::Channel;
 use veil_core::auth::{Principal, TokenIssuer, attach_bearer};
 use veil_core::client::{ClientTlsSettings, channel};
 use veil_core::error::ServiceError;
+use veil_proto::common::v1::{SubjectSelector, subject_selector};
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
+use veil_proto::vault::v1::vault_service_client::VaultServiceClient;
+use veil_proto::vault::v1::{DetokenizeRequest, DetokenizeResult, TokenizeItem, TokenizeRequest};
 
 use crate::settings::GatewaySettings;
 
@@ -50,6 +53,73 @@ impl Clients {
     /// The consent client.
     pub fn consent(&self) -> ConsentServiceClient<Channel> {
         ConsentServiceClient::new(self.consent.clone())
+    }
+
+    /// Tokens for `(entity type, value)` pairs of one subject; the vault keeps each value
+    /// encrypted under the subject's data key so the bot can restore it later.
+    pub async fn tokenize(
+        &self,
+        principal: &Principal,
+        subject_id: &str,
+        values: &[(String, String)],
+    ) -> Result<Vec<String>, tonic::Status> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items = values
+            .iter()
+            .map(|(entity_type, value)| TokenizeItem {
+                subject_id: subject_id.to_string(),
+                entity_type: entity_type.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        let request = self.request(
+            "vault",
+            principal,
+            TokenizeRequest {
+                items,
+                store_value: true,
+            },
+        )?;
+        let response = VaultServiceClient::new(self.vault.clone())
+            .tokenize(request)
+            .await?
+            .into_inner();
+        if response.tokens.len() != values.len() {
+            return Err(tonic::Status::internal("vault returned a short token list"));
+        }
+        Ok(response.tokens.into_iter().map(|t| t.token).collect())
+    }
+
+    /// The originals of `tokens` for the subject (restoring text to that same subject).
+    pub async fn detokenize(
+        &self,
+        principal: &Principal,
+        subject_ref: &str,
+        tokens: Vec<String>,
+    ) -> Result<Vec<DetokenizeResult>, tonic::Status> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = self.request(
+            "vault",
+            principal,
+            DetokenizeRequest {
+                tokens,
+                purpose: "restore_to_subject".into(),
+                subject: Some(SubjectSelector {
+                    subject: Some(subject_selector::Subject::SubjectRef(
+                        subject_ref.to_string(),
+                    )),
+                }),
+            },
+        )?;
+        Ok(VaultServiceClient::new(self.vault.clone())
+            .detokenize(request)
+            .await?
+            .into_inner()
+            .results)
     }
 
     /// Wraps `message` in a request to `audience` on behalf of `principal`, carrying a

@@ -9,11 +9,14 @@ mod admin;
 mod apikeys;
 mod clients;
 pub mod commands;
+mod engine;
 mod jwt;
 mod limits;
 mod pipeline;
 pub mod policy_store;
 mod proxy;
+mod pseudonyms;
+mod restore;
 mod settings;
 mod store;
 
@@ -74,8 +77,15 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         limiter.clone(),
         clients.upstreams(),
     ));
-    let pipeline =
-        pipeline::PipelineApi::new(&foundation, authenticator, limiter, clients, subjects);
+    let engine = Arc::new(engine::Engine::new()?);
+    let pipeline = pipeline::PipelineApi::new(
+        &foundation,
+        authenticator,
+        limiter,
+        clients,
+        subjects,
+        engine,
+    );
     let routes = tonic::service::Routes::new(
         AdminServiceServer::new(admin)
             .max_decoding_message_size(limit)

@@ -5,8 +5,8 @@
 //! The real engine (veil-pii), policies, vault tokenization, notices, privacy commands,
 //! restore and streaming arrive with the gateway issue.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use veil_core::app::Foundation;
@@ -17,21 +17,23 @@ use veil_core::events::{EventsConfig, RelayHandle};
 use veil_core::rpc_layer::CallId;
 use veil_core::subjects::{SubjectKeys, validate_subject_id};
 use veil_core::types::{RequestId, Role};
-use veil_proto::common::v1::{
-    ConsentDecision, Entity, Operator, Span, SubjectSelector, subject_selector,
-};
+use veil_proto::common::v1::{ConsentDecision, SubjectSelector, subject_selector};
 use veil_proto::consent::v1::CheckConsentRequest;
-use veil_proto::events::v1::GatewayMessageProcessed;
 use veil_proto::events::v1::event::Payload;
+use veil_proto::events::v1::{GatewayMessageProcessed, GatewayTextRestored};
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayService;
 use veil_proto::gateway::v1::{
     ConsentApplied, ConsentFallback, MessageRole, ProcessMessageRequest, ProcessMessageResponse,
+    RestoreTextRequest, RestoreTextResponse,
 };
 
 use crate::admin::actor;
 use crate::apikeys::Authenticator;
 use crate::clients::Clients;
+use crate::engine::{self, Engine};
 use crate::limits::RateLimiter;
+use crate::pseudonyms;
+use crate::restore::Restorer;
 use crate::store::{self, NewTurn};
 
 /// Largest accepted message text.
@@ -46,6 +48,7 @@ pub struct PipelineApi {
     limiter: Arc<RateLimiter>,
     clients: Clients,
     subjects: SubjectKeys,
+    engine: Arc<Engine>,
 }
 
 impl PipelineApi {
@@ -55,6 +58,7 @@ impl PipelineApi {
         limiter: Arc<RateLimiter>,
         clients: Clients,
         subjects: SubjectKeys,
+        engine: Arc<Engine>,
     ) -> Self {
         Self {
             pool: foundation.pool.clone(),
@@ -64,6 +68,7 @@ impl PipelineApi {
             limiter,
             clients,
             subjects,
+            engine,
         }
     }
 }
@@ -81,62 +86,6 @@ fn validate_conversation_id(id: &str) -> Result<(), ServiceError> {
             "must be 1 to 128 characters of [A-Za-z0-9._:-]",
         ))
     }
-}
-
-fn email_regex() -> &'static regex::Regex {
-    static EMAIL: OnceLock<regex::Regex> = OnceLock::new();
-    EMAIL.get_or_init(|| {
-        regex::Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-            .unwrap_or_else(|_| unreachable!("the e-mail pattern is a valid regex"))
-    })
-}
-
-/// Replaces e-mail addresses with `<EMAIL_ADDRESS_n>`; equal addresses share a number.
-fn redact_emails(text: &str) -> (String, Vec<Entity>) {
-    let mut out = String::with_capacity(text.len());
-    let mut entities = Vec::new();
-    let mut numbers: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut last = 0;
-    let mut out_chars = 0u32;
-    let mut in_chars = 0u32;
-    for found in email_regex().find_iter(text) {
-        let before = &text[last..found.start()];
-        out.push_str(before);
-        let before_chars = before.chars().count() as u32;
-        out_chars += before_chars;
-        in_chars += before_chars;
-        let next = numbers.len() + 1;
-        let number = *numbers.entry(found.as_str()).or_insert(next);
-        let placeholder = format!("<EMAIL_ADDRESS_{number}>");
-        let value_chars = found.as_str().chars().count() as u32;
-        let out_start = out.len();
-        out.push_str(&placeholder);
-        let placeholder_chars = placeholder.chars().count() as u32;
-        entities.push(Entity {
-            entity_type: "EMAIL_ADDRESS".into(),
-            span: Some(Span {
-                byte_start: found.start() as u32,
-                byte_end: found.end() as u32,
-                char_start: in_chars,
-                char_end: in_chars + value_chars,
-            }),
-            output_span: Some(Span {
-                byte_start: out_start as u32,
-                byte_end: out.len() as u32,
-                char_start: out_chars,
-                char_end: out_chars + placeholder_chars,
-            }),
-            score: 1.0,
-            placeholder,
-            operator: Operator::Pseudonymize as i32,
-            explanation: None,
-        });
-        in_chars += value_chars;
-        out_chars += placeholder_chars;
-        last = found.end();
-    }
-    out.push_str(&text[last..]);
-    (out, entities)
 }
 
 #[tonic::async_trait]
@@ -177,6 +126,14 @@ impl PrivacyGatewayService for PipelineApi {
             return Err(ServiceError::invalid("text", "must be at most 64 KiB").into());
         }
         let subject_ref = self.subjects.subject_ref(&tenant, &context.subject_id);
+        let principal = Principal {
+            tenant: Some(tenant),
+            principal_id: format!("gateway:{}", caller.key_id)
+                .parse()
+                .map_err(ServiceError::internal)?,
+            roles: vec![Role::Bot],
+            request_id: request_id.clone(),
+        };
 
         // Consent for the message's purposes (skeleton: no cache yet).
         let mut consent = Vec::new();
@@ -191,14 +148,6 @@ impl PrivacyGatewayService for PipelineApi {
                 }),
                 purpose_keys: context.purposes.clone(),
                 jurisdiction: context.jurisdiction,
-            };
-            let principal = Principal {
-                tenant: Some(tenant),
-                principal_id: format!("gateway:{}", caller.key_id)
-                    .parse()
-                    .map_err(ServiceError::internal)?,
-                roles: vec![Role::Bot],
-                request_id: request_id.clone(),
             };
             let call = self.clients.request("consent", &principal, check)?;
             let decisions = self
@@ -225,13 +174,68 @@ impl PrivacyGatewayService for PipelineApi {
             }
         }
 
-        let (redacted, entities) = redact_emails(&request.text);
-        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        for entity in &entities {
-            *counts.entry(entity.entity_type.clone()).or_default() += 1;
-        }
+        // Detect and minimize; pseudonymized values go to the vault as tokens.
+        let policy = self.engine.default_policy();
+        let findings = self.engine.analyze(&request.text, policy);
+        let values = Engine::pseudonymized_values(&request.text, &findings, policy);
+        let service = Principal {
+            roles: vec![Role::Service],
+            ..principal.clone()
+        };
+        let tokens = self
+            .clients
+            .tokenize(&service, &context.subject_id, &values)
+            .await?;
+        let by_token: HashMap<String, (String, String)> =
+            tokens.iter().cloned().zip(values.iter().cloned()).collect();
+
         let message_id = uuid::Uuid::now_v7();
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let (known, counters) =
+            pseudonyms::load(&mut tx, tenant.as_uuid(), &context.conversation_id, &tokens)
+                .await
+                .map_err(ServiceError::from)?;
+        let mut map =
+            pseudonyms::rebuild(&known, &counters, &by_token).map_err(ServiceError::internal)?;
+        let redacted = self
+            .engine
+            .anonymize(&request.text, &findings, policy, &mut map)
+            .map_err(|e| {
+                ServiceError::FailedPrecondition(format!("policy cannot be applied: {e}"))
+            })?;
+        // Tokens seen for the first time in this conversation get their placeholder stored
+        // (a new one, or an existing one for another spelling of the same value).
+        let mut new_rows = Vec::new();
+        for (token, (entity, value)) in tokens.iter().zip(values.iter()) {
+            if known.iter().any(|row| &row.token == token) {
+                continue;
+            }
+            let Some(entity_type) = veil_pii::EntityType::parse(entity) else {
+                continue;
+            };
+            let placeholder = map.placeholder_for(&entity_type, value);
+            new_rows.push((token.as_str(), placeholder, entity.as_str()));
+        }
+        let rows: Vec<pseudonyms::NewRow<'_>> = new_rows
+            .iter()
+            .map(|(token, placeholder, entity)| pseudonyms::NewRow {
+                token,
+                placeholder,
+                entity_type: entity,
+                number: pseudonyms::number_of(placeholder).unwrap_or(0),
+            })
+            .collect();
+        pseudonyms::insert(
+            &mut tx,
+            tenant.as_uuid(),
+            &context.conversation_id,
+            subject_ref.as_str(),
+            &rows,
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        let (entity_counts, operator_counts) = engine::counts(&redacted);
+        let entities = engine::entities(&redacted, &findings, context.explain);
         let turn_index = store::insert_turn(
             &mut tx,
             &NewTurn {
@@ -240,8 +244,9 @@ impl PrivacyGatewayService for PipelineApi {
                 conversation_id: &context.conversation_id,
                 subject_ref: subject_ref.as_str(),
                 role: role as i32,
-                redacted_text: &redacted,
-                entity_counts: serde_json::to_value(&counts).map_err(ServiceError::internal)?,
+                redacted_text: &redacted.text,
+                entity_counts: serde_json::to_value(&entity_counts)
+                    .map_err(ServiceError::internal)?,
             },
         )
         .await
@@ -260,13 +265,8 @@ impl PrivacyGatewayService for PipelineApi {
                 conversation_id: context.conversation_id.clone(),
                 message_id: message_id.to_string(),
                 message_role: role.as_str_name().to_string(),
-                operator_counts: BTreeMap::from([(
-                    "PSEUDONYMIZE".to_string(),
-                    entities.len() as i64,
-                )])
-                .into_iter()
-                .collect(),
-                entity_counts: counts.into_iter().collect(),
+                operator_counts: operator_counts.into_iter().collect(),
+                entity_counts: entity_counts.into_iter().collect(),
                 purposes: effective_purposes.clone(),
                 denied_purposes,
                 stored: true,
@@ -281,7 +281,7 @@ impl PrivacyGatewayService for PipelineApi {
         self.relay.notify();
         Ok(Response::new(ProcessMessageResponse {
             message_id: message_id.to_string(),
-            redacted_text: redacted,
+            redacted_text: redacted.text,
             entities,
             consent,
             effective_purposes,
@@ -290,33 +290,88 @@ impl PrivacyGatewayService for PipelineApi {
             ..Default::default()
         }))
     }
+
+    async fn restore_text(
+        &self,
+        request: Request<RestoreTextRequest>,
+    ) -> Result<Response<RestoreTextResponse>, Status> {
+        let caller = self
+            .auth
+            .authenticate_call(
+                request.metadata(),
+                "/veil.gateway.v1.PrivacyGatewayService/RestoreText",
+            )
+            .await?;
+        caller.require_any(&[Role::Bot])?;
+        self.limiter.check(&caller.key_id)?;
+        let tenant = caller.tenant()?;
+        let request_id = request
+            .extensions()
+            .get::<CallId>()
+            .and_then(|id| id.0.parse::<RequestId>().ok())
+            .unwrap_or_else(RequestId::generate);
+        let request = request.into_inner();
+        validate_conversation_id(&request.conversation_id).map_err(|_| {
+            ServiceError::invalid(
+                "conversation_id",
+                "must be 1 to 128 characters of [A-Za-z0-9._:-]",
+            )
+        })?;
+        validate_subject_id("subject_id", &request.subject_id)?;
+        if request.text.len() > MAX_TEXT_BYTES {
+            return Err(ServiceError::invalid("text", "must be at most 64 KiB").into());
+        }
+        let subject_ref = self.subjects.subject_ref(&tenant, &request.subject_id);
+        let principal = Principal {
+            tenant: Some(tenant),
+            principal_id: format!("gateway:{}", caller.key_id)
+                .parse()
+                .map_err(ServiceError::internal)?,
+            roles: vec![Role::Bot],
+            request_id: request_id.clone(),
+        };
+        let restorer = Restorer::load(
+            &self.pool,
+            &self.clients,
+            &principal,
+            tenant,
+            &request.conversation_id,
+            subject_ref.as_str(),
+        )
+        .await?;
+        let (text, counts, unknown) = restorer.restore(&request.text);
+        let restored_count: i64 = counts.values().sum();
+        let event_context = EventContext {
+            tenant: Some(tenant),
+            subject_ref: Some(subject_ref),
+            actor: Some(actor(&caller)),
+            request_id: request_id.to_string(),
+        };
+        emit(
+            &self.pool,
+            &self.events,
+            &event_context,
+            Payload::GatewayTextRestored(GatewayTextRestored {
+                conversation_id: request.conversation_id,
+                entity_counts: counts.into_iter().collect(),
+                unknown_placeholders: unknown.len() as i64,
+                streamed: false,
+            }),
+        )
+        .await
+        .map_err(ServiceError::internal)?;
+        self.relay.notify();
+        Ok(Response::new(RestoreTextResponse {
+            text,
+            restored_count: i32::try_from(restored_count).unwrap_or(i32::MAX),
+            unknown_placeholders: unknown,
+        }))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn emails_get_stable_placeholders_and_spans() {
-        let text = "Écris à anna@example.org ou anna@example.org, pas bob@example.com";
-        let (out, entities) = redact_emails(text);
-        assert_eq!(
-            out,
-            "Écris à <EMAIL_ADDRESS_1> ou <EMAIL_ADDRESS_1>, pas <EMAIL_ADDRESS_2>"
-        );
-        assert_eq!(entities.len(), 3);
-        let span = entities[0].span.expect("span");
-        assert_eq!(
-            &text[span.byte_start as usize..span.byte_end as usize],
-            "anna@example.org"
-        );
-        assert_eq!(span.char_start, 8);
-        let out_span = entities[2].output_span.expect("span");
-        assert_eq!(
-            &out[out_span.byte_start as usize..out_span.byte_end as usize],
-            "<EMAIL_ADDRESS_2>"
-        );
-    }
 
     #[test]
     fn conversation_ids_are_checked() {

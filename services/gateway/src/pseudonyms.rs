@@ -1,0 +1,168 @@
+//! Conversation pseudonym maps kept by the gateway: placeholder <-> vault token, never
+//! the original value. A message's [`PseudonymMap`] is rebuilt from these rows plus the
+//! values seen in the message, so the same value keeps its placeholder across turns.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+use veil_pii::PseudonymMap;
+
+/// One stored placeholder.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    pub token: String,
+    pub placeholder: String,
+    pub entity_type: String,
+}
+
+/// The conversation's rows for `tokens`, and the highest number per entity type.
+pub async fn load(
+    db: &mut PgConnection,
+    tenant: Uuid,
+    conversation: &str,
+    tokens: &[String],
+) -> sqlx::Result<(Vec<Row>, BTreeMap<String, i32>)> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT token, placeholder, entity_type FROM conversation_pseudonyms
+         WHERE tenant_id = $1 AND conversation_id = $2 AND token = ANY($3)",
+    )
+    .bind(tenant)
+    .bind(conversation)
+    .bind(tokens)
+    .fetch_all(&mut *db)
+    .await?;
+    let counters: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT entity_type, max(number) FROM conversation_pseudonyms
+         WHERE tenant_id = $1 AND conversation_id = $2 GROUP BY entity_type",
+    )
+    .bind(tenant)
+    .bind(conversation)
+    .fetch_all(&mut *db)
+    .await?;
+    Ok((rows, counters.into_iter().collect()))
+}
+
+/// Every row of a conversation for one subject (for restoring).
+pub async fn for_subject(
+    db: impl PgExecutor<'_>,
+    tenant: Uuid,
+    conversation: &str,
+    subject_ref: &str,
+) -> sqlx::Result<Vec<Row>> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (placeholder) token, placeholder, entity_type
+         FROM conversation_pseudonyms
+         WHERE tenant_id = $1 AND conversation_id = $2 AND subject_ref = $3
+         ORDER BY placeholder, created_at",
+    )
+    .bind(tenant)
+    .bind(conversation)
+    .bind(subject_ref)
+    .fetch_all(db)
+    .await
+}
+
+/// A new placeholder to store.
+pub struct NewRow<'a> {
+    pub token: &'a str,
+    pub placeholder: &'a str,
+    pub entity_type: &'a str,
+    pub number: i32,
+}
+
+/// Stores new placeholders; a token already mapped (a concurrent turn) is kept as is.
+pub async fn insert(
+    db: &mut PgConnection,
+    tenant: Uuid,
+    conversation: &str,
+    subject_ref: &str,
+    rows: &[NewRow<'_>],
+) -> sqlx::Result<()> {
+    for row in rows {
+        sqlx::query(
+            "INSERT INTO conversation_pseudonyms
+                 (tenant_id, conversation_id, token, placeholder, entity_type, number, subject_ref)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (tenant_id, conversation_id, token) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(conversation)
+        .bind(row.token)
+        .bind(row.placeholder)
+        .bind(row.entity_type)
+        .bind(row.number)
+        .bind(subject_ref)
+        .execute(&mut *db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Rebuilds a [`PseudonymMap`] whose known placeholders map to the values seen now.
+///
+/// `values` maps each token of this message to its (entity type, value). Counters start
+/// after the conversation's highest numbers, so new placeholders never reuse one.
+pub fn rebuild(
+    rows: &[Row],
+    counters: &BTreeMap<String, i32>,
+    values: &HashMap<String, (String, String)>,
+) -> Result<PseudonymMap, serde_json::Error> {
+    let mut entries = serde_json::Map::new();
+    for row in rows {
+        if let Some((entity, value)) = values.get(&row.token) {
+            entries.insert(
+                row.placeholder.clone(),
+                serde_json::json!({ "entity": entity, "value": value }),
+            );
+        }
+    }
+    let state = serde_json::json!({ "counters": counters, "entries": entries });
+    serde_json::from_value(state)
+}
+
+/// The number in a placeholder such as `<EMAIL_ADDRESS_12>`.
+pub fn number_of(placeholder: &str) -> Option<i32> {
+    placeholder
+        .trim_end_matches('>')
+        .rsplit('_')
+        .next()
+        .and_then(|n| n.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_pii::EntityType;
+
+    #[test]
+    fn rebuilt_map_keeps_known_placeholders_and_continues_numbering() {
+        let rows = vec![Row {
+            token: "tok_a".into(),
+            placeholder: "<EMAIL_ADDRESS_2>".into(),
+            entity_type: "EMAIL_ADDRESS".into(),
+        }];
+        let counters = BTreeMap::from([("EMAIL_ADDRESS".to_string(), 2)]);
+        let values = HashMap::from([(
+            "tok_a".to_string(),
+            ("EMAIL_ADDRESS".to_string(), "anna@example.org".to_string()),
+        )]);
+        let mut map = rebuild(&rows, &counters, &values).expect("rebuilds");
+        let email = EntityType::parse("EMAIL_ADDRESS").expect("known type");
+        assert_eq!(
+            map.placeholder_for(&email, "anna@example.org"),
+            "<EMAIL_ADDRESS_2>"
+        );
+        assert_eq!(
+            map.placeholder_for(&email, "ben@example.org"),
+            "<EMAIL_ADDRESS_3>"
+        );
+    }
+
+    #[test]
+    fn numbers_are_read_from_placeholders() {
+        assert_eq!(number_of("<EMAIL_ADDRESS_12>"), Some(12));
+        assert_eq!(number_of("<PERSON_1>"), Some(1));
+        assert_eq!(number_of("nope"), None);
+    }
+}

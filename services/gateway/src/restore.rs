@@ -1,0 +1,108 @@
+//! Putting originals back into an LLM reply for the same conversation and subject: the
+//! gateway's placeholder rows name vault tokens, the vault reveals them for that subject
+//! only, and `veil_pii::restore` replaces placeholders tolerantly (`<email_address_1>`,
+//! `< EMAIL_ADDRESS_1 >`), never treating them as patterns.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use veil_core::auth::Principal;
+use veil_core::error::ServiceError;
+use veil_core::types::{Role, TenantId};
+use veil_pii::PseudonymMap;
+
+use crate::clients::Clients;
+use crate::pseudonyms;
+
+/// The originals of one conversation's placeholders, for one subject.
+pub struct Restorer {
+    pub map: PseudonymMap,
+    entity_of: HashMap<String, String>,
+}
+
+impl Restorer {
+    /// Loads the conversation's placeholders of `subject_ref` and reveals their values.
+    pub async fn load(
+        pool: &sqlx::PgPool,
+        clients: &Clients,
+        principal: &Principal,
+        tenant: TenantId,
+        conversation: &str,
+        subject_ref: &str,
+    ) -> Result<Self, tonic::Status> {
+        let rows = pseudonyms::for_subject(pool, tenant.as_uuid(), conversation, subject_ref)
+            .await
+            .map_err(ServiceError::from)?;
+        let service = Principal {
+            roles: vec![Role::Service],
+            ..principal.clone()
+        };
+        let tokens: Vec<String> = rows.iter().map(|r| r.token.clone()).collect();
+        let revealed = clients.detokenize(&service, subject_ref, tokens).await?;
+        let values: HashMap<String, (String, String)> = revealed
+            .into_iter()
+            .filter(|r| r.found)
+            .map(|r| (r.token, (r.entity_type, r.value)))
+            .collect();
+        let map = pseudonyms::rebuild(&rows, &BTreeMap::new(), &values)
+            .map_err(ServiceError::internal)?;
+        let entity_of = rows
+            .into_iter()
+            .map(|r| (r.placeholder, r.entity_type))
+            .collect();
+        Ok(Self { map, entity_of })
+    }
+
+    /// Restores `text`; returns the text, counts per entity type and unknown placeholders.
+    pub fn restore(&self, text: &str) -> (String, BTreeMap<String, i64>, Vec<String>) {
+        let mut counts = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for candidate in placeholder_regex().captures_iter(text) {
+            let canonical = format!("<{}>", candidate[1].to_ascii_uppercase());
+            match (
+                self.map.original(&canonical),
+                self.entity_of.get(&canonical),
+            ) {
+                (Some(_), Some(entity)) => *counts.entry(entity.clone()).or_insert(0) += 1,
+                _ => unknown.push(canonical),
+            }
+        }
+        unknown.sort();
+        unknown.dedup();
+        (veil_pii::restore(text, &self.map), counts, unknown)
+    }
+}
+
+/// Things that look like placeholders, in the forms LLMs produce.
+fn placeholder_regex() -> &'static regex::Regex {
+    static PLACEHOLDER: OnceLock<regex::Regex> = OnceLock::new();
+    PLACEHOLDER.get_or_init(|| {
+        regex::Regex::new(r"<\s*([A-Za-z][A-Za-z0-9_]*_[0-9]+)\s*>")
+            .unwrap_or_else(|_| unreachable!("the placeholder pattern is a valid regex"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_pii::EntityType;
+
+    #[test]
+    fn counts_known_and_lists_unknown_placeholders() {
+        let mut map = PseudonymMap::new();
+        let email = EntityType::parse("EMAIL_ADDRESS").expect("type");
+        let placeholder = map.placeholder_for(&email, "anna@example.org");
+        let restorer = Restorer {
+            map,
+            entity_of: HashMap::from([(placeholder, "EMAIL_ADDRESS".to_string())]),
+        };
+        let (text, counts, unknown) =
+            restorer.restore("Mail < email_address_1 > or <PERSON_7>, not <EMAIL_ADDRESS_1>.");
+        assert_eq!(
+            text,
+            "Mail anna@example.org or <PERSON_7>, not anna@example.org."
+        );
+        assert_eq!(counts.get("EMAIL_ADDRESS"), Some(&2));
+        assert_eq!(unknown, vec!["<PERSON_7>".to_string()]);
+    }
+}

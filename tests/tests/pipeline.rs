@@ -1,0 +1,144 @@
+//! The message pipeline with the real engine and vault: placeholders stable across a
+//! conversation, originals only in the vault, replies restored for the same subject.
+
+use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
+use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
+use veil_proto::gateway::v1::{
+    MessageContext, MessageRole, ProcessMessageRequest, RestoreTextRequest,
+};
+use veil_testkit::TestEnv;
+
+fn message(conversation: &str, subject: &str, text: &str) -> ProcessMessageRequest {
+    ProcessMessageRequest {
+        context: Some(MessageContext {
+            conversation_id: conversation.into(),
+            subject_id: subject.into(),
+            role: MessageRole::User as i32,
+            ..Default::default()
+        }),
+        text: text.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn placeholders_are_stable_per_conversation_and_restore_for_the_subject() -> anyhow::Result<()>
+{
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "pipeline").await?;
+    let mut pipeline = PrivacyGatewayServiceClient::new(gateway);
+    let key = tenant.bot_key.clone();
+
+    let first = pipeline
+        .process_message(bearer(
+            message(
+                "conv-1",
+                "customer-1",
+                "My email is anna.keller@example.org and my IBAN is DE89 3704 0044 0532 0130 00.",
+            ),
+            &key,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(
+        first.redacted_text,
+        "My email is <EMAIL_ADDRESS_1> and my IBAN is <IBAN_CODE_1>."
+    );
+    let email = &first.entities[0];
+    let span = email.span.expect("input span");
+    assert_eq!((span.char_start, span.char_end), (12, 35));
+    let out = email.output_span.expect("output span");
+    assert_eq!(
+        &first.redacted_text[out.byte_start as usize..out.byte_end as usize],
+        "<EMAIL_ADDRESS_1>"
+    );
+
+    // The same address later keeps its placeholder; a new one gets the next number.
+    let second = pipeline
+        .process_message(bearer(
+            message(
+                "conv-1",
+                "customer-1",
+                "Please write to anna.keller@example.org, not ben@example.com.",
+            ),
+            &key,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(
+        second.redacted_text,
+        "Please write to <EMAIL_ADDRESS_1>, not <EMAIL_ADDRESS_2>."
+    );
+    assert_eq!(second.turn_index, 1);
+
+    // Another conversation starts its own numbering.
+    let other = pipeline
+        .process_message(bearer(
+            message("conv-2", "customer-1", "Mail ben@example.com"),
+            &key,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(other.redacted_text, "Mail <EMAIL_ADDRESS_1>");
+
+    // An LLM reply is restored for the same subject, tolerating how LLMs mangle tags.
+    let restored = pipeline
+        .restore_text(bearer(
+            RestoreTextRequest {
+                conversation_id: "conv-1".into(),
+                subject_id: "customer-1".into(),
+                text: "I wrote to < email_address_1 > and <EMAIL_ADDRESS_2>; <PHONE_NUMBER_9>?"
+                    .into(),
+            },
+            &key,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(
+        restored.text,
+        "I wrote to anna.keller@example.org and ben@example.com; <PHONE_NUMBER_9>?"
+    );
+    assert_eq!(restored.restored_count, 2);
+    assert_eq!(
+        restored.unknown_placeholders,
+        vec!["<PHONE_NUMBER_9>".to_string()]
+    );
+
+    // Another subject in the same conversation gets nothing back.
+    let stranger = pipeline
+        .restore_text(bearer(
+            RestoreTextRequest {
+                conversation_id: "conv-1".into(),
+                subject_id: "customer-2".into(),
+                text: "<EMAIL_ADDRESS_1>".into(),
+            },
+            &key,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(stranger.text, "<EMAIL_ADDRESS_1>");
+
+    // No raw value is stored anywhere in the gateway's schema.
+    let gateway_db = env.db.pool("gateway").await?;
+    let dump: Vec<String> = sqlx::query_scalar(
+        "SELECT row_to_json(t)::text FROM (
+             SELECT * FROM transcript_messages) t
+         UNION ALL SELECT row_to_json(p)::text FROM (SELECT * FROM conversation_pseudonyms) p
+         UNION ALL SELECT row_to_json(o)::text FROM (SELECT event_id, subject, encode(payload, 'escape') AS payload FROM outbox) o",
+    )
+    .fetch_all(&gateway_db)
+    .await?;
+    for canary in [
+        "anna.keller@example.org",
+        "ben@example.com",
+        "DE89",
+        "customer-1",
+    ] {
+        assert!(
+            !dump.iter().any(|row| row.contains(canary)),
+            "{canary} found in the gateway schema"
+        );
+    }
+    stack.stop().await
+}
