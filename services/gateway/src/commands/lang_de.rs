@@ -102,7 +102,7 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             Access,
             0.9,
-            "welche (?:[a-z]+ )?(?:daten|informationen|infos|angaben)~4 {ME}",
+            "(?:welche|was fur|was fuer) (?:[a-z]+ )?(?:daten|informationen|infos|angaben)~4 {ME}",
         ),
         rule(
             Access,
@@ -188,7 +188,7 @@ pub(crate) const LANGUAGE: Language = Language {
         fixed(
             WithdrawConsent,
             0.88,
-            "(?:hort|hoert|horen sie|hoeren sie|hor) auf~3 {MINE}~3 (?:zu )?{USE}",
+            "(?:hort|hoert|horen sie|hoeren sie|hor) auf~3 {MINE}~3 (?:zu )?{USE}|(?:nicht mehr|nicht langer|nicht laenger),? dass (?:ihr|sie|du) {MINE}~4 {USE}",
         ),
         fixed(
             WithdrawConsent,
@@ -248,7 +248,7 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             Restrict,
             0.9,
-            "(?:schrankt|schraenkt|schranken sie|schraenken sie)~3 (?:verarbeitung|nutzung)~4 ein",
+            "(?:schrankt|schraenkt|schranken sie|schraenken sie)~3 (?:verarbeitung|nutzung)~4 ein|(?:sperrt|sperren sie|sperre|sperr) {MINE}",
         ),
         rule(
             Restrict,

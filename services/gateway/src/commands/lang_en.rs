@@ -185,7 +185,7 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             Rectify,
             0.85,
-            "(?:correct|rectify) (?:my|our) (?:personal )?details",
+            "(?:correct|rectify) (?:my|our) (?:personal )?details|(?:fix|amend|update) (?:my|our) personal details",
         ),
         rule(
             Rectify,
@@ -205,7 +205,7 @@ pub(crate) const LANGUAGE: Language = Language {
         fixed(
             Rectify,
             0.85,
-            "(?:the )?(?:personal )?(?:data|information|info|details|records?) {HOLD}~1 {ABOUT} (?:is|are|was|were) (?:wrong|incorrect|inaccurate|out of date|outdated|not correct|not accurate|not up to date)",
+            "(?:the )?(?:personal )?(?:data|information|info|details|records?|name|email|e-mail|email address|e-mail address|address|phone number|number|date of birth|birthday) {HOLD}~1 (?:for|on|of|about) (?:me|us) (?:is|are|was|were) (?:wrong|incorrect|inaccurate|out of date|outdated|not correct|not accurate|not up to date)",
         ),
         rule(
             Rectify,
@@ -272,6 +272,11 @@ pub(crate) const LANGUAGE: Language = Language {
             OptOutAiTraining,
             0.92,
             "{NOT}~4 (?:my|our|this|these|the|any of my|all my) {CONTENT}~5 (?:train[a-z]*|fine(?:-| )?tun[a-z]*|improve (?:your |the |any )?(?:ai|models?|algorithms?|llms?|chatbot|bot))",
+        ),
+        fixed(
+            OptOutAiTraining,
+            0.9,
+            "(?:my|our|this|these) {CONTENT}~2 (?:aren't|are not|isn't|is not|won't be|will not be|shouldn't be|should not be|must not be|mustn't be|never be|not be|are never|is never)~2 (?:train[a-z]*|fine(?:-| )?tun[a-z]*)",
         ),
         fixed(
             OptOutAiTraining,

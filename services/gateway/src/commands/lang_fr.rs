@@ -37,7 +37,7 @@ pub(crate) const LANGUAGE: Language = Language {
         ),
         (
             "AD",
-            "(?:newsletters?|lettres? d'information|publicit[a-z]*|pubs?|offres|prospection|promotions?|e-?mails? (?:marketing|promotionnels|publicitaires|commerciaux)|messages (?:publicitaires|promotionnels|commerciaux)|marketing|spams?|sollicitations)",
+            "(?:d'|l')?(?:newsletters?|lettres? d'information|publicit[a-z]*|pubs?|offres|prospection|promotions?|e-?mails? (?:marketing|promotionnels|publicitaires|commerciaux)|messages (?:publicitaires|promotionnels|commerciaux)|marketing|spams?|sollicitations)",
         ),
         (
             "USE",

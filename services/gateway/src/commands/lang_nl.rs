@@ -128,7 +128,7 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             WithdrawConsent,
             0.95,
-            "(?:trek|trekken|herroep|herroepen)~3 (?:mijn |de |onze )?(?:toestemming|akkoord|instemming)~2 (?:in|terug)|(?:toestemming|instemming)~3 (?:intrekken|terugtrekken|ingetrokken|herroepen|terugnemen)|intrekking (?:van )?(?:mijn )?toestemming",
+            "(?:trek|trekken|herroep|herroepen)~3 (?:mijn |de |onze )?(?:toestemming|akkoord|instemming)~4 (?:in|terug)|(?:toestemming|instemming)~3 (?:intrekken|terugtrekken|ingetrokken|herroepen|terugnemen)|intrekking (?:van )?(?:mijn )?toestemming",
         ),
         fixed(
             WithdrawConsent,

@@ -242,4 +242,117 @@ pub const CASES: &[Case] = &[
     ("My friend wants to know how you store data", None),
     ("The training session is tomorrow", None),
     ("Who can access my account?", None),
+    ("hey can u delete all my info", Some(Erase)),
+    (
+        "I'd appreciate it if you could erase my personal details",
+        Some(Erase),
+    ),
+    (
+        "Under GDPR I request that you erase all personal data relating to me",
+        Some(Erase),
+    ),
+    ("please purge my records from your database", Some(Erase)),
+    ("I want to delete my profile permanently", Some(Erase)),
+    (
+        "Kindly remove any data you have collected about me.",
+        Some(Erase),
+    ),
+    ("Can you wipe my chat history?", Some(Erase)),
+    ("I want all my data gone", Some(Erase)),
+    (
+        "Could you tell me what personal information you've collected about me?",
+        Some(Access),
+    ),
+    ("I'd like to know what data you store on me", Some(Access)),
+    ("what info do u have on me", Some(Access)),
+    (
+        "Please provide me with access to my personal data under Article 15",
+        Some(Access),
+    ),
+    ("Do you keep any records about me?", Some(Access)),
+    (
+        "Please email me a copy of all my personal data",
+        Some(Export),
+    ),
+    (
+        "Can you give me my data so I can move to another service?",
+        Some(Export),
+    ),
+    ("I want to export my chat history", Some(Export)),
+    ("my surname is spelt wrong on my account", Some(Rectify)),
+    (
+        "The phone number you have for me is outdated",
+        Some(Rectify),
+    ),
+    (
+        "please fix my personal details, the birthday is wrong",
+        Some(Rectify),
+    ),
+    (
+        "I don't want you to use my data for advertising anymore",
+        Some(WithdrawConsent),
+    ),
+    (
+        "I'm withdrawing my consent for analytics cookies",
+        Some(WithdrawConsent),
+    ),
+    ("no more promotional emails please", Some(WithdrawConsent)),
+    (
+        "Please stop contacting me with offers",
+        Some(WithdrawConsent),
+    ),
+    (
+        "I don't consent to my data being used for AI training",
+        Some(OptOutAiTraining),
+    ),
+    (
+        "Please make sure my messages aren't used to train anything",
+        Some(OptOutAiTraining),
+    ),
+    (
+        "Keep my conversations out of your training data",
+        Some(OptOutAiTraining),
+    ),
+    (
+        "I object to you using my data for direct marketing",
+        Some(Object),
+    ),
+    (
+        "Please pause processing my data until the dispute is resolved",
+        Some(Restrict),
+    ),
+    ("Please don't sell my info to advertisers", Some(OptOutSale)),
+    (
+        "Do not sell or share my personal information",
+        Some(OptOutSale),
+    ),
+    ("How do I delete my search history in the app?", None),
+    ("My card details were declined, can you check?", None),
+    ("Can I download the app on Android?", None),
+    (
+        "What information do you need from me to process the return?",
+        None,
+    ),
+    (
+        "Please correct me if I'm wrong, but the sale ends today?",
+        None,
+    ),
+    ("Stop, I changed my mind about the color", None),
+    ("I need to update my billing address", None),
+    ("Can you remove the extra charge from my bill?", None),
+    ("Do you sell gift cards?", None),
+    ("Where is my personal shopper?", None),
+    ("How do I export my contacts to a CSV?", None),
+    ("Can you send me my receipt?", None),
+    ("I can't access my account", None),
+    ("Show me my order history", None),
+    ("Your AI is really helpful, thanks", None),
+    ("Is training included in the price?", None),
+    ("Can you share my referral link?", None),
+    ("My data roaming is not working abroad", None),
+    (
+        "Could you forget the coupon and just charge me full price?",
+        None,
+    ),
+    ("The data on the dashboard is wrong", None),
 ];
