@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod domain;
+mod erasure;
 mod grpc;
 mod invalidation;
 pub mod receipts;
@@ -75,6 +76,7 @@ async fn build_from<S>(
     if service.cache_capacity > 0 {
         invalidator.clone().spawn(&mut foundation);
     }
+    erasure::spawn(&mut foundation)?;
     let api = grpc::ConsentApi::new(grpc::Parts {
         pool: foundation.pool.clone(),
         events: foundation.events.clone(),

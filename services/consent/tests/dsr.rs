@@ -219,3 +219,65 @@ async fn erasure_keeps_an_unlinkable_proof() -> anyhow::Result<()> {
     assert_eq!(completed[0].request_id, "dsr-7");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_retention_saga_erases_through_an_event() -> anyhow::Result<()> {
+    use prost::Message as _;
+    use veil_proto::common::v1::VeilService;
+    use veil_proto::events::v1::{Event, RetentionErasureRequested};
+    let h = Harness::start().await?;
+    h.purpose(consent_purpose("marketing")).await?;
+    let notice = h.notice().await?;
+    let granted = h.grant("lena", &["marketing"], &notice).await?;
+    let subject_ref = granted.records[0].subject_ref.clone();
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let event = Event {
+        event_id: event_id.clone(),
+        tenant_id: h.tenant.to_string(),
+        subject_ref: subject_ref.clone(),
+        request_id: "req-9".into(),
+        payload: Some(Payload::RetentionErasureRequested(
+            RetentionErasureRequested {
+                request_id: "dsr-9".into(),
+                expected_services: vec![VeilService::Consent as i32, VeilService::Vault as i32],
+            },
+        )),
+        ..Default::default()
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", event_id.as_str());
+    let subject = h.env.events().subject("retention", "erasure_requested")?;
+    h.env
+        .nats
+        .jetstream()
+        .publish_with_headers(subject, headers, event.encode_to_vec().into())
+        .await?
+        .await?;
+    let db = h.db().await?;
+    let erased = veil_testkit::eventually(std::time::Duration::from_secs(15), || async {
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM consent_events WHERE subject_ref = $1")
+                .bind(&subject_ref)
+                .fetch_one(&db)
+                .await
+                .ok()?;
+        (left == 0).then_some(())
+    })
+    .await;
+    assert!(erased.is_ok(), "the subject's records were unlinked");
+    let completed = veil_testkit::eventually(std::time::Duration::from_secs(5), || async {
+        h.outbox()
+            .await
+            .ok()?
+            .into_iter()
+            .find_map(|(_, e)| match e.payload {
+                Some(Payload::ConsentErasureCompleted(done)) => Some((e.subject_ref, done)),
+                _ => None,
+            })
+    })
+    .await?;
+    assert_eq!(completed.0, subject_ref);
+    assert_eq!(completed.1.request_id, "dsr-9");
+    assert_eq!(completed.1.outcome.unwrap().counts["consent_records"], 1);
+    Ok(())
+}

@@ -8,12 +8,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use veil_core::crypto::{KeyBytes, jws::JwsError};
+use veil_core::crypto::jws::JwsError;
 use veil_core::error::{ServiceError, ServiceResult};
-use veil_proto::common::v1::{ErasureOutcome, ExportChunk, PageResponse, VeilService};
+use veil_proto::common::v1::{ExportChunk, PageResponse};
 use veil_proto::consent::v1::*;
-use veil_proto::events::v1::ErasureCompleted;
-use veil_proto::events::v1::event::Payload;
 
 use super::convert::{self, json_to_struct};
 use super::{Caller, ConsentApi, page_cursor, page_size, page_token};
@@ -327,29 +325,17 @@ impl ConsentApi {
             ));
         }
         let tenant = caller.tenant.as_uuid();
-        // HMAC under a key that exists only for this call: the rows of this subject
-        // stay grouped (their history still reads), but nobody can link them back.
-        let unlinkable = veil_core::crypto::subject_ref(&KeyBytes::generate(), subject.as_str());
         let mut tx = self.pool.begin().await?;
-        store::records::lock_subject(&mut tx, tenant, subject.as_str()).await?;
-        let counts =
-            store::erase::erase_subject(&mut tx, tenant, subject.as_str(), unlinkable.as_str())
-                .await?;
-        let outcome = ErasureOutcome {
-            service: VeilService::Consent as i32,
-            counts: counts.into_iter().collect(),
-            completed_at: Some(veil_core::convert::now()),
-        };
-        let event = ErasureCompleted {
-            request_id: request.request_id.clone(),
-            outcome: Some(outcome.clone()),
-        };
-        self.emit(
+        let outcome = crate::erasure::erase(
             &mut tx,
+            &self.events,
             &caller.context(Some(&subject)),
-            Payload::ConsentErasureCompleted(event),
+            tenant,
+            &subject,
+            &request.request_id,
         )
-        .await?;
+        .await
+        .map_err(ServiceError::Internal)?;
         tx.commit().await?;
         let committed = Instant::now();
         self.relay.notify();
