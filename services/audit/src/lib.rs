@@ -11,7 +11,6 @@
 
 mod error;
 mod grpc;
-mod heads;
 mod incidents;
 mod ingest;
 mod reports;
@@ -20,6 +19,7 @@ mod settings;
 mod store;
 
 pub mod export;
+pub mod heads;
 pub mod tree_head;
 pub mod verify;
 pub mod writer;
@@ -32,6 +32,7 @@ use veil_core::subjects::SubjectKeys;
 use veil_proto::audit::v1::audit_service_server::AuditServiceServer;
 
 pub use error::AuditError;
+pub use grpc::inclusion_proof;
 pub use settings::AuditSettings;
 
 /// Service name: schema, subjects, metrics, token audience.

@@ -86,6 +86,12 @@ impl Writer {
         if !locked {
             return Ok(Step::Busy);
         }
+        // The batch's source rows stay queued until this commit, so a commit lost in a
+        // crash is simply appended again; and any later synchronous commit (a signed
+        // head) flushes the WAL past it, so no head can cover a lost batch.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         let size = tree::size(&mut *tx).await?;
         // Taken out so that a failed batch leaves no half-advanced frontier behind.
         let mut appender = match self.appender.take() {

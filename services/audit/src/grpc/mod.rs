@@ -27,6 +27,7 @@ use crate::heads::Heads;
 
 pub(crate) use entries::entry_to_proto;
 pub(crate) use proofs::head_to_proto;
+pub use proofs::inclusion_proof;
 
 /// Implementation of `veil.audit.v1.AuditService`.
 pub struct AuditApi {
