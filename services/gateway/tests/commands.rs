@@ -186,6 +186,11 @@ fn article_references_take_the_language_of_the_message() {
     assert_eq!((found.kind, found.language), (CommandKind::Erase, "de"));
     let found = detector().detect("Art. 15", "fr-BE").unwrap();
     assert_eq!((found.kind, found.language), (CommandKind::Access, "fr"));
+    let found = detector().detect("Art. 7(3) DSGVO", "").unwrap();
+    assert_eq!(
+        (found.kind, found.language),
+        (CommandKind::WithdrawConsent, "de")
+    );
     let found = detector().detect("Art. 20 please", "").unwrap();
     assert_eq!((found.kind, found.language), (CommandKind::Export, "en"));
 }

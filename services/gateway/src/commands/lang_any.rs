@@ -18,7 +18,7 @@ pub(crate) const RULES: &[Spec] = &[
     rule(
         WithdrawConsent,
         0.9,
-        r"{ART}7\s*(?:\(\s*3\s*\)|abs\.?\s*3|para(?:graph)?\.?\s*3|lid\s*3|apartado\s*3|paragraphe\s*3)",
+        r"{ART}7\s*(?:\(\s*3|abs\.?\s*3|para(?:graph)?\.?\s*3|lid\s*3|apartado\s*3|paragraphe\s*3)",
     ),
 ];
 

@@ -289,8 +289,8 @@ pub(crate) const LANGUAGE: Language = Language {
         trailing_negation: "nicht|nie|niemals",
         subjects: &[],
         stopwords: &[
-            "ich", "und", "die", "der", "meine", "bitte", "nicht", "ist", "mir", "mich", "sie",
-            "ihr", "das", "nach", "daten", "eine", "zu", "mit", "gemass", "habe",
+            "dsgvo", "ich", "und", "die", "der", "meine", "bitte", "nicht", "ist", "mir", "mich",
+            "sie", "ihr", "das", "nach", "daten", "eine", "zu", "mit", "gemass", "habe",
         ],
     },
 };

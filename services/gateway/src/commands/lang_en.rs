@@ -102,6 +102,11 @@ pub(crate) const LANGUAGE: Language = Language {
             "(?:delete|remove|erase|wipe) (?:me|us) from (?:your|the|all your|all) (?:system|systems|database|databases|records|servers|files|platform|service)",
         ),
         rule(Erase, 0.9, "(?:want|wish|like|demand|ask) to be forgotten"),
+        fixed(
+            Erase,
+            0.8,
+            "(?:don't|do not|dont|no longer) want to be (?:in|on) (?:your|the) (?:database|system|systems|records|files|servers)",
+        ),
         rule(
             Erase,
             0.8,
@@ -359,6 +364,7 @@ pub(crate) const LANGUAGE: Language = Language {
             "you", "u", "they", "we", "he", "she", "it", "that", "which", "who",
         ],
         stopwords: &[
+            "gdpr",
             "the",
             "and",
             "you",

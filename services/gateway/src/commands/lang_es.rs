@@ -228,8 +228,8 @@ pub(crate) const LANGUAGE: Language = Language {
         trailing_negation: "",
         subjects: &["vosotros", "ustedes", "ellos", "ellas", "usted"],
         stopwords: &[
-            "yo", "y", "los", "mis", "de", "el", "la", "que", "por", "favor", "mi", "datos",
-            "segun", "quiero", "una", "para", "con", "del", "lo", "sobre",
+            "rgpd", "yo", "y", "los", "mis", "de", "el", "la", "que", "por", "favor", "mi",
+            "datos", "segun", "quiero", "una", "para", "con", "del", "lo", "sobre",
         ],
     },
 };

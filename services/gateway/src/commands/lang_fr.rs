@@ -230,8 +230,8 @@ pub(crate) const LANGUAGE: Language = Language {
             "vous", "tu", "ils", "elles", "on", "il", "elle", "nous", "qui",
         ],
         stopwords: &[
-            "je", "et", "les", "mes", "vous", "de", "est", "pas", "moi", "des", "le", "la", "mon",
-            "selon", "une", "pour", "donnees", "sur", "du", "au",
+            "rgpd", "je", "et", "les", "mes", "vous", "de", "est", "pas", "moi", "des", "le", "la",
+            "mon", "selon", "une", "pour", "donnees", "sur", "du", "au",
         ],
     },
 };

@@ -206,6 +206,7 @@ pub(crate) const LANGUAGE: Language = Language {
         trailing_negation: "niet|nooit",
         subjects: &["jullie", "u", "ze", "zij", "hij", "het", "wij", "we"],
         stopwords: &[
+            "avg",
             "ik",
             "en",
             "de",

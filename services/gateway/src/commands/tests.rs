@@ -63,3 +63,17 @@ fn ordinary_text_and_empty_text_are_not_commands() {
         None
     );
 }
+
+#[test]
+fn article_references_with_a_paragraph_match() {
+    let detector = CommandDetector::new();
+    let found = detector.detect("Ich widerrufe nach Art. 7(3) DSGVO", "");
+    assert_eq!(
+        found.map(|found| found.kind),
+        Some(CommandKind::WithdrawConsent)
+    );
+    let found = detector
+        .detect("Art. 7 (3) GDPR", "en")
+        .expect("withdrawal");
+    assert_eq!(found.kind, CommandKind::WithdrawConsent);
+}
