@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod redact;
 
 #[derive(Parser)]
@@ -22,6 +23,8 @@ enum Command {
     Up(veil_cli::up::UpArgs),
     /// Detect and minimize personal data in text or JSON lines.
     Redact(redact::RedactArgs),
+    /// Administer tenants, API keys and privacy policies through the gateway.
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Up(args) => up(args),
         Command::Redact(args) => redact::run(args),
+        Command::Admin(args) => admin::run(args),
     }
 }
 
