@@ -10,6 +10,7 @@ use veil_core::client::{ClientTlsSettings, channel};
 use veil_core::error::ServiceError;
 use veil_proto::common::v1::{SubjectSelector, subject_selector};
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
+use veil_proto::retention::v1::retention_service_client::RetentionServiceClient;
 use veil_proto::vault::v1::vault_service_client::VaultServiceClient;
 use veil_proto::vault::v1::{DetokenizeRequest, DetokenizeResult, TokenizeItem, TokenizeRequest};
 
@@ -55,6 +56,11 @@ impl Clients {
         ConsentServiceClient::new(self.consent.clone())
     }
 
+    /// The retention client.
+    pub fn retention(&self) -> RetentionServiceClient<Channel> {
+        RetentionServiceClient::new(self.retention.clone())
+    }
+
     /// Tokens for `(entity type, value)` pairs of one subject; the vault keeps each value
     /// encrypted under the subject's data key so the bot can restore it later.
     pub async fn tokenize(
@@ -62,6 +68,7 @@ impl Clients {
         principal: &Principal,
         subject_id: &str,
         values: &[(String, String)],
+        store_value: bool,
     ) -> Result<Vec<String>, tonic::Status> {
         if values.is_empty() {
             return Ok(Vec::new());
@@ -74,14 +81,7 @@ impl Clients {
                 value: value.clone(),
             })
             .collect();
-        let request = self.request(
-            "vault",
-            principal,
-            TokenizeRequest {
-                items,
-                store_value: true,
-            },
-        )?;
+        let request = self.request("vault", principal, TokenizeRequest { items, store_value })?;
         let response = VaultServiceClient::new(self.vault.clone())
             .tokenize(request)
             .await?

@@ -50,7 +50,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn build(settings: Config) -> anyhow::Result<Service> {
     let subjects = SubjectKeys::from_settings(&settings.privacy)?;
     let foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
-    let jwt = jwt::JwtVerifier::from_settings(&settings.service.jwt)?;
+    let jwt = jwt::JwtVerifier::from_settings(&settings.service.jwt).await?;
     let authenticator = Arc::new(
         apikeys::Authenticator::new(
             foundation.pool.clone(),
@@ -77,14 +77,16 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         limiter.clone(),
         clients.upstreams(),
     ));
-    let engine = Arc::new(engine::Engine::new()?);
     let pipeline = pipeline::PipelineApi::new(
         &foundation,
-        authenticator,
-        limiter,
-        clients,
-        subjects,
-        engine,
+        pipeline::PipelineParts {
+            auth: authenticator,
+            limiter,
+            clients,
+            subjects,
+            engine: Arc::new(engine::Engine::new()?),
+            detector: Arc::new(commands::CommandDetector::try_new()?),
+        },
     );
     let routes = tonic::service::Routes::new(
         AdminServiceServer::new(admin)

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use veil_core::auth::Principal;
 use veil_core::error::ServiceError;
-use veil_core::types::{Role, TenantId};
+use veil_core::types::TenantId;
 use veil_pii::PseudonymMap;
 
 use crate::clients::Clients;
@@ -21,11 +21,12 @@ pub struct Restorer {
 }
 
 impl Restorer {
-    /// Loads the conversation's placeholders of `subject_ref` and reveals their values.
+    /// Loads the conversation's placeholders of `subject_ref` and reveals their values
+    /// (as the gateway service principal `service`).
     pub async fn load(
         pool: &sqlx::PgPool,
         clients: &Clients,
-        principal: &Principal,
+        service: &Principal,
         tenant: TenantId,
         conversation: &str,
         subject_ref: &str,
@@ -33,12 +34,8 @@ impl Restorer {
         let rows = pseudonyms::for_subject(pool, tenant.as_uuid(), conversation, subject_ref)
             .await
             .map_err(ServiceError::from)?;
-        let service = Principal {
-            roles: vec![Role::Service],
-            ..principal.clone()
-        };
         let tokens: Vec<String> = rows.iter().map(|r| r.token.clone()).collect();
-        let revealed = clients.detokenize(&service, subject_ref, tokens).await?;
+        let revealed = clients.detokenize(service, subject_ref, tokens).await?;
         let values: HashMap<String, (String, String)> = revealed
             .into_iter()
             .filter(|r| r.found)

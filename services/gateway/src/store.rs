@@ -122,3 +122,19 @@ pub async fn insert_turn(conn: &mut PgConnection, turn: &NewTurn<'_>) -> sqlx::R
     .fetch_one(conn)
     .await
 }
+
+/// The index the next turn of a conversation would get (for turns that are not stored).
+pub async fn next_turn_index(
+    db: impl PgExecutor<'_>,
+    tenant: Uuid,
+    conversation_id: &str,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(MAX(turn_index) + 1, 0) FROM transcript_messages
+         WHERE tenant_id = $1 AND conversation_id = $2",
+    )
+    .bind(tenant)
+    .bind(conversation_id)
+    .fetch_one(db)
+    .await
+}

@@ -1,0 +1,208 @@
+//! In-chat privacy commands: detected in user messages, and acted on at once where the
+//! law wants it easy (withdrawing consent, opting out) or where the tenant lets Veil act
+//! (data-subject requests to retention). Otherwise the bot is asked to confirm.
+
+use veil_proto::common::v1::{CollectionMethod, PreferenceSignalType, RequestType};
+use veil_proto::consent::v1::{SetPreferenceSignalRequest, WithdrawConsentRequest};
+use veil_proto::events::v1::GatewayPrivacyCommandDetected;
+use veil_proto::gateway::v1::{PrivacyCommand, PrivacyCommandAction};
+use veil_proto::retention::v1::{RequestChannel, SubmitRequestRequest};
+
+use super::policies::TenantPolicy;
+use super::{Call, PipelineApi};
+use crate::commands::{CommandKind, DetectedCommand, suggested_reply};
+
+/// Detections below this confidence are only reported, never acted on.
+const ACT_CONFIDENCE: f32 = 0.75;
+
+/// The subject a command is about.
+pub struct CommandSubject<'a> {
+    pub subject_id: &'a str,
+    pub locale: &'a str,
+    pub jurisdiction: i32,
+}
+
+impl PipelineApi {
+    /// Detects a command in a user message and applies what may be applied now; returns
+    /// the API answer and the event payload (without the message id, set by the caller).
+    pub(super) async fn privacy_command(
+        &self,
+        call: &Call,
+        text: &str,
+        subject: &CommandSubject<'_>,
+        policy: &TenantPolicy,
+    ) -> Option<(PrivacyCommand, GatewayPrivacyCommandDetected)> {
+        if !policy.proto.detect_privacy_commands {
+            return None;
+        }
+        let detected = self.detector.detect(text, subject.locale)?;
+        let mut command = PrivacyCommand {
+            command_type: detected.kind.to_proto(),
+            language: detected.language.to_string(),
+            confidence: detected.confidence,
+            purposes: detected.purposes.clone(),
+            action: PrivacyCommandAction::ConfirmationNeeded as i32,
+            suggested_reply: suggested_reply(detected.kind, detected.language).to_string(),
+            ..Default::default()
+        };
+        if detected.confidence >= ACT_CONFIDENCE {
+            self.act(call, &detected, subject, policy, &mut command)
+                .await;
+        }
+        let event = GatewayPrivacyCommandDetected {
+            command_type: command.command_type,
+            language: command.language.clone(),
+            confidence: command.confidence,
+            purposes: command.purposes.clone(),
+            request_id: command.request_id.clone(),
+            withdrawn_purposes: command.withdrawn_purposes.clone(),
+            ..Default::default()
+        };
+        Some((command, event))
+    }
+
+    /// Applies the command; a failure leaves it as "confirmation needed" (logged, never
+    /// failing the message).
+    async fn act(
+        &self,
+        call: &Call,
+        detected: &DetectedCommand,
+        subject: &CommandSubject<'_>,
+        policy: &TenantPolicy,
+        command: &mut PrivacyCommand,
+    ) {
+        let result = match detected.kind {
+            CommandKind::WithdrawConsent => self.withdraw(call, detected, subject, command).await,
+            CommandKind::OptOutAiTraining => {
+                self.signal(
+                    call,
+                    subject,
+                    PreferenceSignalType::OptOutAiTraining,
+                    command,
+                )
+                .await
+            }
+            CommandKind::OptOutSale => {
+                self.signal(call, subject, PreferenceSignalType::DoNotSell, command)
+                    .await
+            }
+            CommandKind::LimitSensitive => {
+                self.signal(call, subject, PreferenceSignalType::LimitSensitive, command)
+                    .await
+            }
+            kind if kind.is_data_subject_request() && policy.proto.auto_act_on_privacy_commands => {
+                self.submit(call, kind, detected, subject, policy, command)
+                    .await
+            }
+            _ => Ok(()),
+        };
+        if let Err(status) = result {
+            // Retention may not accept requests yet (UNIMPLEMENTED): the detected-command
+            // event then stands as the pending request.
+            tracing::warn!(code = ?status.code(), kind = detected.kind.as_str(), "privacy command not applied");
+            command.action = PrivacyCommandAction::ConfirmationNeeded as i32;
+        }
+    }
+
+    async fn withdraw(
+        &self,
+        call: &Call,
+        detected: &DetectedCommand,
+        subject: &CommandSubject<'_>,
+        command: &mut PrivacyCommand,
+    ) -> Result<(), tonic::Status> {
+        let request = self.clients.request(
+            "consent",
+            &call.principal,
+            WithdrawConsentRequest {
+                subject_id: subject.subject_id.to_string(),
+                purpose_keys: detected.purposes.clone(),
+                collection_method: CollectionMethod::Chat as i32,
+                language: detected.language.to_string(),
+                ..Default::default()
+            },
+        )?;
+        let response = self
+            .clients
+            .consent()
+            .withdraw_consent(request)
+            .await?
+            .into_inner();
+        command.action = PrivacyCommandAction::ConsentWithdrawn as i32;
+        command.withdrawn_purposes = response
+            .records
+            .iter()
+            .map(|r| r.purpose_key.clone())
+            .collect();
+        command.receipt_id = response.receipt.map(|r| r.receipt_id).unwrap_or_default();
+        Ok(())
+    }
+
+    async fn signal(
+        &self,
+        call: &Call,
+        subject: &CommandSubject<'_>,
+        signal: PreferenceSignalType,
+        command: &mut PrivacyCommand,
+    ) -> Result<(), tonic::Status> {
+        let request = self.clients.request(
+            "consent",
+            &call.principal,
+            SetPreferenceSignalRequest {
+                subject_id: subject.subject_id.to_string(),
+                signal: signal as i32,
+                enabled: true,
+                source: CollectionMethod::Chat as i32,
+                observed_at: None,
+            },
+        )?;
+        self.clients
+            .consent()
+            .set_preference_signal(request)
+            .await?;
+        command.action = PrivacyCommandAction::PreferenceRecorded as i32;
+        Ok(())
+    }
+
+    async fn submit(
+        &self,
+        call: &Call,
+        kind: CommandKind,
+        detected: &DetectedCommand,
+        subject: &CommandSubject<'_>,
+        policy: &TenantPolicy,
+        command: &mut PrivacyCommand,
+    ) -> Result<(), tonic::Status> {
+        let request_type = match kind {
+            CommandKind::Erase => RequestType::Erasure,
+            CommandKind::Access => RequestType::Access,
+            CommandKind::Export => RequestType::Portability,
+            CommandKind::Rectify => RequestType::Rectification,
+            CommandKind::Restrict => RequestType::Restriction,
+            _ => RequestType::Objection,
+        };
+        let request = self.clients.request(
+            "retention",
+            &call.service(),
+            SubmitRequestRequest {
+                subject_id: subject.subject_id.to_string(),
+                request_type: request_type as i32,
+                channel: RequestChannel::Chat as i32,
+                jurisdiction: subject.jurisdiction,
+                locale: subject.locale.to_string(),
+                purpose_keys: detected.purposes.clone(),
+                identity_verified: policy.proto.chat_identity_verified,
+                ..Default::default()
+            },
+        )?;
+        let response = self
+            .clients
+            .retention()
+            .submit_request(request)
+            .await?
+            .into_inner();
+        command.action = PrivacyCommandAction::RequestSubmitted as i32;
+        command.request_id = response.request.map(|r| r.request_id).unwrap_or_default();
+        Ok(())
+    }
+}

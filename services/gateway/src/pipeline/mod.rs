@@ -1,0 +1,200 @@
+//! `veil.gateway.v1.PrivacyGatewayService`: the message pipeline of ARCHITECTURE.md.
+//!
+//! Each RPC authenticates the bot, then runs its part: [`process`] (consent, detection,
+//! minimization, vault tokens, transcript and event in one transaction, privacy
+//! commands), [`restore_text`] (originals back for the same subject).
+
+mod commands;
+mod consent;
+mod policies;
+mod process;
+mod restore_text;
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use veil_core::app::Foundation;
+use veil_core::auth::Principal;
+use veil_core::error::ServiceError;
+use veil_core::events::{EventsConfig, RelayHandle};
+use veil_core::rpc_layer::CallId;
+use veil_core::subjects::SubjectKeys;
+use veil_core::types::{RequestId, Role, TenantId};
+use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayService;
+use veil_proto::gateway::v1::{
+    ProcessMessageRequest, ProcessMessageResponse, RestoreTextRequest, RestoreTextResponse,
+};
+
+use crate::apikeys::{Authenticator, Caller};
+use crate::clients::Clients;
+use crate::commands::CommandDetector;
+use crate::engine::Engine;
+use crate::limits::RateLimiter;
+
+pub use policies::PolicyCache;
+
+/// Largest accepted message text.
+const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// Implementation of the message pipeline.
+pub struct PipelineApi {
+    pool: sqlx::PgPool,
+    events: EventsConfig,
+    relay: RelayHandle,
+    auth: Arc<Authenticator>,
+    limiter: Arc<RateLimiter>,
+    clients: Clients,
+    subjects: SubjectKeys,
+    engine: Arc<Engine>,
+    policies: PolicyCache,
+    detector: Arc<CommandDetector>,
+}
+
+/// Everything shared by the pipeline's services.
+pub struct PipelineParts {
+    pub auth: Arc<Authenticator>,
+    pub limiter: Arc<RateLimiter>,
+    pub clients: Clients,
+    pub subjects: SubjectKeys,
+    pub engine: Arc<Engine>,
+    pub detector: Arc<CommandDetector>,
+}
+
+impl PipelineApi {
+    pub fn new(foundation: &Foundation, parts: PipelineParts) -> Self {
+        Self {
+            pool: foundation.pool.clone(),
+            events: foundation.events.clone(),
+            relay: foundation.relay.clone(),
+            auth: parts.auth,
+            limiter: parts.limiter,
+            clients: parts.clients,
+            subjects: parts.subjects,
+            policies: PolicyCache::new(parts.engine.clone()),
+            engine: parts.engine,
+            detector: parts.detector,
+        }
+    }
+
+    /// Authenticates a bot call of `method` and takes a rate-limit token.
+    async fn begin<T>(&self, request: &Request<T>, method: &str) -> Result<Call, Status> {
+        let caller = self
+            .auth
+            .authenticate_call(request.metadata(), method)
+            .await?;
+        caller.require_any(&[Role::Bot])?;
+        self.limiter.check(&caller.key_id)?;
+        let tenant = caller.tenant()?;
+        let request_id = request
+            .extensions()
+            .get::<CallId>()
+            .and_then(|id| id.0.parse::<RequestId>().ok())
+            .unwrap_or_else(RequestId::generate);
+        let principal = Principal {
+            tenant: Some(tenant),
+            principal_id: format!("gateway:{}", caller.key_id)
+                .parse()
+                .map_err(ServiceError::internal)?,
+            roles: vec![Role::Bot],
+            request_id,
+        };
+        Ok(Call {
+            caller,
+            tenant,
+            principal,
+        })
+    }
+}
+
+/// An authenticated pipeline call.
+struct Call {
+    caller: Caller,
+    tenant: TenantId,
+    /// The bot acting through the gateway, for calls to consent and retention.
+    principal: Principal,
+}
+
+impl Call {
+    /// The gateway itself acting for the bot (vault tokenization and restore).
+    fn service(&self) -> Principal {
+        Principal {
+            roles: vec![Role::Service],
+            ..self.principal.clone()
+        }
+    }
+}
+
+fn validate_conversation_id(field: &str, id: &str) -> Result<(), ServiceError> {
+    let ok = (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(
+            field,
+            "must be 1 to 128 characters of [A-Za-z0-9._:-]",
+        ))
+    }
+}
+
+fn validate_text(field: &str, text: &str, allow_empty: bool) -> Result<(), ServiceError> {
+    if text.is_empty() && !allow_empty {
+        return Err(ServiceError::invalid(field, "must not be empty"));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ServiceError::invalid(field, "must be at most 64 KiB"));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl PrivacyGatewayService for PipelineApi {
+    async fn process_message(
+        &self,
+        request: Request<ProcessMessageRequest>,
+    ) -> Result<Response<ProcessMessageResponse>, Status> {
+        let call = self
+            .begin(
+                &request,
+                "/veil.gateway.v1.PrivacyGatewayService/ProcessMessage",
+            )
+            .await?;
+        let response = self.process(&call, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn restore_text(
+        &self,
+        request: Request<RestoreTextRequest>,
+    ) -> Result<Response<RestoreTextResponse>, Status> {
+        let call = self
+            .begin(
+                &request,
+                "/veil.gateway.v1.PrivacyGatewayService/RestoreText",
+            )
+            .await?;
+        let response = self.restore_text(&call, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_ids_are_checked() {
+        assert!(validate_conversation_id("c", "conv-1:a.b_c").is_ok());
+        assert!(validate_conversation_id("c", "").is_err());
+        assert!(validate_conversation_id("c", "has space").is_err());
+    }
+
+    #[test]
+    fn texts_are_bounded() {
+        assert!(validate_text("text", "", false).is_err());
+        assert!(validate_text("text", "", true).is_ok());
+        assert!(validate_text("text", &"x".repeat(MAX_TEXT_BYTES + 1), false).is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! `ProcessMessage`: consent, detection, minimization under the tenant policy, vault
+//! tokens for pseudonymized values, the redacted turn and its events in one transaction,
+//! and privacy commands. Raw text is never stored.
+
+use std::collections::HashMap;
+
+use veil_core::emit::{EventContext, emit};
+use veil_core::error::ServiceError;
+use veil_core::subjects::validate_subject_id;
+use veil_pii::{Operator, Policy, PolicySpec};
+use veil_proto::events::v1::GatewayMessageProcessed;
+use veil_proto::events::v1::event::Payload;
+use veil_proto::gateway::v1::{MessageRole, ProcessMessageRequest, ProcessMessageResponse};
+
+use super::commands::CommandSubject;
+use super::{Call, PipelineApi, validate_conversation_id, validate_text};
+use crate::admin::actor;
+use crate::engine::{self, Engine};
+use crate::pseudonyms;
+use crate::store::{self, NewTurn};
+
+impl PipelineApi {
+    pub(super) async fn process(
+        &self,
+        call: &Call,
+        request: ProcessMessageRequest,
+    ) -> Result<ProcessMessageResponse, tonic::Status> {
+        let context = request
+            .context
+            .ok_or_else(|| ServiceError::invalid("context", "is required"))?;
+        validate_conversation_id("context.conversation_id", &context.conversation_id)?;
+        validate_subject_id("context.subject_id", &context.subject_id)?;
+        let role = MessageRole::try_from(context.role)
+            .ok()
+            .filter(|r| *r != MessageRole::Unspecified)
+            .ok_or_else(|| ServiceError::invalid("context.role", "is required"))?;
+        validate_text("text", &request.text, false)?;
+        let tenant = call.tenant;
+        let subject_ref = self.subjects.subject_ref(&tenant, &context.subject_id);
+        let policy = self.policies.get(&self.pool, tenant).await?;
+        let consent = self
+            .consent(
+                call,
+                &subject_ref,
+                &context.purposes,
+                context.jurisdiction,
+                &policy,
+            )
+            .await?;
+
+        // Detect and minimize. A purpose without consent may demand that everything goes.
+        let redact_all;
+        let pii_policy: &Policy = if consent.redact_all {
+            redact_all = Policy::new(PolicySpec {
+                default_operator: Operator::Redact,
+                operators: Default::default(),
+                ..policy.pii.spec().clone()
+            })
+            .map_err(ServiceError::internal)?;
+            &redact_all
+        } else {
+            &policy.pii
+        };
+        let findings = self.engine.analyze(&request.text, pii_policy);
+        let values = Engine::pseudonymized_values(&request.text, &findings, pii_policy);
+        let tokens = self
+            .clients
+            .tokenize(
+                &call.service(),
+                &context.subject_id,
+                &values,
+                policy.proto.store_raw_in_vault,
+            )
+            .await?;
+        let by_token: HashMap<String, (String, String)> =
+            tokens.iter().cloned().zip(values.iter().cloned()).collect();
+
+        let command = if role == MessageRole::User {
+            let subject = CommandSubject {
+                subject_id: &context.subject_id,
+                locale: &context.locale,
+                jurisdiction: context.jurisdiction,
+            };
+            self.privacy_command(call, &request.text, &subject, &policy)
+                .await
+        } else {
+            None
+        };
+
+        let message_id = uuid::Uuid::now_v7();
+        let store_turn = !consent.do_not_store;
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let (known, counters) =
+            pseudonyms::load(&mut tx, tenant.as_uuid(), &context.conversation_id, &tokens)
+                .await
+                .map_err(ServiceError::from)?;
+        let mut map =
+            pseudonyms::rebuild(&known, &counters, &by_token).map_err(ServiceError::internal)?;
+        let redacted = self
+            .engine
+            .anonymize(&request.text, &findings, pii_policy, &mut map)
+            .map_err(|e| {
+                ServiceError::FailedPrecondition(format!("policy cannot be applied: {e}"))
+            })?;
+        // Tokens seen for the first time in this conversation get their placeholder stored
+        // (a new one, or an existing one for another spelling of the same value).
+        let mut new_rows = Vec::new();
+        for (token, (entity, value)) in tokens.iter().zip(values.iter()) {
+            if known.iter().any(|row| &row.token == token) {
+                continue;
+            }
+            let Some(entity_type) = veil_pii::EntityType::parse(entity) else {
+                continue;
+            };
+            let placeholder = map.placeholder_for(&entity_type, value);
+            new_rows.push((token.as_str(), placeholder, entity.as_str()));
+        }
+        let rows: Vec<pseudonyms::NewRow<'_>> = new_rows
+            .iter()
+            .map(|(token, placeholder, entity)| pseudonyms::NewRow {
+                token,
+                placeholder,
+                entity_type: entity,
+                number: pseudonyms::number_of(placeholder).unwrap_or(0),
+            })
+            .collect();
+        pseudonyms::insert(
+            &mut tx,
+            tenant.as_uuid(),
+            &context.conversation_id,
+            subject_ref.as_str(),
+            &rows,
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        let (entity_counts, operator_counts) = engine::counts(&redacted);
+        let entities = engine::entities(&redacted, &findings, context.explain);
+        let turn_index = if store_turn {
+            store::insert_turn(
+                &mut tx,
+                &NewTurn {
+                    message_id,
+                    tenant: tenant.as_uuid(),
+                    conversation_id: &context.conversation_id,
+                    subject_ref: subject_ref.as_str(),
+                    role: role as i32,
+                    redacted_text: &redacted.text,
+                    entity_counts: serde_json::to_value(&entity_counts)
+                        .map_err(ServiceError::internal)?,
+                },
+            )
+            .await
+            .map_err(ServiceError::from)?
+        } else {
+            store::next_turn_index(&mut *tx, tenant.as_uuid(), &context.conversation_id)
+                .await
+                .map_err(ServiceError::from)?
+        };
+        let event_context = EventContext {
+            tenant: Some(tenant),
+            subject_ref: Some(subject_ref.clone()),
+            actor: Some(actor(&call.caller)),
+            request_id: call.principal.request_id.to_string(),
+        };
+        emit(
+            &mut *tx,
+            &self.events,
+            &event_context,
+            Payload::GatewayMessageProcessed(GatewayMessageProcessed {
+                conversation_id: context.conversation_id.clone(),
+                message_id: message_id.to_string(),
+                message_role: role.as_str_name().to_string(),
+                operator_counts: operator_counts.into_iter().collect(),
+                entity_counts: entity_counts.into_iter().collect(),
+                purposes: consent.effective.clone(),
+                denied_purposes: consent.denied.clone(),
+                stored: store_turn,
+                policy_version: policy.version,
+                text_bytes: i64::try_from(request.text.len()).unwrap_or(i64::MAX),
+                streamed: false,
+            }),
+        )
+        .await
+        .map_err(ServiceError::internal)?;
+        let privacy_command = match command {
+            Some((command, mut event)) => {
+                event.conversation_id = context.conversation_id.clone();
+                event.message_id = message_id.to_string();
+                emit(
+                    &mut *tx,
+                    &self.events,
+                    &event_context,
+                    Payload::GatewayPrivacyCommandDetected(event),
+                )
+                .await
+                .map_err(ServiceError::internal)?;
+                Some(command)
+            }
+            None => None,
+        };
+        tx.commit().await.map_err(ServiceError::from)?;
+        self.relay.notify();
+        Ok(ProcessMessageResponse {
+            message_id: if store_turn {
+                message_id.to_string()
+            } else {
+                String::new()
+            },
+            redacted_text: redacted.text,
+            entities,
+            notices_due: Vec::new(),
+            privacy_command,
+            consent: consent.applied,
+            effective_purposes: consent.effective,
+            stored: store_turn,
+            policy_version: policy.version,
+            turn_index,
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! In-chat privacy commands through the whole stack: a withdrawal typed in the chat holds
+//! for the very next message; a data-subject request is reported for confirmation.
+
+use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
+use veil_proto::common::v1::{
+    CollectionMethod, ConsentDecision, Jurisdiction, LegalBasis, PrivacyCommandType,
+    Role as ProtoRole,
+};
+use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
+use veil_proto::consent::v1::{ConsentChoice, Purpose, RecordConsentRequest, UpsertPurposeRequest};
+use veil_proto::gateway::v1::admin_service_client::AdminServiceClient;
+use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
+use veil_proto::gateway::v1::{
+    CreateApiKeyRequest, MessageContext, MessageRole, PrivacyCommandAction, ProcessMessageRequest,
+};
+use veil_testkit::TestEnv;
+
+fn message(text: &str, purposes: &[&str]) -> ProcessMessageRequest {
+    ProcessMessageRequest {
+        context: Some(MessageContext {
+            conversation_id: "conv-1".into(),
+            subject_id: "customer-1".into(),
+            role: MessageRole::User as i32,
+            purposes: purposes.iter().map(|p| p.to_string()).collect(),
+            jurisdiction: Jurisdiction::UsCaCcpa as i32,
+            locale: "en".into(),
+            ..Default::default()
+        }),
+        text: text.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn withdrawal_in_chat_applies_to_the_next_message() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "commands").await?;
+    let officer = AdminServiceClient::new(gateway.clone())
+        .create_api_key(bearer(
+            CreateApiKeyRequest {
+                name: "officer".into(),
+                roles: vec![ProtoRole::PrivacyOfficer as i32],
+                ..Default::default()
+            },
+            &tenant.admin_key,
+        ))
+        .await?
+        .into_inner()
+        .created
+        .unwrap_or_default()
+        .secret;
+    let mut consent = ConsentServiceClient::new(gateway.clone());
+    consent
+        .upsert_purpose(bearer(
+            UpsertPurposeRequest {
+                purpose: Some(Purpose {
+                    key: "marketing".into(),
+                    name: "Marketing".into(),
+                    legal_basis: LegalBasis::Consent as i32,
+                    consent_required: true,
+                    ..Default::default()
+                }),
+            },
+            &officer,
+        ))
+        .await?;
+    consent
+        .record_consent(bearer(
+            RecordConsentRequest {
+                subject_id: "customer-1".into(),
+                purpose_keys: vec!["marketing".into()],
+                choice: ConsentChoice::Grant as i32,
+                collection_method: CollectionMethod::Chat as i32,
+                jurisdiction: Jurisdiction::UsCaCcpa as i32,
+                language: "en".into(),
+                ..Default::default()
+            },
+            &tenant.bot_key,
+        ))
+        .await?;
+
+    let mut pipeline = PrivacyGatewayServiceClient::new(gateway);
+    let allowed = pipeline
+        .process_message(bearer(message("Hello!", &["marketing"]), &tenant.bot_key))
+        .await?
+        .into_inner();
+    assert_eq!(allowed.effective_purposes, vec!["marketing".to_string()]);
+
+    let withdrawal = pipeline
+        .process_message(bearer(
+            message("Please stop using my data for marketing.", &[]),
+            &tenant.bot_key,
+        ))
+        .await?
+        .into_inner();
+    let command = withdrawal.privacy_command.expect("a command");
+    assert_eq!(
+        command.command_type,
+        PrivacyCommandType::WithdrawConsent as i32
+    );
+    assert_eq!(
+        command.action,
+        PrivacyCommandAction::ConsentWithdrawn as i32
+    );
+    assert_eq!(command.withdrawn_purposes, vec!["marketing".to_string()]);
+    assert!(!command.receipt_id.is_empty());
+    assert!(!command.suggested_reply.is_empty());
+
+    let denied = pipeline
+        .process_message(bearer(
+            message("Any news?", &["marketing"]),
+            &tenant.bot_key,
+        ))
+        .await?
+        .into_inner();
+    assert!(denied.effective_purposes.is_empty());
+    let decision = denied.consent[0].decision.as_ref().expect("decision");
+    assert_eq!(decision.decision, ConsentDecision::Denied as i32);
+
+    // A request to erase is reported for the bot to confirm (the default policy does not
+    // act on data-subject requests by itself).
+    let erase = pipeline
+        .process_message(bearer(
+            message("Bitte löschen Sie alle meine Daten.", &[]),
+            &tenant.bot_key,
+        ))
+        .await?
+        .into_inner();
+    let command = erase.privacy_command.expect("a command");
+    assert_eq!(command.command_type, PrivacyCommandType::Erase as i32);
+    assert_eq!(command.language, "de");
+    assert_eq!(
+        command.action,
+        PrivacyCommandAction::ConfirmationNeeded as i32
+    );
+
+    // Ordinary support talk is not a command.
+    let plain = pipeline
+        .process_message(bearer(
+            message("How do I delete a message in the app?", &[]),
+            &tenant.bot_key,
+        ))
+        .await?
+        .into_inner();
+    assert!(
+        plain.privacy_command.is_none(),
+        "{:?}",
+        plain.privacy_command
+    );
+    stack.stop().await
+}
