@@ -79,6 +79,8 @@ struct CompiledCues {
     trailing_negation: Option<Regex>,
     neutral: &'static [&'static str],
     subjects: &'static [&'static str],
+    past_auxiliaries: &'static [&'static str],
+    blocked_after: &'static [&'static str],
     stopwords: &'static [&'static str],
 }
 
@@ -194,10 +196,12 @@ impl CommandDetector {
             .language
             .unwrap_or_else(|| hint.unwrap_or_else(|| self.guess_language(hay)));
         let cues = self.cues.get(language)?;
-        let found = rule
-            .regex
-            .find_iter(hay)
-            .find(|found| !(rule.negatable && is_negated(hay, found.range(), cues)))?;
+        let found = rule.regex.find_iter(hay).find(|found| {
+            let span = found.range();
+            !(is_about_something_else(hay, span.clone(), cues)
+                || rule.negatable
+                    && (is_negated(hay, span.clone(), cues) || is_past(hay, span, cues)))
+        })?;
         let span = found.range();
         let sentence = &hay[boundary_before(hay, span.start, SENTENCE_END)..span.start];
         let mut confidence = rule.confidence;
@@ -276,6 +280,27 @@ fn is_negated(hay: &[u8], span: Range<usize>, cues: &CompiledCues) -> bool {
             .is_some_and(|trailing| trailing.is_match(&hay[span.end..]))
 }
 
+/// True when a blocking word follows the match directly.
+fn is_about_something_else(hay: &[u8], span: Range<usize>, cues: &CompiledCues) -> bool {
+    let next = hay[span.end..]
+        .starts_with(b" ")
+        .then(|| words(&hay[span.end..]).next())
+        .flatten();
+    next.is_some_and(|word| contains(cues.blocked_after, word))
+}
+
+/// True when a past auxiliary stands right before the match.
+fn is_past(hay: &[u8], span: Range<usize>, cues: &CompiledCues) -> bool {
+    let clause = &hay[boundary_before(hay, span.start, CLAUSE_END)..span.start];
+    words(clause)
+        .last()
+        .is_some_and(|word| contains(cues.past_auxiliaries, word))
+}
+
+fn contains(list: &[&str], word: &[u8]) -> bool {
+    list.iter().any(|entry| entry.as_bytes() == word)
+}
+
 /// True when the match opens with a negation that follows a subject pronoun.
 fn is_statement(hay: &[u8], span: Range<usize>, cues: &CompiledCues) -> bool {
     let opens_negated = cues
@@ -351,6 +376,8 @@ fn compile_cues(code: &'static str, cues: &Cues) -> Result<CompiledCues, Command
         trailing_negation,
         neutral: cues.neutral,
         subjects: cues.subjects,
+        past_auxiliaries: cues.past_auxiliaries,
+        blocked_after: cues.blocked_after,
         stopwords: cues.stopwords,
     })
 }

@@ -153,7 +153,7 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             Rectify,
             0.85,
-            "(?:korrigier|berichtig|aktualisier|andern|aendern|richtigstell|verbesser)[a-z]*~3 {MINE}|{MINE}~3 (?:korrigier|berichtig|aktualisier|andern|aendern|richtigstell|richtig stell|verbesser)[a-z]*",
+            "(?:korrigier|berichtig|aktualisier|andern|aendern|richtigstell|verbesser)[a-z]*~3 {MINE}|{MINE}~3 (?:korrigieren|korrigiert werden|berichtigen|berichtigt werden|aktualisieren|aktualisiert werden|andern|aendern|geandert werden|geaendert werden|richtigstellen|richtig stellen|verbessern)",
         ),
         fixed(
             Rectify,
@@ -204,6 +204,16 @@ pub(crate) const LANGUAGE: Language = Language {
             WithdrawConsent,
             0.85,
             "(?:hort|hoert|horen sie|hoeren sie) auf~3 {AD}",
+        ),
+        fixed(
+            WithdrawConsent,
+            0.85,
+            "(?:euren |ihren |den |eure |ihre |die |diesen |diese )?{AD}~2 (?:nicht mehr|nicht langer|nicht laenger) (?:bekommen|erhalten|empfangen|haben|zugeschickt|zuschicken|schicken)",
+        ),
+        fixed(
+            OptOutAiTraining,
+            0.9,
+            "nichts,? was (?:ich|wir)~4 (?:schreibe|schreiben|sage|sagen|eingebe|tippe|schicke|sende)~5 {TRAIN}",
         ),
         fixed(
             WithdrawConsent,
@@ -288,6 +298,8 @@ pub(crate) const LANGUAGE: Language = Language {
         question: "warum|wieso|weshalb|wie (?:kann|konnen|koennen|kann man|lasst|laesst|funktioniert|geht|mache|losche|loesche|exportiere|andere|aendere|widerrufe|melde)|ist es (?:moglich|moeglich)|gibt es (?:eine|einen) (?:moglichkeit|moeglichkeit|weg)|wo (?:kann|finde)|was (?:ist|bedeutet)|erklar|erklaer",
         trailing_negation: "nicht|nie|niemals",
         subjects: &[],
+        past_auxiliaries: &[],
+        blocked_after: &["volumen", "verbindung", "tarif"],
         stopwords: &[
             "dsgvo", "ich", "und", "die", "der", "meine", "bitte", "nicht", "ist", "mir", "mich",
             "sie", "ihr", "das", "nach", "daten", "eine", "zu", "mit", "gemass", "habe",

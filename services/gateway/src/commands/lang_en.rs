@@ -102,6 +102,16 @@ pub(crate) const LANGUAGE: Language = Language {
             "(?:delete|remove|erase|wipe) (?:me|us) from (?:your|the|all your|all) (?:system|systems|database|databases|records|servers|files|platform|service)",
         ),
         rule(Erase, 0.9, "(?:want|wish|like|demand|ask) to be forgotten"),
+        rule(
+            Erase,
+            0.8,
+            "{ERASE} (?:everything|it all|all of it)~2 (?:my|our) (?:account|data|profile|information)",
+        ),
+        fixed(
+            OptOutAiTraining,
+            0.9,
+            "{NOT} (?:use|using) (?:anything|whatever|everything|what) (?:i|we) (?:write|say|type|send|share|tell you|ask)~4 (?:train[a-z]*|fine(?:-| )?tun[a-z]*)",
+        ),
         fixed(
             Erase,
             0.8,
@@ -261,7 +271,7 @@ pub(crate) const LANGUAGE: Language = Language {
         fixed(
             WithdrawConsent,
             0.85,
-            "i (?:don't|do not|dont|no longer) want (?:to (?:receive|get) )?(?:any )?(?:more |further )?{MARKETING}(?: emails| messages| mails| calls| texts)?",
+            "i (?:don't|do not|dont|no longer) want (?:to (?:receive|get) )?(?:any )?(?:more |further )?(?:your |the |these |those |this )?{MARKETING}(?: emails| messages| mails| calls| texts)?",
         ),
         fixed(
             WithdrawConsent,
@@ -362,6 +372,26 @@ pub(crate) const LANGUAGE: Language = Language {
         trailing_negation: "",
         subjects: &[
             "you", "u", "they", "we", "he", "she", "it", "that", "which", "who",
+        ],
+        past_auxiliaries: &[
+            "have", "has", "had", "i've", "you've", "we've", "they've", "already",
+        ],
+        blocked_after: &[
+            "usage",
+            "plan",
+            "plans",
+            "roaming",
+            "allowance",
+            "limit",
+            "limits",
+            "bundle",
+            "package",
+            "pack",
+            "connection",
+            "speed",
+            "volume",
+            "cap",
+            "balance",
         ],
         stopwords: &[
             "gdpr",

@@ -95,7 +95,7 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             Access,
             0.8,
-            "que (?:sabeis|saben|sabes|teneis|tienen) (?:de|sobre|acerca de) (?:mi|nosotros)",
+            "que (?:sabeis|saben|sabes|teneis|tienen) (?:de|sobre|acerca de) (?:mi|nosotros)|que {HOLD}(?: guardado| almacenado| registrado)? (?:sobre|acerca de) (?:mi|nosotros)",
         ),
         rule(Access, 0.85, "(?:acceder|acceso) (?:a )?(?:{DATA}|{ABOUT})"),
         rule(
@@ -159,7 +159,7 @@ pub(crate) const LANGUAGE: Language = Language {
         fixed(
             WithdrawConsent,
             0.85,
-            "(?:no|ya no) (?:quiero|deseo|queremos) recibir~3 {AD}|no (?:me )?(?:envieis|envien|mandeis|manden) (?:mas )?{AD}",
+            "(?:no|ya no) (?:quiero|deseo|queremos) (?:seguir )?recibi(?:r|endo)~3 {AD}|no (?:me )?(?:envieis|envien|mandeis|manden) (?:mas )?{AD}",
         ),
         fixed(
             WithdrawConsent,
@@ -227,6 +227,8 @@ pub(crate) const LANGUAGE: Language = Language {
         question: "como|es posible|donde (?:puedo|se)|que es|en que consiste|que significa",
         trailing_negation: "",
         subjects: &["vosotros", "ustedes", "ellos", "ellas", "usted"],
+        past_auxiliaries: &["he", "has", "ha", "hemos", "habeis", "han", "habia", "ya"],
+        blocked_after: &["moviles"],
         stopwords: &[
             "rgpd", "yo", "y", "los", "mis", "de", "el", "la", "que", "por", "favor", "mi",
             "datos", "segun", "quiero", "una", "para", "con", "del", "lo", "sobre",

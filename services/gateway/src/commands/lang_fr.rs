@@ -145,7 +145,7 @@ pub(crate) const LANGUAGE: Language = Language {
         fixed(
             WithdrawConsent,
             0.85,
-            "je ne (?:consens|donne) plus|je ne suis plus d'accord|je ne (?:consens|donne) pas (?:mon )?(?:consentement|accord)",
+            "ne (?:veux|souhaite|desire|voulons) plus (?:de |d'|recevoir )?(?:votre |vos |la |les |ces |cette )?{AD}|je ne (?:consens|donne) plus|je ne suis plus d'accord|je ne (?:consens|donne) pas (?:mon )?(?:consentement|accord)",
         ),
         fixed(
             WithdrawConsent,
@@ -229,6 +229,10 @@ pub(crate) const LANGUAGE: Language = Language {
         subjects: &[
             "vous", "tu", "ils", "elles", "on", "il", "elle", "nous", "qui",
         ],
+        past_auxiliaries: &[
+            "ai", "as", "avons", "avez", "ont", "j'ai", "deja", "ete", "avais", "avait",
+        ],
+        blocked_after: &["mobiles", "cellulaires"],
         stopwords: &[
             "rgpd", "je", "et", "les", "mes", "vous", "de", "est", "pas", "moi", "des", "le", "la",
             "mon", "selon", "une", "pour", "donnees", "sur", "du", "au",

@@ -113,7 +113,7 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             Rectify,
             0.85,
-            "(?:corrigeer|verbeter|wijzig|pas|update|actualiseer|rectificeer)[a-z]*~2 {DATA}(?: aan)?|{DATA}~3 (?:corrigeren|verbeteren|wijzigen|aanpassen|bijwerken|rectificeren|aangepast|gecorrigeerd|verbeterd)",
+            "(?:corrigeer|verbeter|wijzig|pas|update|actualiseer|rectificeer)[a-z]*~2 {DATA}(?: aan)?|{DATA}~3 (?:corrigeren|verbeteren|wijzigen|aanpassen|bijwerken|rectificeren)|{DATA}~3 (?:aangepast|gecorrigeerd|verbeterd|bijgewerkt) (?:worden|wordt)",
         ),
         fixed(
             Rectify,
@@ -170,6 +170,11 @@ pub(crate) const LANGUAGE: Language = Language {
             0.92,
             "(?:sluit|uitsluiten|uitgesloten|haal)~5 (?:van|voor|uit)~2 {TRAIN}",
         ),
+        fixed(
+            WithdrawConsent,
+            0.85,
+            "{AD}~2 (?:niet meer|niet langer|nooit meer) (?:ontvangen|krijgen|hebben|sturen|toesturen)",
+        ),
         fixed(OptOutAiTraining, 0.93, "bezwaar~5 {TRAIN}"),
         fixed(
             OptOutAiTraining,
@@ -205,6 +210,8 @@ pub(crate) const LANGUAGE: Language = Language {
         question: "hoe|is het mogelijk|waar kan|wat (?:is|betekent)",
         trailing_negation: "niet|nooit",
         subjects: &["jullie", "u", "ze", "zij", "hij", "het", "wij", "we"],
+        past_auxiliaries: &["heb", "hebt", "heeft", "hebben", "had"],
+        blocked_after: &["bundel", "verbruik", "limiet", "abonnement", "verbinding"],
         stopwords: &[
             "avg",
             "ik",

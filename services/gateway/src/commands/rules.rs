@@ -57,6 +57,12 @@ pub(crate) struct Cues {
     /// Subject pronouns that make a leading negation a statement rather than a
     /// request ("you don't sell my data" against "don't sell my data").
     pub subjects: &'static [&'static str],
+    /// Auxiliaries that put the verb right after them in the past ("j'ai supprimé mes
+    /// données" reports, "supprimez mes données" asks); they cancel negatable rules.
+    pub past_auxiliaries: &'static [&'static str],
+    /// Words that, right after a match, show it was about something else ("send me my
+    /// data usage", "mes données mobiles").
+    pub blocked_after: &'static [&'static str],
     /// Frequent words, to tell the language of a language-neutral match.
     pub stopwords: &'static [&'static str],
 }

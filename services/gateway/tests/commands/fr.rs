@@ -243,4 +243,37 @@ pub const CASES: &[Case] = &[
     ("Je n'ai plus de données mobiles", None),
     ("Envoyez-moi le reçu", None),
     ("Ne supprimez pas le fichier, j'en ai besoin", None),
+    ("Supprimez la commande en double svp", None),
+    ("Pouvez-vous retirer mon ancienne adresse du carnet ?", None),
+    ("Comment exporter mes commandes vers Excel ?", None),
+    ("J'ai besoin d'une copie de ma facture", None),
+    ("Annulez mon abonnement svp", None),
+    ("Laissez tomber, j'appelle le service client", None),
+    (
+        "Quelles informations faut-il pour vérifier mon identité ?",
+        None,
+    ),
+    ("N'envoyez pas le colis à mon ancienne adresse", None),
+    (
+        "Mes données personnelles ne s'affichent pas dans le profil",
+        None,
+    ),
+    ("L'application supprime mes brouillons", None),
+    ("Ne livrez pas le dimanche", None),
+    (
+        "Mes informations sont-elles sécurisées pour le paiement ?",
+        None,
+    ),
+    ("Corrigez le montant de la facture svp", None),
+    (
+        "Puis-je supprimer des articles de ma liste d'envies ?",
+        None,
+    ),
+    (
+        "J'ai modifié mes données mais je n'ai pas reçu l'e-mail",
+        None,
+    ),
+    ("J'en ai assez, effacez toutes mes données", Some(Erase)),
+    ("Qu'avez-vous comme données sur moi ?", Some(Access)),
+    ("Je ne veux plus de votre newsletter", Some(WithdrawConsent)),
 ];

@@ -207,4 +207,40 @@ pub const CASES: &[Case] = &[
     ("Mijn mobiele data is op", None),
     ("Stuur mij de bon", None),
     ("Verwijder het bestand niet, ik heb het nodig", None),
+    ("Verwijder de dubbele bestelling", None),
+    (
+        "Kunnen jullie mijn oude adres uit het adresboek halen?",
+        None,
+    ),
+    ("Hoe exporteer ik mijn bestellingen naar Excel?", None),
+    ("Ik heb een kopie van mijn factuur nodig", None),
+    ("Zeg mijn abonnement op", None),
+    ("Laat maar, ik bel de klantenservice", None),
+    (
+        "Welke informatie hebben jullie nodig om mijn identiteit te controleren?",
+        None,
+    ),
+    ("Stuur het pakket niet naar mijn oude adres", None),
+    (
+        "Mijn persoonlijke gegevens worden niet getoond in het profiel",
+        None,
+    ),
+    ("De app verwijdert steeds mijn concepten", None),
+    ("Lever niet op zondag", None),
+    ("Zijn mijn gegevens veilig bij het betalen?", None),
+    ("Corrigeer het bedrag op de factuur", None),
+    ("Kan ik artikelen van mijn verlanglijst verwijderen?", None),
+    ("Ik heb mijn gegevens gewijzigd maar kreeg geen mail", None),
+    (
+        "Ik ben er klaar mee, verwijder al mijn gegevens",
+        Some(Erase),
+    ),
+    (
+        "Wat hebben jullie allemaal over mij opgeslagen?",
+        Some(Access),
+    ),
+    (
+        "Ik wil jullie nieuwsbrief niet meer ontvangen",
+        Some(WithdrawConsent),
+    ),
 ];
