@@ -29,6 +29,17 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// A value found earlier in a conversation, to be found again wherever it occurs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KnownValue {
+    /// Its entity type.
+    pub entity: EntityType,
+    /// The exact value.
+    pub value: String,
+    /// The score to report it with.
+    pub score: f32,
+}
+
 /// The PII analyzer. Build it once (`Analyzer::new()` embeds the name lists) and
 /// share it with `Arc`; `analyze` takes `&self` and is safe to call from many threads.
 pub struct Analyzer {
@@ -108,14 +119,33 @@ impl Analyzer {
     /// Finds personal data in `text` under `policy`. Findings are sorted by start,
     /// never overlap, and carry byte and code-point offsets.
     pub fn analyze(&self, text: &str, policy: &Policy) -> Vec<Finding> {
+        self.analyze_with_known(text, policy, &[])
+    }
+
+    /// Like [`Analyzer::analyze`], and also reports every occurrence of values
+    /// already found earlier in the conversation (see [`KnownValue`],
+    /// [`crate::PseudonymMap::known_values`]): a name recognized in one message
+    /// from "my name is ..." is then found in the next one without the phrase.
+    pub fn analyze_with_known(
+        &self,
+        text: &str,
+        policy: &Policy,
+        known: &[KnownValue],
+    ) -> Vec<Finding> {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.analyze_with(text, policy, &mut scratch),
+            Ok(mut scratch) => self.analyze_with(text, policy, known, &mut scratch),
             // A recognizer that calls back into the analyzer gets fresh buffers.
-            Err(_) => self.analyze_with(text, policy, &mut Scratch::default()),
+            Err(_) => self.analyze_with(text, policy, known, &mut Scratch::default()),
         })
     }
 
-    fn analyze_with(&self, text: &str, policy: &Policy, scratch: &mut Scratch) -> Vec<Finding> {
+    fn analyze_with(
+        &self,
+        text: &str,
+        policy: &Policy,
+        known: &[KnownValue],
+        scratch: &mut Scratch,
+    ) -> Vec<Finding> {
         let Scratch {
             tokens,
             digit_runs,
@@ -144,6 +174,9 @@ impl Analyzer {
         }
         for recognizer in &policy.custom {
             recognizer.recognize(&input, candidates);
+        }
+        if !known.is_empty() {
+            crate::repeat::add_known(text, known, candidates);
         }
         drop_shadowed(text, candidates, policy, shadow);
         // Context, policy filters.

@@ -59,7 +59,7 @@ mod repeat;
 mod resolve;
 mod text;
 
-pub use analyzer::{Analyzer, AnalyzerBuilder};
+pub use analyzer::{Analyzer, AnalyzerBuilder, KnownValue};
 pub use anonymize::{
     Anonymizer, Keys, Operator, Pseudonym, PseudonymMap, Redacted, RedactedEntity, StreamRedactor,
     StreamRestorer, TOKEN_PREFIX, restore,

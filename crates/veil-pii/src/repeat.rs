@@ -3,6 +3,7 @@
 //! a number whose context made it an SSN once is an SSN everywhere. Without this,
 //! redacted output could still contain a detected value.
 
+use crate::analyzer::KnownValue;
 use crate::finding::Label;
 use crate::recognizer::Candidate;
 use crate::text::on_word_boundaries;
@@ -12,6 +13,40 @@ use aho_corasick::{AhoCorasick, MatchKind};
 const MIN_LEN: usize = 3;
 /// Up to this many distinct values, a plain search per value is cheaper than an automaton.
 const DIRECT_SEARCH_MAX: usize = 8;
+
+/// Adds a candidate for every occurrence (on word boundaries) of a known value.
+pub(crate) fn add_known(text: &str, known: &[KnownValue], candidates: &mut Vec<Candidate>) {
+    let mut push = |k: &KnownValue, start: usize, end: usize| {
+        if on_word_boundaries(text, start, end) {
+            candidates.push(Candidate {
+                entity: k.entity.clone(),
+                start,
+                end,
+                score: k.score.clamp(0.0, 1.0),
+                checksum_validated: false,
+                recognizer: Label::Static("KnownValues"),
+                pattern: Label::Static("known_value"),
+                apply_context: false,
+                context_words: Vec::new(),
+            });
+        }
+    };
+    let usable: Vec<&KnownValue> = known.iter().filter(|k| k.value.len() >= MIN_LEN).collect();
+    if usable.len() <= DIRECT_SEARCH_MAX {
+        for k in usable {
+            for (pos, _) in text.match_indices(k.value.as_str()) {
+                push(k, pos, pos + k.value.len());
+            }
+        }
+    } else if let Ok(automaton) = AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(usable.iter().map(|k| k.value.as_str()))
+    {
+        for m in automaton.find_iter(text) {
+            push(usable[m.pattern().as_usize()], m.start(), m.end());
+        }
+    }
+}
 
 /// Adds every other occurrence of an accepted value that no finding covers yet.
 /// `order` holds the accepted candidates sorted by start and stays so.

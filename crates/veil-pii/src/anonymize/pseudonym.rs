@@ -3,7 +3,11 @@
 //! originals back. The state serializes so the gateway can keep it between messages
 //! (in the vault: it holds original values).
 
+use crate::analyzer::KnownValue;
 use crate::entity::EntityType;
+
+/// Score of a value seen earlier in the conversation: it was reported then.
+const KNOWN_SCORE: f32 = 0.9;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -115,6 +119,20 @@ impl PseudonymMap {
     /// Whether no placeholder was handed out yet.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The conversation's values, for [`crate::Analyzer::analyze_with_known`].
+    pub fn known_values(&self) -> Vec<KnownValue> {
+        self.entries
+            .values()
+            .filter_map(|p| {
+                Some(KnownValue {
+                    entity: EntityType::parse(&p.entity)?,
+                    value: p.value.clone(),
+                    score: KNOWN_SCORE,
+                })
+            })
+            .collect()
     }
 
     /// The longest placeholder, which bounds what a stream restorer holds back.

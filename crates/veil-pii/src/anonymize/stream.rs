@@ -5,7 +5,7 @@
 //! finding that touches that tail.
 
 use super::{Anonymizer, PseudonymMap, RedactedEntity};
-use crate::analyzer::Analyzer;
+use crate::analyzer::{Analyzer, KnownValue};
 use crate::error::AnonymizeError;
 use crate::policy::Policy;
 use std::sync::Arc;
@@ -33,6 +33,8 @@ pub struct StreamRedactor {
     released_bytes: usize,
     released_chars: usize,
     entities: Vec<RedactedEntity>,
+    /// Values released so far, found again wherever they recur in the stream.
+    known: Vec<KnownValue>,
 }
 
 impl std::fmt::Debug for StreamRedactor {
@@ -63,6 +65,7 @@ impl StreamRedactor {
             released_bytes: 0,
             released_chars: 0,
             entities: Vec::new(),
+            known: Vec::new(),
         }
     }
 
@@ -106,7 +109,9 @@ impl StreamRedactor {
         buffer.push_str(&self.tail);
         buffer.push_str(&self.pending);
         let offset = self.tail.len();
-        let findings = self.analyzer.analyze(&buffer, &self.policy);
+        let findings = self
+            .analyzer
+            .analyze_with_known(&buffer, &self.policy, &self.known);
         let mut cut = if all {
             buffer.len()
         } else {
@@ -152,9 +157,14 @@ impl StreamRedactor {
         self.pending.drain(..consumed);
         // Keep the end of the released text as context for the next analysis.
         let keep_from = floor_boundary(&buffer[..cut], cut.saturating_sub(CONTEXT_TAIL));
-        let keep_from = buffer[keep_from..cut]
-            .find(char::is_whitespace)
-            .map_or(keep_from, |p| keep_from + p);
+        // Start the kept context at a token boundary (unless it is the stream's start).
+        let keep_from = if keep_from == 0 {
+            0
+        } else {
+            buffer[keep_from..cut]
+                .find(char::is_whitespace)
+                .map_or(keep_from, |p| keep_from + p)
+        };
         self.tail = buffer[keep_from..cut].to_owned();
         Ok(redacted.text)
     }

@@ -217,7 +217,8 @@ impl Recognizer for PhoneRecognizer {
                     || (matches!(c, b'+' | b'(') && b.get(i + 1).is_some_and(u8::is_ascii_digit));
                 // A number glued to a letter ("is415-555-0132") is not taken, as in
                 // libphonenumber's VALID leniency.
-                let glued = char_before(text, i).is_some_and(|p| p.is_alphanumeric() || p == '+');
+                let glued =
+                    starts && char_before(text, i).is_some_and(|p| p.is_alphanumeric() || p == '+');
                 let continues =
                     i > 1 && matches!(b[i - 1], b'-' | b'.' | b'/') && b[i - 2].is_ascii_digit();
                 let apart = !glued && !continues;
