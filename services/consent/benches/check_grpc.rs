@@ -164,6 +164,21 @@ async fn load(
     all
 }
 
+/// CPU time (user + system) this process has used: client and server together. USER_HZ
+/// is 100 on Linux.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -185,17 +200,23 @@ async fn scenario(label: &str, cache_capacity: usize) -> anyhow::Result<()> {
     let mut client = ConsentServiceClient::new(channels[0].clone());
     let refs = Arc::new(seed(&mut client, &admin, &officer, &bot).await);
     load(&channels, refs.clone(), bot.clone(), WARMUP).await;
+    let cpu_before = cpu_time();
     let mut samples = load(&channels, refs, bot, MEASURE).await;
+    let cpu = cpu_time().saturating_sub(cpu_before);
     samples.sort();
+    let per_check = cpu.as_secs_f64() / samples.len() as f64;
     println!(
-        "{label}: {} checks in {:?} = {:.0} checks/s; latency p50={:?} p99={:?} max={:?} \
+        "{label}: {} checks in {:?} = {:.0} checks/s; latency p50={:?} p99={:?} max={:?}; \
+         cpu (client + server) {:.1} us per check, i.e. {:.0} checks per cpu-second \
          ({WORKERS} concurrent callers on {CHANNELS} HTTP/2 connections, 3 purposes per check)",
         samples.len(),
         MEASURE,
         samples.len() as f64 / MEASURE.as_secs_f64(),
         percentile(&samples, 0.5),
         percentile(&samples, 0.99),
-        samples.last().unwrap()
+        samples.last().unwrap(),
+        per_check * 1e6,
+        1.0 / per_check
     );
     running.stop().await
 }

@@ -220,7 +220,10 @@ pub fn validate_keys(field: &str, keys: &[String], max: usize) -> Result<(), Ser
         return Err(ServiceError::invalid(field, format!("at most {max} items")));
     }
     for (i, key) in keys.iter().enumerate() {
-        validate_key(&format!("{field}[{i}]"), key)?;
+        // The field name is only built when it is needed: this runs on every check.
+        if validate_key(field, key).is_err() {
+            return validate_key(&format!("{field}[{i}]"), key);
+        }
         if keys[..i].contains(key) {
             return Err(ServiceError::invalid(
                 format!("{field}[{i}]"),

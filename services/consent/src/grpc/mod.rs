@@ -6,6 +6,7 @@ mod consent;
 mod convert;
 mod dsr;
 mod notices;
+mod purge;
 mod purposes;
 mod signals;
 
@@ -392,6 +393,16 @@ impl ConsentService for ConsentApi {
         let caller = caller(&request, &[Role::Service])?;
         Ok(Response::new(
             self.erase_impl(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn purge(
+        &self,
+        request: Request<PurgeRequest>,
+    ) -> Result<Response<PurgeResponse>, Status> {
+        let caller = caller(&request, &[Role::Service])?;
+        Ok(Response::new(
+            self.purge_impl(&caller, request.into_inner()).await?,
         ))
     }
 

@@ -3,6 +3,7 @@
 
 pub mod erase;
 pub mod notices;
+pub mod purge;
 pub mod purposes;
 pub mod records;
 pub mod replicas;
