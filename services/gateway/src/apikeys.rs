@@ -183,7 +183,7 @@ impl Authenticator {
         if let Some(jwt) = &self.jwt
             && !token.starts_with(KEY_PREFIX)
         {
-            return jwt.verify(token).map_err(|error| {
+            return jwt.verify(token).await.map_err(|error| {
                 tracing::debug!(error = %error, "jwt refused");
                 match error {
                     JwtError::Expired => Ok((Failure::ExpiredToken, String::new())),

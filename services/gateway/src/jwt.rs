@@ -1,18 +1,17 @@
 //! JWT bearer tokens from the tenant's OIDC issuer, as an alternative to API keys.
 //!
-//! Keys come from a JWKS file, re-read every `refresh_secs` and at most every few
-//! seconds when a token names an unknown `kid` (so rotations need no restart). Only
-//! asymmetric algorithms are accepted (RS256, ES256, EdDSA): a shared HMAC secret would
-//! let whoever verifies tokens also mint them. `iss`, `aud`, `exp` and `sub` are
-//! required; `nbf` is checked when present. Fetching the JWKS from a URL is not
-//! implemented yet (the gateway has no HTTP client); the settings refuse `jwks_url`.
+//! Keys come from a JWKS file or URL, loaded at start (the gateway refuses to start
+//! without them), reloaded every `refresh_secs` and at most every few seconds when a
+//! token names an unknown `kid` (so rotations need no restart). Only asymmetric
+//! algorithms are accepted (RS256, ES256, EdDSA): a shared HMAC secret would let whoever
+//! verifies tokens also mint them. `iss`, `aud`, `exp` and `sub` are required; `nbf` is
+//! checked when present.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+mod keys;
+
 use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use veil_core::config::ConfigError;
@@ -37,8 +36,10 @@ pub struct JwtSettings {
     pub audience: String,
     /// JWKS file with the issuer's public keys.
     pub jwks_path: String,
-    /// JWKS URL; not supported yet (set `jwks_path` to a downloaded copy).
+    /// JWKS URL (http:// or https://), instead of `jwks_path`.
     pub jwks_url: String,
+    /// PEM CA certificates for an https `jwks_url`; empty means the public web roots.
+    pub jwks_ca_path: String,
     /// Claim holding the tenant id (a UUID).
     pub tenant_claim: String,
     /// Claim holding the roles: an array of names or a space-separated string.
@@ -56,6 +57,7 @@ impl Default for JwtSettings {
             audience: String::new(),
             jwks_path: String::new(),
             jwks_url: String::new(),
+            jwks_ca_path: String::new(),
             tenant_claim: "veil_tenant".into(),
             roles_claim: "veil_roles".into(),
             leeway_secs: 60,
@@ -72,14 +74,8 @@ impl JwtSettings {
 
     /// Checks the section (called from the gateway settings' validation).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.jwks_url.is_empty() {
-            return Err(ConfigError::invalid(
-                "service.jwt.jwks_url",
-                "fetching a JWKS over HTTP is not supported yet; set service.jwt.jwks_path to a copy",
-            ));
-        }
         if !self.enabled() {
-            if !self.jwks_path.is_empty() {
+            if !self.jwks_path.is_empty() || !self.jwks_url.is_empty() {
                 return Err(ConfigError::invalid(
                     "service.jwt.issuer",
                     "is required when a JWKS is configured",
@@ -87,9 +83,22 @@ impl JwtSettings {
             }
             return Ok(());
         }
+        if self.jwks_path.is_empty() == self.jwks_url.is_empty() {
+            return Err(ConfigError::invalid(
+                "service.jwt.jwks_path",
+                "exactly one of jwks_path and jwks_url must be set",
+            ));
+        }
+        let url = &self.jwks_url;
+        let web = url.starts_with("http://") || url.starts_with("https://");
+        if !url.is_empty() && !web {
+            return Err(ConfigError::invalid(
+                "service.jwt.jwks_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
         for (key, value) in [
             ("service.jwt.audience", &self.audience),
-            ("service.jwt.jwks_path", &self.jwks_path),
             ("service.jwt.tenant_claim", &self.tenant_claim),
             ("service.jwt.roles_claim", &self.roles_claim),
         ] {
@@ -113,11 +122,11 @@ impl JwtSettings {
 /// Why a JWT was refused (logged by kind only, never with the token).
 #[derive(Debug, thiserror::Error)]
 pub enum JwtError {
-    /// The JWKS file cannot be read or parsed.
-    #[error("cannot load the jwks from {path}: {reason}")]
+    /// The JWKS cannot be read, fetched or parsed.
+    #[error("cannot load the jwks from {origin}: {reason}")]
     Jwks {
-        /// The file.
-        path: String,
+        /// The file or URL.
+        origin: String,
         /// What went wrong.
         reason: String,
     },
@@ -129,57 +138,13 @@ pub enum JwtError {
     Invalid(&'static str),
 }
 
-struct KeySet {
-    keys: HashMap<String, (DecodingKey, Algorithm)>,
-    loaded: Instant,
-}
-
 /// Verifies tokens of one issuer.
 pub struct JwtVerifier {
     settings: JwtSettings,
-    path: PathBuf,
-    keys: RwLock<KeySet>,
-}
-
-/// The algorithm a JWK is used with; `None` for symmetric or unsupported keys.
-fn algorithm_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
-    match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-            Some(Algorithm::ES256)
-        }
-        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
-            Some(Algorithm::EdDSA)
-        }
-        _ => None,
-    }
-}
-
-fn load(path: &PathBuf) -> Result<KeySet, JwtError> {
-    let error = |reason: String| JwtError::Jwks {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    let set: JwkSet = serde_json::from_str(&text).map_err(|e| error(e.to_string()))?;
-    let mut keys = HashMap::new();
-    for jwk in &set.keys {
-        // Keys for other algorithms (or encryption) are skipped, not fatal: issuers
-        // publish several kinds side by side.
-        let Some(algorithm) = algorithm_of(jwk) else {
-            continue;
-        };
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| error(e.to_string()))?;
-        let kid = jwk.common.key_id.clone().unwrap_or_default();
-        keys.insert(kid, (key, algorithm));
-    }
-    if keys.is_empty() {
-        return Err(error("no RS256, ES256 or EdDSA key".into()));
-    }
-    Ok(KeySet {
-        keys,
-        loaded: Instant::now(),
-    })
+    source: keys::Source,
+    keys: RwLock<keys::KeySet>,
+    /// Held while reloading, so a burst of requests triggers one reload, not many.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 /// Roles from a claim holding an array of names or one space-separated string. Unknown
@@ -202,56 +167,77 @@ fn roles_from(value: &serde_json::Value) -> Vec<Role> {
 
 impl JwtVerifier {
     /// Loads the keys; `None` when JWT authentication is not configured.
-    pub fn from_settings(settings: &JwtSettings) -> Result<Option<Self>, JwtError> {
+    pub async fn from_settings(settings: &JwtSettings) -> Result<Option<Self>, JwtError> {
         if !settings.enabled() {
             return Ok(None);
         }
-        let path = PathBuf::from(&settings.jwks_path);
-        let keys = load(&path)?;
+        let source = keys::Source::new(
+            &settings.jwks_path,
+            &settings.jwks_url,
+            &settings.jwks_ca_path,
+        )?;
+        let keys = source.load().await?;
         Ok(Some(Self {
             settings: settings.clone(),
-            path,
+            source,
             keys: RwLock::new(keys),
+            reloading: tokio::sync::Mutex::new(()),
         }))
     }
 
-    fn key_for(&self, kid: Option<&str>) -> Option<(DecodingKey, Algorithm)> {
-        let lookup = |set: &KeySet| match kid {
+    fn lookup(&self, kid: Option<&str>) -> (Option<(DecodingKey, Algorithm)>, Duration) {
+        let Ok(set) = self.keys.read() else {
+            return (None, Duration::ZERO);
+        };
+        let found = match kid {
             Some(kid) => set.keys.get(kid).cloned(),
             // Without a kid only an unambiguous single key will do.
             None if set.keys.len() == 1 => set.keys.values().next().cloned(),
             None => None,
         };
-        let (found, age) = match self.keys.read() {
-            Ok(set) => (lookup(&set), set.loaded.elapsed()),
-            Err(_) => return None,
-        };
+        (found, set.loaded.elapsed())
+    }
+
+    async fn key_for(&self, kid: Option<&str>) -> Option<(DecodingKey, Algorithm)> {
+        let (found, age) = self.lookup(kid);
         let stale = age >= Duration::from_secs(self.settings.refresh_secs);
-        if (found.is_none() && age >= MIN_RELOAD_GAP) || stale {
-            match load(&self.path) {
-                Ok(fresh) => {
-                    let again = lookup(&fresh);
-                    if let Ok(mut set) = self.keys.write() {
-                        *set = fresh;
-                    }
-                    return again;
+        if !(stale || (found.is_none() && age >= MIN_RELOAD_GAP)) {
+            return found;
+        }
+        // Whoever holds the lock reloads; everyone else goes on with the current keys.
+        let Ok(_guard) = self.reloading.try_lock() else {
+            return found;
+        };
+        match self.source.load().await {
+            Ok(fresh) => {
+                if let Ok(mut set) = self.keys.write() {
+                    *set = fresh;
                 }
-                Err(error) => {
-                    // Keep serving with the keys we have; a broken file must not lock
-                    // everyone out.
-                    tracing::warn!(error = %error, "jwks reload failed");
+                self.lookup(kid).0
+            }
+            Err(error) => {
+                // Keep serving with the keys we have (and retry only after the gap): an
+                // unreachable issuer must not lock everyone out.
+                tracing::warn!(error = %error, "jwks reload failed");
+                if let Ok(mut set) = self.keys.write() {
+                    let keep = Duration::from_secs(self.settings.refresh_secs)
+                        .saturating_sub(MIN_RELOAD_GAP);
+                    set.loaded = std::time::Instant::now()
+                        .checked_sub(keep)
+                        .unwrap_or_else(std::time::Instant::now);
                 }
+                found
             }
         }
-        found
     }
 
     /// The caller a token stands for.
-    pub fn verify(&self, token: &str) -> Result<Caller, JwtError> {
+    pub async fn verify(&self, token: &str) -> Result<Caller, JwtError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid("malformed"))?;
         let (key, algorithm) = self
             .key_for(header.kid.as_deref())
+            .await
             .ok_or(JwtError::Invalid("unknown key"))?;
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&self.settings.issuer]);
@@ -339,6 +325,10 @@ mod tests {
         settings.jwks_path = "/tmp/jwks.json".into();
         assert!(settings.validate().is_ok());
         settings.jwks_url = "https://idp.example/jwks".into();
+        assert!(settings.validate().is_err(), "path and url together");
+        settings.jwks_path.clear();
+        assert!(settings.validate().is_ok());
+        settings.jwks_url = "ftp://idp.example/jwks".into();
         assert!(settings.validate().is_err());
         assert!(JwtSettings::default().validate().is_ok());
     }

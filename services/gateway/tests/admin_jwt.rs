@@ -175,8 +175,86 @@ async fn jwts_are_accepted_only_when_every_check_passes() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Serves `jwks` over plain HTTP/1.0 (one reply per connection) and counts fetches.
+async fn serve_jwks(
+    jwks: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = jwks.lock().unwrap().clone();
+            let reply = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    Ok(url)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_jwks_url_or_a_missing_file_stops_the_gateway_at_start() -> anyhow::Result<()> {
+async fn keys_are_fetched_from_a_url_and_rotated_without_restart() -> anyhow::Result<()> {
+    let (old, old_jwk) = Issuer::new("old");
+    let (new, new_jwk) = Issuer::new("new");
+    let jwks = std::sync::Arc::new(std::sync::Mutex::new(
+        serde_json::json!({ "keys": [old_jwk] }).to_string(),
+    ));
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = serve_jwks(jwks.clone(), fetches.clone()).await?;
+    let env = TestEnv::new().await?;
+    let mut config = settings(&env);
+    config.service.jwt.issuer = ISSUER.into();
+    config.service.jwt.audience = AUDIENCE.into();
+    config.service.jwt.jwks_url = url;
+    config.service.jwt.refresh_secs = 1;
+    let gw = Gateway::start_with(env, config).await?;
+    assert_eq!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "fetched at start"
+    );
+    let (tenant, _) = gw.tenant("jwt-url").await?;
+    let mut admin = gw.admin();
+    let call = |token: &str| bearer(GetTenantRequest::default(), token);
+    let old_token = old.sign(&claims(&tenant, &["admin"]));
+    let new_token = new.sign(&claims(&tenant, &["admin"]));
+    assert_eq!(code(admin.get_tenant(call(&old_token)).await), Code::Ok);
+    assert_eq!(
+        code(admin.get_tenant(call(&new_token)).await),
+        Code::Unauthenticated
+    );
+
+    // The issuer rotates: the new key is picked up on a later refresh, the old one dropped.
+    *jwks.lock().unwrap() = serde_json::json!({ "keys": [new_jwk] }).to_string();
+    let accepted = veil_testkit::eventually(std::time::Duration::from_secs(15), || {
+        let mut admin = gw.admin();
+        let request = call(&new_token);
+        async move { (code(admin.get_tenant(request).await) == Code::Ok).then_some(()) }
+    })
+    .await;
+    assert!(accepted.is_ok(), "the rotated key is accepted");
+    assert_eq!(
+        code(admin.get_tenant(call(&old_token)).await),
+        Code::Unauthenticated
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_jwks_source_stops_the_gateway_at_start() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
     let mut config = settings(&env);
     config.service.jwt.issuer = ISSUER.into();
@@ -184,8 +262,15 @@ async fn a_jwks_url_or_a_missing_file_stops_the_gateway_at_start() -> anyhow::Re
     config.service.jwt.jwks_path = "/nonexistent/jwks.json".into();
     let error = veil_gateway::build(config.clone()).await.err().unwrap();
     assert!(format!("{error:#}").contains("jwks"), "{error:#}");
-    config.service.jwt.jwks_url = "https://idp.example.test/jwks".into();
+    config.service.jwt.jwks_path.clear();
+    config.service.jwt.jwks_url = "http://127.0.0.1:9/jwks.json".into();
+    let error = veil_gateway::build(config.clone()).await.err().unwrap();
+    assert!(format!("{error:#}").contains("jwks"), "{error:#}");
     use veil_core::config::Validate;
-    assert!(config.service.validate().is_err());
+    config.service.jwt.jwks_path = "/tmp/jwks.json".into();
+    assert!(
+        config.service.validate().is_err(),
+        "a path and a url together"
+    );
     Ok(())
 }
