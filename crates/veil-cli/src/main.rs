@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod admin;
+mod audit;
 mod redact;
 
 #[derive(Parser)]
@@ -25,6 +26,8 @@ enum Command {
     Redact(redact::RedactArgs),
     /// Administer tenants, API keys and privacy policies through the gateway.
     Admin(admin::AdminArgs),
+    /// Verify or export the tamper-evident audit log.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up(args),
         Command::Redact(args) => redact::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
 
