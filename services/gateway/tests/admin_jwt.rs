@@ -175,6 +175,59 @@ async fn jwts_are_accepted_only_when_every_check_passes() -> anyhow::Result<()> 
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn rs256_and_es256_keys_work_and_symmetric_keys_are_ignored() -> anyhow::Result<()> {
+    // Throwaway keys generated for this test only (openssl genpkey), with their public
+    // halves below.
+    let rsa = EncodingKey::from_rsa_pem(include_bytes!("admin_support/test_rsa_key.pem"))?;
+    let ec = EncodingKey::from_ec_pem(include_bytes!("admin_support/test_ec_key.pem"))?;
+    let jwks = serde_json::json!({ "keys": [
+        { "kty": "RSA", "kid": "rsa", "alg": "RS256", "e": "AQAB",
+          "n": "sSjW_ifAE_BwSRCdkB7M3qim53Et_wJfR2NdejlLhmNEBN9ON1t6k8B94FrTG74KLz8faNvPgvv6bXRDRaWtIjvgW0ki_QZ2mt2KR8eANwWDgbHR7iONnoGVHnLlybGFIBsi1rdHXdCci6S36u90lvCSjWilZlZGZj7CPg4MVtDxcuJoDrkd4inWW9dDTul-5QB81sqKlYcIbEAzaIjLGk428bIe9azWZF_UE5mXz29ON-FrxGw8XISoJG4tb6qAG8kQBtGmyWootmlC6bh7MpirY8F5M6_tCE5X7VEBN08UsHmE4WXoc2nDIBBFQLyxrB23SOFpNUI3_VuYJzjV4Q" },
+        { "kty": "EC", "kid": "ec", "crv": "P-256",
+          "x": "2cVdO9tjRWRF9cN5dbyIJu9A4JRCHRrDoCWzsNYxAtI",
+          "y": "cA0Kr6Dv5DQeYsFHu2HvnyxQUzlJg1pUZY3n0KnCFnk" },
+        { "kty": "oct", "kid": "hmac", "k": URL_SAFE_NO_PAD.encode(b"guessable") },
+    ]});
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("jwks.json");
+    std::fs::write(&path, jwks.to_string())?;
+    let env = TestEnv::new().await?;
+    let mut config = settings(&env);
+    config.service.jwt.issuer = ISSUER.into();
+    config.service.jwt.audience = AUDIENCE.into();
+    config.service.jwt.jwks_path = path.display().to_string();
+    let gw = Gateway::start_with(env, config).await?;
+    let (tenant, _) = gw.tenant("jwt-algs").await?;
+    let mut admin = gw.admin();
+    let sign = |alg: Algorithm, kid: &str, key: &EncodingKey| {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &claims(&tenant, &["admin"]), key).unwrap()
+    };
+    for (alg, kid, key, expected) in [
+        (Algorithm::RS256, "rsa", &rsa, Code::Ok),
+        (Algorithm::ES256, "ec", &ec, Code::Ok),
+        // A key of one kind never verifies another kind's signature.
+        (Algorithm::ES256, "rsa", &ec, Code::Unauthenticated),
+        (
+            Algorithm::HS256,
+            "hmac",
+            &EncodingKey::from_secret(b"guessable"),
+            Code::Unauthenticated,
+        ),
+    ] {
+        let token = sign(alg, kid, key);
+        let got = code(
+            admin
+                .get_tenant(bearer(GetTenantRequest::default(), &token))
+                .await,
+        );
+        assert_eq!(got, expected, "{alg:?} with {kid}");
+    }
+    Ok(())
+}
+
 /// Serves `jwks` over plain HTTP/1.0 (one reply per connection) and counts fetches.
 async fn serve_jwks(
     jwks: std::sync::Arc<std::sync::Mutex<String>>,
