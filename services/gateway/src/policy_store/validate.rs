@@ -147,8 +147,13 @@ pub fn validate(policy: &PrivacyPolicy) -> Result<(), ServiceError> {
     }
     let locale = &policy.default_locale;
     let locale_ok = locale.len() <= 35
-        && locale.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && locale.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
+        && locale
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && locale
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic());
     if !locale.is_empty() && !locale_ok {
         return Err(ServiceError::invalid(
             "policy.default_locale",
