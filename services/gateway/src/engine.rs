@@ -4,13 +4,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use veil_pii::{Analyzer, Anonymizer, Finding, Keys, Operator, Policy, PolicySpec, Redacted};
+use veil_pii::{
+    Analyzer, Anonymizer, Finding, Keys, Operator, Policy, PolicySpec, Redacted, RedactedEntity,
+    StreamRedactor,
+};
 use veil_proto::common::v1::{Entity, EntityExplanation, Operator as ProtoOperator, Span};
 
 /// The analyzer (built once; name lists and automata are large) and the default policy.
 pub struct Engine {
     analyzer: Arc<Analyzer>,
-    anonymizer: Anonymizer,
+    anonymizer: Arc<Anonymizer>,
     default_policy: Policy,
 }
 
@@ -23,7 +26,7 @@ impl Engine {
         })?;
         Ok(Self {
             analyzer: Arc::new(Analyzer::new()),
-            anonymizer: Anonymizer::new(Keys::none()),
+            anonymizer: Arc::new(Anonymizer::new(Keys::none())),
             default_policy,
         })
     }
@@ -56,6 +59,16 @@ impl Engine {
                 seen.insert(pair.clone()).then_some(pair)
             })
             .collect()
+    }
+
+    /// A stream redactor continuing the conversation's placeholders in `map`.
+    pub fn stream(&self, policy: &Policy, map: veil_pii::PseudonymMap) -> StreamRedactor {
+        StreamRedactor::new(
+            self.analyzer.clone(),
+            Arc::new(policy.clone()),
+            self.anonymizer.clone(),
+            map,
+        )
     }
 
     /// Applies the policy's operators; `map` holds the conversation's placeholders.
@@ -96,11 +109,19 @@ fn span(start: usize, end: usize, char_start: usize, char_end: usize) -> Option<
 /// API entities of a redacted text, with spans in the input and in the output (bytes and
 /// code points), and explanations when asked for.
 pub fn entities(redacted: &Redacted, findings: &[Finding], explain: bool) -> Vec<Entity> {
+    entities_of(&redacted.text, &redacted.entities, findings, explain)
+}
+
+/// API entities of `entities`, whose output offsets point into `text`.
+pub fn entities_of(
+    text: &str,
+    entities: &[RedactedEntity],
+    findings: &[Finding],
+    explain: bool,
+) -> Vec<Entity> {
     let mut out_chars = 0usize;
     let mut out_bytes = 0usize;
-    let text = &redacted.text;
-    redacted
-        .entities
+    entities
         .iter()
         .map(|e| {
             // Output offsets advance monotonically: count code points incrementally.
@@ -151,10 +172,10 @@ pub fn entities(redacted: &Redacted, findings: &[Finding], explain: bool) -> Vec
 }
 
 /// Entity and operator counts for the `message_processed` event.
-pub fn counts(redacted: &Redacted) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+pub fn counts(found: &[RedactedEntity]) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
     let mut entities = BTreeMap::new();
     let mut operators = BTreeMap::new();
-    for e in &redacted.entities {
+    for e in found {
         *entities.entry(e.entity.name().to_string()).or_insert(0) += 1;
         *operators
             .entry(e.operator.to_ascii_uppercase())

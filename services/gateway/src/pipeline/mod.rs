@@ -6,13 +6,15 @@
 
 mod commands;
 mod consent;
+mod persist;
 mod policies;
 mod process;
 mod restore_text;
+mod stream;
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use veil_core::app::Foundation;
 use veil_core::auth::Principal;
 use veil_core::error::ServiceError;
@@ -22,7 +24,8 @@ use veil_core::subjects::SubjectKeys;
 use veil_core::types::{RequestId, Role, TenantId};
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayService;
 use veil_proto::gateway::v1::{
-    ProcessMessageRequest, ProcessMessageResponse, RestoreTextRequest, RestoreTextResponse,
+    ProcessMessageRequest, ProcessMessageResponse, RedactStreamRequest, RedactStreamResponse,
+    RestoreStreamRequest, RestoreStreamResponse, RestoreTextRequest, RestoreTextResponse,
 };
 
 use crate::apikeys::{Authenticator, Caller};
@@ -36,7 +39,8 @@ pub use policies::PolicyCache;
 /// Largest accepted message text.
 const MAX_TEXT_BYTES: usize = 64 * 1024;
 
-/// Implementation of the message pipeline.
+/// Implementation of the message pipeline (cheap to clone: streams run in their own task).
+#[derive(Clone)]
 pub struct PipelineApi {
     pool: sqlx::PgPool,
     events: EventsConfig,
@@ -46,7 +50,7 @@ pub struct PipelineApi {
     clients: Clients,
     subjects: SubjectKeys,
     engine: Arc<Engine>,
-    policies: PolicyCache,
+    policies: Arc<PolicyCache>,
     detector: Arc<CommandDetector>,
 }
 
@@ -70,7 +74,7 @@ impl PipelineApi {
             limiter: parts.limiter,
             clients: parts.clients,
             subjects: parts.subjects,
-            policies: PolicyCache::new(parts.engine.clone()),
+            policies: Arc::new(PolicyCache::new(parts.engine.clone())),
             engine: parts.engine,
             detector: parts.detector,
         }
@@ -177,6 +181,40 @@ impl PrivacyGatewayService for PipelineApi {
             .await?;
         let response = self.restore_text(&call, request.into_inner()).await?;
         Ok(Response::new(response))
+    }
+
+    async fn redact_stream(
+        &self,
+        request: Request<Streaming<RedactStreamRequest>>,
+    ) -> Result<Response<stream::ResponseStream<RedactStreamResponse>>, Status> {
+        let call = self
+            .begin(
+                &request,
+                "/veil.gateway.v1.PrivacyGatewayService/RedactStream",
+            )
+            .await?;
+        let api = self.clone();
+        let input = request.into_inner();
+        Ok(Response::new(stream::spawn_stream(
+            move |sender| async move { api.redact_stream(call, input, sender).await },
+        )))
+    }
+
+    async fn restore_stream(
+        &self,
+        request: Request<Streaming<RestoreStreamRequest>>,
+    ) -> Result<Response<stream::ResponseStream<RestoreStreamResponse>>, Status> {
+        let call = self
+            .begin(
+                &request,
+                "/veil.gateway.v1.PrivacyGatewayService/RestoreStream",
+            )
+            .await?;
+        let api = self.clone();
+        let input = request.into_inner();
+        Ok(Response::new(stream::spawn_stream(
+            move |sender| async move { api.restore_stream(call, input, sender).await },
+        )))
     }
 }
 

@@ -4,20 +4,16 @@
 
 use std::collections::HashMap;
 
-use veil_core::emit::{EventContext, emit};
 use veil_core::error::ServiceError;
 use veil_core::subjects::validate_subject_id;
 use veil_pii::{Operator, Policy, PolicySpec};
-use veil_proto::events::v1::GatewayMessageProcessed;
-use veil_proto::events::v1::event::Payload;
 use veil_proto::gateway::v1::{MessageRole, ProcessMessageRequest, ProcessMessageResponse};
 
 use super::commands::CommandSubject;
+use super::persist::Turn;
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
-use crate::admin::actor;
 use crate::engine::{self, Engine};
 use crate::pseudonyms;
-use crate::store::{self, NewTurn};
 
 impl PipelineApi {
     pub(super) async fn process(
@@ -87,13 +83,18 @@ impl PipelineApi {
             None
         };
 
-        let message_id = uuid::Uuid::now_v7();
-        let store_turn = !consent.do_not_store;
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let (known, counters) =
-            pseudonyms::load(&mut tx, tenant.as_uuid(), &context.conversation_id, &tokens)
-                .await
-                .map_err(ServiceError::from)?;
+        // Placeholders come from the conversation's stored rows; the lock-free read is
+        // safe because a concurrent turn only adds rows (ON CONFLICT keeps the first).
+        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
+        let (known, counters) = pseudonyms::load(
+            &mut conn,
+            tenant.as_uuid(),
+            &context.conversation_id,
+            &tokens,
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        drop(conn);
         let mut map =
             pseudonyms::rebuild(&known, &counters, &by_token).map_err(ServiceError::internal)?;
         let redacted = self
@@ -124,97 +125,37 @@ impl PipelineApi {
                 number: pseudonyms::number_of(placeholder).unwrap_or(0),
             })
             .collect();
-        pseudonyms::insert(
-            &mut tx,
-            tenant.as_uuid(),
-            &context.conversation_id,
-            subject_ref.as_str(),
-            &rows,
-        )
-        .await
-        .map_err(ServiceError::from)?;
-        let (entity_counts, operator_counts) = engine::counts(&redacted);
-        let entities = engine::entities(&redacted, &findings, context.explain);
-        let turn_index = if store_turn {
-            store::insert_turn(
-                &mut tx,
-                &NewTurn {
-                    message_id,
-                    tenant: tenant.as_uuid(),
+        let (privacy_command, command_event) = command.unzip();
+        let stored = self
+            .persist(
+                call,
+                Turn {
                     conversation_id: &context.conversation_id,
-                    subject_ref: subject_ref.as_str(),
-                    role: role as i32,
+                    subject_ref: &subject_ref,
+                    role,
                     redacted_text: &redacted.text,
-                    entity_counts: serde_json::to_value(&entity_counts)
-                        .map_err(ServiceError::internal)?,
+                    entities: &redacted.entities,
+                    new_placeholders: &rows,
+                    consent: &consent,
+                    command: command_event,
+                    policy_version: policy.version,
+                    text_bytes: request.text.len(),
+                    streamed: false,
                 },
             )
-            .await
-            .map_err(ServiceError::from)?
-        } else {
-            store::next_turn_index(&mut *tx, tenant.as_uuid(), &context.conversation_id)
-                .await
-                .map_err(ServiceError::from)?
-        };
-        let event_context = EventContext {
-            tenant: Some(tenant),
-            subject_ref: Some(subject_ref.clone()),
-            actor: Some(actor(&call.caller)),
-            request_id: call.principal.request_id.to_string(),
-        };
-        emit(
-            &mut *tx,
-            &self.events,
-            &event_context,
-            Payload::GatewayMessageProcessed(GatewayMessageProcessed {
-                conversation_id: context.conversation_id.clone(),
-                message_id: message_id.to_string(),
-                message_role: role.as_str_name().to_string(),
-                operator_counts: operator_counts.into_iter().collect(),
-                entity_counts: entity_counts.into_iter().collect(),
-                purposes: consent.effective.clone(),
-                denied_purposes: consent.denied.clone(),
-                stored: store_turn,
-                policy_version: policy.version,
-                text_bytes: i64::try_from(request.text.len()).unwrap_or(i64::MAX),
-                streamed: false,
-            }),
-        )
-        .await
-        .map_err(ServiceError::internal)?;
-        let privacy_command = match command {
-            Some((command, mut event)) => {
-                event.conversation_id = context.conversation_id.clone();
-                event.message_id = message_id.to_string();
-                emit(
-                    &mut *tx,
-                    &self.events,
-                    &event_context,
-                    Payload::GatewayPrivacyCommandDetected(event),
-                )
-                .await
-                .map_err(ServiceError::internal)?;
-                Some(command)
-            }
-            None => None,
-        };
-        tx.commit().await.map_err(ServiceError::from)?;
-        self.relay.notify();
+            .await?;
+        let entities = engine::entities(&redacted, &findings, context.explain);
         Ok(ProcessMessageResponse {
-            message_id: if store_turn {
-                message_id.to_string()
-            } else {
-                String::new()
-            },
+            stored: !stored.message_id.is_empty(),
+            message_id: stored.message_id,
             redacted_text: redacted.text,
             entities,
             notices_due: Vec::new(),
             privacy_command,
             consent: consent.applied,
             effective_purposes: consent.effective,
-            stored: store_turn,
             policy_version: policy.version,
-            turn_index,
+            turn_index: stored.turn_index,
         })
     }
 }

@@ -1,0 +1,142 @@
+//! The one transaction that ends a turn: new placeholders, the redacted transcript turn
+//! (unless consent says not to store it), `message_processed` and, when a privacy command
+//! was found, `privacy_command_detected`.
+
+use veil_core::emit::{EventContext, emit};
+use veil_core::error::ServiceError;
+use veil_core::types::SubjectRef;
+use veil_proto::events::v1::event::Payload;
+use veil_proto::events::v1::{GatewayMessageProcessed, GatewayPrivacyCommandDetected};
+use veil_proto::gateway::v1::MessageRole;
+
+use super::consent::ConsentOutcome;
+use super::{Call, PipelineApi};
+use crate::admin::actor;
+use crate::engine;
+use crate::pseudonyms::{self, NewRow};
+use crate::store::{self, NewTurn};
+
+/// What a turn leaves behind.
+pub struct Turn<'a> {
+    pub conversation_id: &'a str,
+    pub subject_ref: &'a SubjectRef,
+    pub role: MessageRole,
+    pub redacted_text: &'a str,
+    pub entities: &'a [veil_pii::RedactedEntity],
+    pub new_placeholders: &'a [NewRow<'a>],
+    pub consent: &'a ConsentOutcome,
+    pub command: Option<GatewayPrivacyCommandDetected>,
+    pub policy_version: i64,
+    pub text_bytes: usize,
+    pub streamed: bool,
+}
+
+/// Where the turn landed.
+pub struct Stored {
+    /// Empty when the turn was not stored.
+    pub message_id: String,
+    pub turn_index: i64,
+}
+
+impl PipelineApi {
+    /// Writes the turn and its events atomically and wakes the outbox relay.
+    pub(super) async fn persist(
+        &self,
+        call: &Call,
+        turn: Turn<'_>,
+    ) -> Result<Stored, ServiceError> {
+        let tenant = call.tenant.as_uuid();
+        let store_turn = !turn.consent.do_not_store;
+        let message_id = uuid::Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        pseudonyms::insert(
+            &mut tx,
+            tenant,
+            turn.conversation_id,
+            turn.subject_ref.as_str(),
+            turn.new_placeholders,
+        )
+        .await?;
+        let (entity_counts, operator_counts) = engine::counts(turn.entities);
+        let turn_index = if store_turn {
+            store::insert_turn(
+                &mut tx,
+                &NewTurn {
+                    message_id,
+                    tenant,
+                    conversation_id: turn.conversation_id,
+                    subject_ref: turn.subject_ref.as_str(),
+                    role: turn.role as i32,
+                    redacted_text: turn.redacted_text,
+                    entity_counts: serde_json::to_value(&entity_counts)
+                        .map_err(ServiceError::internal)?,
+                },
+            )
+            .await?
+        } else {
+            store::next_turn_index(&mut *tx, tenant, turn.conversation_id).await?
+        };
+        let message_id = if store_turn {
+            message_id.to_string()
+        } else {
+            String::new()
+        };
+        let context = EventContext {
+            tenant: Some(call.tenant),
+            subject_ref: Some(turn.subject_ref.clone()),
+            actor: Some(actor(&call.caller)),
+            request_id: call.principal.request_id.to_string(),
+        };
+        let processed = GatewayMessageProcessed {
+            conversation_id: turn.conversation_id.to_string(),
+            message_id: message_id.clone(),
+            message_role: turn.role.as_str_name().to_string(),
+            operator_counts: operator_counts.into_iter().collect(),
+            entity_counts: entity_counts.into_iter().collect(),
+            purposes: turn.consent.effective.clone(),
+            denied_purposes: turn.consent.denied.clone(),
+            stored: store_turn,
+            policy_version: turn.policy_version,
+            text_bytes: i64::try_from(turn.text_bytes).unwrap_or(i64::MAX),
+            streamed: turn.streamed,
+        };
+        emit(
+            &mut *tx,
+            &self.events,
+            &context,
+            Payload::GatewayMessageProcessed(processed),
+        )
+        .await
+        .map_err(ServiceError::internal)?;
+        if let Some(mut event) = turn.command {
+            event.conversation_id = turn.conversation_id.to_string();
+            event.message_id = message_id.clone();
+            emit(
+                &mut *tx,
+                &self.events,
+                &context,
+                Payload::GatewayPrivacyCommandDetected(event),
+            )
+            .await
+            .map_err(ServiceError::internal)?;
+        }
+        tx.commit().await?;
+        self.relay.notify();
+        Ok(Stored {
+            message_id,
+            turn_index,
+        })
+    }
+}
+
+/// Placeholders of `after` that `before` did not have, as rows with their tokens.
+pub fn new_placeholders(
+    before: &veil_pii::PseudonymMap,
+    after: &veil_pii::PseudonymMap,
+) -> Vec<(String, String, String)> {
+    after
+        .entries()
+        .filter(|(placeholder, _)| before.original(placeholder).is_none())
+        .map(|(placeholder, p)| (placeholder.to_string(), p.entity.clone(), p.value.clone()))
+        .collect()
+}

@@ -1,0 +1,363 @@
+//! `RedactStream` and `RestoreStream`: the pipeline over a token stream. Output is
+//! released as soon as it is safe; an entity or a placeholder that straddles two chunks is
+//! held back until it is complete. Chunks are bytes and may split a UTF-8 sequence.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+use veil_core::error::ServiceError;
+use veil_core::subjects::validate_subject_id;
+use veil_proto::gateway::v1::{
+    MessageRole, RedactStreamCompleted, RedactStreamRequest, RedactStreamResponse, RedactedChunk,
+    RestoreStreamCompleted, RestoreStreamRequest, RestoreStreamResponse, redact_stream_request,
+    redact_stream_response, restore_stream_request, restore_stream_response,
+};
+
+use super::commands::CommandSubject;
+use super::persist::{Turn, new_placeholders};
+use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
+use crate::engine;
+use crate::pseudonyms::{self, NewRow};
+use crate::restore::Restorer;
+
+/// A boxed response stream.
+pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Reassembles UTF-8 text from byte chunks that may split a character.
+#[derive(Default)]
+pub struct Utf8Joiner {
+    carry: Vec<u8>,
+    total: usize,
+}
+
+impl Utf8Joiner {
+    /// The complete characters of `carry + chunk`; an invalid sequence is an error.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<String, ServiceError> {
+        self.total += chunk.len();
+        if self.total > MAX_TEXT_BYTES {
+            return Err(ServiceError::invalid("chunk", "the stream exceeds 64 KiB"));
+        }
+        self.carry.extend_from_slice(chunk);
+        let valid = match std::str::from_utf8(&self.carry) {
+            Ok(_) => self.carry.len(),
+            Err(error) if error.error_len().is_none() => error.valid_up_to(),
+            Err(_) => return Err(ServiceError::invalid("chunk", "is not valid UTF-8")),
+        };
+        let rest = self.carry.split_off(valid);
+        let text = String::from_utf8(std::mem::replace(&mut self.carry, rest))
+            .map_err(|_| ServiceError::invalid("chunk", "is not valid UTF-8"))?;
+        Ok(text)
+    }
+
+    /// Fails if the stream ended inside a character.
+    pub fn finish(&self) -> Result<(), ServiceError> {
+        if self.carry.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::invalid(
+                "chunk",
+                "ends inside a UTF-8 sequence",
+            ))
+        }
+    }
+}
+
+impl PipelineApi {
+    /// Runs a redact stream whose first message was already read as `context`.
+    pub(super) async fn redact_stream(
+        &self,
+        call: Call,
+        mut input: Streaming<RedactStreamRequest>,
+        sender: mpsc::Sender<Result<RedactStreamResponse, Status>>,
+    ) -> Result<(), Status> {
+        let first = input
+            .message()
+            .await?
+            .and_then(|m| m.kind)
+            .ok_or_else(|| ServiceError::invalid("start", "the first message must be start"))?;
+        let redact_stream_request::Kind::Start(start) = first else {
+            return Err(ServiceError::invalid("start", "the first message must be start").into());
+        };
+        let context = start
+            .context
+            .ok_or_else(|| ServiceError::invalid("start.context", "is required"))?;
+        validate_conversation_id("start.context.conversation_id", &context.conversation_id)?;
+        validate_subject_id("start.context.subject_id", &context.subject_id)?;
+        let role = MessageRole::try_from(context.role)
+            .ok()
+            .filter(|r| *r != MessageRole::Unspecified)
+            .ok_or_else(|| ServiceError::invalid("start.context.role", "is required"))?;
+        let subject_ref = self.subjects.subject_ref(&call.tenant, &context.subject_id);
+        let policy = self.policies.get(&self.pool, call.tenant).await?;
+        let consent = self
+            .consent(
+                &call,
+                &subject_ref,
+                &context.purposes,
+                context.jurisdiction,
+                &policy,
+            )
+            .await?;
+        // The conversation's placeholders with their originals, so values seen before keep
+        // their placeholder inside the stream too.
+        let known = Restorer::load(
+            &self.pool,
+            &self.clients,
+            &call.service(),
+            call.tenant,
+            &context.conversation_id,
+            subject_ref.as_str(),
+        )
+        .await?;
+        let mut redactor = self.engine.stream(&policy.pii, known.map.clone());
+        let mut joiner = Utf8Joiner::default();
+        let mut original = String::new();
+        let mut output = String::new();
+        let mut sent_entities = 0usize;
+        loop {
+            let next = input.message().await?;
+            let (text, done) = match next.and_then(|m| m.kind) {
+                Some(redact_stream_request::Kind::Chunk(bytes)) => (joiner.push(&bytes)?, false),
+                Some(redact_stream_request::Kind::Start(_)) => {
+                    return Err(ServiceError::invalid("start", "may only come first").into());
+                }
+                Some(redact_stream_request::Kind::Finish(_)) | None => {
+                    joiner.finish()?;
+                    (String::new(), true)
+                }
+            };
+            original.push_str(&text);
+            let mut released = redactor
+                .push(&text)
+                .map_err(|e| ServiceError::FailedPrecondition(e.to_string()))?;
+            if done {
+                released.push_str(
+                    &redactor
+                        .finish()
+                        .map_err(|e| ServiceError::FailedPrecondition(e.to_string()))?,
+                );
+            }
+            if !released.is_empty() {
+                output.push_str(&released);
+                let all = engine::entities_of(&output, redactor.entities(), &[], false);
+                let fresh = all.into_iter().skip(sent_entities).collect::<Vec<_>>();
+                sent_entities += fresh.len();
+                let chunk = RedactedChunk {
+                    text: released,
+                    entities: fresh,
+                };
+                let response = RedactStreamResponse {
+                    kind: Some(redact_stream_response::Kind::Chunk(chunk)),
+                };
+                if sender.send(Ok(response)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if done {
+                break;
+            }
+        }
+
+        // The stream is complete: tokens for new values, then the turn.
+        let added = new_placeholders(&known.map, redactor.pseudonyms());
+        let values: Vec<(String, String)> = added
+            .iter()
+            .map(|(_, entity, value)| (entity.clone(), value.clone()))
+            .collect();
+        let tokens = self
+            .clients
+            .tokenize(
+                &call.service(),
+                &context.subject_id,
+                &values,
+                policy.proto.store_raw_in_vault,
+            )
+            .await?;
+        let rows: Vec<NewRow<'_>> = added
+            .iter()
+            .zip(tokens.iter())
+            .map(|((placeholder, entity, _), token)| NewRow {
+                token,
+                placeholder,
+                entity_type: entity,
+                number: pseudonyms::number_of(placeholder).unwrap_or(0),
+            })
+            .collect();
+        let command = if role == MessageRole::User {
+            let subject = CommandSubject {
+                subject_id: &context.subject_id,
+                locale: &context.locale,
+                jurisdiction: context.jurisdiction,
+            };
+            self.privacy_command(&call, &original, &subject, &policy)
+                .await
+        } else {
+            None
+        };
+        let (privacy_command, command_event) = command.unzip();
+        let stored = self
+            .persist(
+                &call,
+                Turn {
+                    conversation_id: &context.conversation_id,
+                    subject_ref: &subject_ref,
+                    role,
+                    redacted_text: &output,
+                    entities: redactor.entities(),
+                    new_placeholders: &rows,
+                    consent: &consent,
+                    command: command_event,
+                    policy_version: policy.version,
+                    text_bytes: original.len(),
+                    streamed: true,
+                },
+            )
+            .await?;
+        let completed = RedactStreamCompleted {
+            stored: !stored.message_id.is_empty(),
+            message_id: stored.message_id,
+            notices_due: Vec::new(),
+            privacy_command,
+            consent: consent.applied,
+            effective_purposes: consent.effective,
+            policy_version: policy.version,
+            turn_index: stored.turn_index,
+            entity_count: i32::try_from(redactor.entities().len()).unwrap_or(i32::MAX),
+        };
+        let _ = sender
+            .send(Ok(RedactStreamResponse {
+                kind: Some(redact_stream_response::Kind::Completed(completed)),
+            }))
+            .await;
+        Ok(())
+    }
+
+    /// Runs a restore stream: placeholders back to originals for the same subject.
+    pub(super) async fn restore_stream(
+        &self,
+        call: Call,
+        mut input: Streaming<RestoreStreamRequest>,
+        sender: mpsc::Sender<Result<RestoreStreamResponse, Status>>,
+    ) -> Result<(), Status> {
+        let first = input.message().await?.and_then(|m| m.kind);
+        let Some(restore_stream_request::Kind::Start(start)) = first else {
+            return Err(ServiceError::invalid("start", "the first message must be start").into());
+        };
+        validate_conversation_id("start.conversation_id", &start.conversation_id)?;
+        validate_subject_id("start.subject_id", &start.subject_id)?;
+        let subject_ref = self.subjects.subject_ref(&call.tenant, &start.subject_id);
+        let known = Restorer::load(
+            &self.pool,
+            &self.clients,
+            &call.service(),
+            call.tenant,
+            &start.conversation_id,
+            subject_ref.as_str(),
+        )
+        .await?;
+        let mut restorer = veil_pii::StreamRestorer::new(&known.map);
+        let mut joiner = Utf8Joiner::default();
+        let mut original = String::new();
+        loop {
+            let next = input.message().await?;
+            let restored = match next.and_then(|m| m.kind) {
+                Some(restore_stream_request::Kind::Chunk(bytes)) => {
+                    let text = joiner.push(&bytes)?;
+                    original.push_str(&text);
+                    restorer.push(&text)
+                }
+                Some(restore_stream_request::Kind::Start(_)) => {
+                    return Err(ServiceError::invalid("start", "may only come first").into());
+                }
+                Some(restore_stream_request::Kind::Finish(_)) | None => {
+                    joiner.finish()?;
+                    break;
+                }
+            };
+            if !restored.is_empty() && send_restored(&sender, restored).await.is_err() {
+                return Ok(());
+            }
+        }
+        let rest = restorer.finish();
+        if !rest.is_empty() && send_restored(&sender, rest).await.is_err() {
+            return Ok(());
+        }
+        let (_, counts, unknown) = known.restore(&original);
+        let counts: HashMap<String, i64> = counts.into_iter().collect();
+        let completed = RestoreStreamCompleted {
+            restored_count: i32::try_from(counts.values().sum::<i64>()).unwrap_or(i32::MAX),
+            unknown_placeholders: unknown,
+        };
+        let _ = sender
+            .send(Ok(RestoreStreamResponse {
+                kind: Some(restore_stream_response::Kind::Completed(completed)),
+            }))
+            .await;
+        Ok(())
+    }
+}
+
+async fn send_restored(
+    sender: &mpsc::Sender<Result<RestoreStreamResponse, Status>>,
+    text: String,
+) -> Result<(), mpsc::error::SendError<Result<RestoreStreamResponse, Status>>> {
+    sender
+        .send(Ok(RestoreStreamResponse {
+            kind: Some(restore_stream_response::Kind::Chunk(text)),
+        }))
+        .await
+}
+
+/// Runs `work` in its own task and streams what it sends; its error ends the stream.
+pub fn spawn_stream<T, F>(
+    work: impl FnOnce(mpsc::Sender<Result<T, Status>>) -> F,
+) -> ResponseStream<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<(), Status>> + Send + 'static,
+{
+    let (sender, receiver) = mpsc::channel(16);
+    let errors = sender.clone();
+    let task = work(sender);
+    tokio::spawn(async move {
+        if let Err(status) = task.await {
+            let _ = errors.send(Err(status)).await;
+        }
+    });
+    Box::pin(ReceiverStream::new(receiver))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Utf8Joiner;
+
+    #[test]
+    fn characters_split_across_chunks_are_joined() {
+        let bytes = "Grüße 👋".as_bytes();
+        let mut joiner = Utf8Joiner::default();
+        let mut text = String::new();
+        for chunk in bytes.chunks(1) {
+            text.push_str(&joiner.push(chunk).expect("valid so far"));
+        }
+        joiner.finish().expect("complete");
+        assert_eq!(text, "Grüße 👋");
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        let mut joiner = Utf8Joiner::default();
+        assert!(joiner.push(&[0xff, 0x41]).is_err());
+        let mut joiner = Utf8Joiner::default();
+        assert!(
+            joiner
+                .push(&[0xe2, 0x82])
+                .expect("incomplete is fine")
+                .is_empty()
+        );
+        assert!(joiner.finish().is_err());
+    }
+}

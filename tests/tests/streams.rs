@@ -1,0 +1,119 @@
+//! RedactStream and RestoreStream: no entity or placeholder slips through a chunk
+//! boundary, even when chunks split characters.
+
+use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
+use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
+use veil_proto::gateway::v1::{
+    MessageContext, MessageRole, RedactStreamRequest, RedactStreamStart, RestoreStreamRequest,
+    RestoreStreamStart, StreamFinish, redact_stream_request, redact_stream_response,
+    restore_stream_request, restore_stream_response,
+};
+use veil_testkit::TestEnv;
+
+const TEXT: &str = "Grüße! Schreib an anna.keller@example.org oder ruf +49 30 1234567 an, danke.";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_redact_and_restore_across_chunk_boundaries() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "streams").await?;
+    let mut client = PrivacyGatewayServiceClient::new(gateway);
+
+    let mut requests = vec![RedactStreamRequest {
+        kind: Some(redact_stream_request::Kind::Start(RedactStreamStart {
+            context: Some(MessageContext {
+                conversation_id: "conv-s".into(),
+                subject_id: "customer-s".into(),
+                role: MessageRole::Assistant as i32,
+                ..Default::default()
+            }),
+        })),
+    }];
+    // Three-byte chunks split "ü", "ß" and both entities.
+    for chunk in TEXT.as_bytes().chunks(3) {
+        requests.push(RedactStreamRequest {
+            kind: Some(redact_stream_request::Kind::Chunk(chunk.to_vec())),
+        });
+    }
+    requests.push(RedactStreamRequest {
+        kind: Some(redact_stream_request::Kind::Finish(StreamFinish {})),
+    });
+    let mut responses = client
+        .redact_stream(bearer(futures::stream::iter(requests), &tenant.bot_key))
+        .await?
+        .into_inner();
+    let mut output = String::new();
+    let mut entities = 0;
+    let mut completed = None;
+    while let Some(response) = responses.message().await? {
+        match response.kind {
+            Some(redact_stream_response::Kind::Chunk(chunk)) => {
+                for leak in ["anna", "example", "1234567"] {
+                    assert!(
+                        !chunk.text.contains(leak),
+                        "chunk leaked {leak}: {:?}",
+                        chunk.text
+                    );
+                }
+                entities += chunk.entities.len();
+                output.push_str(&chunk.text);
+            }
+            Some(redact_stream_response::Kind::Completed(done)) => completed = Some(done),
+            None => {}
+        }
+    }
+    assert_eq!(
+        output,
+        "Grüße! Schreib an <EMAIL_ADDRESS_1> oder ruf <PHONE_NUMBER_1> an, danke."
+    );
+    let completed = completed.expect("completed message");
+    assert_eq!(completed.entity_count, 2);
+    assert_eq!(entities, 2);
+    assert!(completed.stored);
+
+    // Restore the placeholders from a reply streamed in two-byte chunks.
+    let reply = "Ich schreibe <EMAIL_ADDRESS_1> und rufe < phone_number_1 > an.";
+    let mut requests = vec![RestoreStreamRequest {
+        kind: Some(restore_stream_request::Kind::Start(RestoreStreamStart {
+            conversation_id: "conv-s".into(),
+            subject_id: "customer-s".into(),
+        })),
+    }];
+    for chunk in reply.as_bytes().chunks(2) {
+        requests.push(RestoreStreamRequest {
+            kind: Some(restore_stream_request::Kind::Chunk(chunk.to_vec())),
+        });
+    }
+    let mut responses = client
+        .restore_stream(bearer(futures::stream::iter(requests), &tenant.bot_key))
+        .await?
+        .into_inner();
+    let mut restored = String::new();
+    let mut count = 0;
+    while let Some(response) = responses.message().await? {
+        match response.kind {
+            Some(restore_stream_response::Kind::Chunk(text)) => restored.push_str(&text),
+            Some(restore_stream_response::Kind::Completed(done)) => count = done.restored_count,
+            None => {}
+        }
+    }
+    assert_eq!(
+        restored,
+        "Ich schreibe anna.keller@example.org und rufe +49 30 1234567 an."
+    );
+    assert_eq!(count, 2);
+
+    // A stream that does not start with `start` is refused with the field named.
+    let bad = vec![RedactStreamRequest {
+        kind: Some(redact_stream_request::Kind::Chunk(b"hello".to_vec())),
+    }];
+    let mut responses = client
+        .redact_stream(bearer(futures::stream::iter(bad), &tenant.bot_key))
+        .await?
+        .into_inner();
+    let status = responses.message().await.expect_err("start required");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("start"), "{status:?}");
+    stack.stop().await
+}
