@@ -86,10 +86,35 @@ struct CompiledCues {
 
 /// Finds privacy commands in user messages; build once and share (it is `Send + Sync`).
 pub struct CommandDetector {
-    set: RegexSet,
+    /// One set per language: a single set over all languages needed a lazy-DFA cache of
+    /// 16 MiB per thread to stop thrashing (and fell 100x slower at 8 MiB), while each
+    /// per-language set fits the default cache; the six scans cost less than the risk.
+    groups: Vec<RuleGroup>,
     rules: Vec<CompiledRule>,
     cues: Vec<CompiledCues>,
     purposes: PurposeFinder,
+}
+
+/// The rules of one language, scanned together.
+struct RuleGroup {
+    set: RegexSet,
+    /// Index in `CommandDetector::rules` of the set's first pattern.
+    first_rule: usize,
+}
+
+impl RuleGroup {
+    /// `end` is the index after the group's last rule.
+    fn new(code: &'static str, patterns: &[String], end: usize) -> Result<Self, CommandsError> {
+        let set = RegexSetBuilder::new(patterns)
+            .unicode(false)
+            .size_limit(16 << 20)
+            .build()
+            .map_err(|source| pattern_error(code, "set".into(), source))?;
+        Ok(Self {
+            set,
+            first_rule: end - patterns.len(),
+        })
+    }
 }
 
 struct Candidate {
@@ -118,10 +143,11 @@ impl CommandDetector {
 
     /// Compiles the built-in tables, reporting a broken pattern instead of panicking.
     pub fn try_new() -> Result<Self, CommandsError> {
-        let mut patterns = Vec::new();
+        let mut groups = Vec::new();
         let mut rules = Vec::new();
         let mut cues = Vec::new();
         for (position, language) in LANGUAGES.iter().enumerate() {
+            let mut patterns = Vec::new();
             for (index, spec) in language.rules.iter().enumerate() {
                 let pattern = expand(spec.pattern, language.fragments);
                 rules.push(compile_rule(
@@ -133,23 +159,20 @@ impl CommandDetector {
                 )?);
                 patterns.push(pattern);
             }
+            groups.push(RuleGroup::new(language.code, &patterns, rules.len())?);
             cues.push(compile_cues(language.code, &language.cues)?);
         }
+        let mut patterns = Vec::new();
         for (index, spec) in lang_any::RULES.iter().enumerate() {
             let pattern = expand(spec.pattern, lang_any::FRAGMENTS);
             rules.push(compile_rule(None, spec, &pattern, "any", index)?);
             patterns.push(pattern);
         }
-        let set = RegexSetBuilder::new(&patterns)
-            .unicode(false)
-            .size_limit(64 << 20)
-            .dfa_size_limit(16 << 20)
-            .build()
-            .map_err(|source| pattern_error("all", "set".into(), source))?;
+        groups.push(RuleGroup::new("any", &patterns, rules.len())?);
         let purposes = PurposeFinder::new()
             .map_err(|source| pattern_error("any", "purposes".into(), source))?;
         Ok(Self {
-            set,
+            groups,
             rules,
             cues,
             purposes,
@@ -161,21 +184,23 @@ impl CommandDetector {
     pub fn detect(&self, text: &str, locale_hint: &str) -> Option<DetectedCommand> {
         let folded = Folded::new(text);
         let hay = folded.text.as_bytes();
-        // Most messages are not commands: one scan without allocation rejects them.
-        if !self.set.is_match(hay) {
-            return None;
-        }
         let hint = hinted_language(locale_hint);
         let mut best: Option<Candidate> = None;
-        for index in self.set.matches(hay).iter() {
-            let Some(candidate) = self.evaluate(index, hay, hint) else {
+        for group in &self.groups {
+            // Most messages are not commands: a scan without allocation rejects them.
+            if !group.set.is_match(hay) {
                 continue;
-            };
-            if best
-                .as_ref()
-                .is_none_or(|current| candidate.score > current.score)
-            {
-                best = Some(candidate);
+            }
+            for index in group.set.matches(hay).iter() {
+                let Some(candidate) = self.evaluate(group.first_rule + index, hay, hint) else {
+                    continue;
+                };
+                if best
+                    .as_ref()
+                    .is_none_or(|current| candidate.score > current.score)
+                {
+                    best = Some(candidate);
+                }
             }
         }
         let best = best?;
@@ -270,7 +295,7 @@ fn is_negated(hay: &[u8], span: Range<usize>, cues: &CompiledCues) -> bool {
     let negated = cues.negation.find_iter(window).any(|negation| {
         let before = &window[..negation.start()];
         let next = words(&hay[clause_start + negation.end()..]).next();
-        let neutral = |word: &[u8]| cues.neutral.iter().any(|n| n.as_bytes() == word);
+        let neutral = |word: &[u8]| contains(cues.neutral, word);
         !(next.is_some_and(neutral) || words(before).any(neutral))
     });
     negated
@@ -307,12 +332,11 @@ fn is_statement(hay: &[u8], span: Range<usize>, cues: &CompiledCues) -> bool {
         .negation
         .find(&hay[span.clone()])
         .is_some_and(|negation| negation.start() == 0);
+    let clause = &hay[boundary_before(hay, span.start, CLAUSE_END)..span.start];
     opens_negated
-        && words(&hay[..span.start]).last().is_some_and(|word| {
-            cues.subjects
-                .iter()
-                .any(|subject| subject.as_bytes() == word)
-        })
+        && words(clause)
+            .last()
+            .is_some_and(|word| contains(cues.subjects, word))
 }
 
 fn boundary_before(hay: &[u8], at: usize, ends: &[u8]) -> usize {
