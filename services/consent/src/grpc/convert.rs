@@ -113,7 +113,7 @@ pub fn duration(secs: Option<i64>) -> Option<prost_types::Duration> {
 }
 
 /// The proto form of a stored record.
-pub fn record(row: &RecordRow, tenant: &str, controller_name: Option<&str>) -> ConsentRecord {
+pub fn record(row: &RecordRow, tenant: &str) -> ConsentRecord {
     ConsentRecord {
         record_id: row.id.to_string(),
         subject_ref: row.subject_ref.clone(),
@@ -127,7 +127,7 @@ pub fn record(row: &RecordRow, tenant: &str, controller_name: Option<&str>) -> C
         pii_categories: row.pii_categories.clone(),
         controller: Some(Controller {
             tenant_id: tenant.to_string(),
-            name: controller_name.unwrap_or(&row.controller_name).to_string(),
+            name: row.controller_name.clone(),
             contact: row.controller_contact.clone(),
             ..Default::default()
         }),

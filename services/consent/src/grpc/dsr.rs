@@ -180,7 +180,7 @@ impl ConsentApi {
         Ok(HistoryResponse {
             records: rows
                 .iter()
-                .map(|r| convert::record(r, &tenant_text, None))
+                .map(|r| convert::record(r, &tenant_text))
                 .collect(),
             page: Some(PageResponse {
                 next_page_token: next,

@@ -9,6 +9,7 @@ mod notices;
 mod purge;
 mod purposes;
 mod signals;
+mod writes;
 
 use std::pin::Pin;
 use std::sync::Arc;

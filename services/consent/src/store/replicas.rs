@@ -15,7 +15,8 @@ pub async fn heartbeat(db: impl PgExecutor<'_>, replica: Uuid) -> sqlx::Result<(
     Ok(())
 }
 
-/// Replicas seen within the last `window_ms` milliseconds; older entries are removed.
+/// Replicas seen within the last `window_ms` milliseconds; entries older than ten
+/// windows (replicas long gone) are removed on the way.
 pub async fn live(db: impl PgExecutor<'_>, window_ms: i64) -> sqlx::Result<Vec<Uuid>> {
     let rows: Vec<(Uuid,)> = sqlx::query_as(
         "WITH gone AS (
