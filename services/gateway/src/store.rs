@@ -138,3 +138,36 @@ pub async fn next_turn_index(
     .fetch_one(db)
     .await
 }
+
+/// One stored turn.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TurnRow {
+    pub message_id: Uuid,
+    pub turn_index: i64,
+    pub role: i32,
+    pub redacted_text: String,
+    pub subject_ref: String,
+    pub created_at: time::OffsetDateTime,
+}
+
+/// Up to `limit` turns of a conversation after `after` (exclusive), in order.
+pub async fn turns(
+    db: impl PgExecutor<'_>,
+    tenant: Uuid,
+    conversation_id: &str,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<TurnRow>> {
+    sqlx::query_as(
+        "SELECT message_id, turn_index, role, redacted_text, subject_ref, created_at
+         FROM transcript_messages
+         WHERE tenant_id = $1 AND conversation_id = $2 AND turn_index > $3
+         ORDER BY turn_index LIMIT $4",
+    )
+    .bind(tenant)
+    .bind(conversation_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -6,11 +6,13 @@
 
 mod commands;
 mod consent;
+mod notices;
 mod persist;
 mod policies;
 mod process;
 mod restore_text;
 mod stream;
+mod transcript;
 
 use std::sync::Arc;
 
@@ -24,6 +26,7 @@ use veil_core::subjects::SubjectKeys;
 use veil_core::types::{RequestId, Role, TenantId};
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayService;
 use veil_proto::gateway::v1::{
+    GetNoticesRequest, GetNoticesResponse, GetTranscriptRequest, GetTranscriptResponse,
     ProcessMessageRequest, ProcessMessageResponse, RedactStreamRequest, RedactStreamResponse,
     RestoreStreamRequest, RestoreStreamResponse, RestoreTextRequest, RestoreTextResponse,
 };
@@ -51,6 +54,7 @@ pub struct PipelineApi {
     subjects: SubjectKeys,
     engine: Arc<Engine>,
     policies: Arc<PolicyCache>,
+    notices: Arc<notices::NoticeCache>,
     detector: Arc<CommandDetector>,
 }
 
@@ -75,6 +79,7 @@ impl PipelineApi {
             clients: parts.clients,
             subjects: parts.subjects,
             policies: Arc::new(PolicyCache::new(parts.engine.clone())),
+            notices: Arc::default(),
             engine: parts.engine,
             detector: parts.detector,
         }
@@ -82,11 +87,21 @@ impl PipelineApi {
 
     /// Authenticates a bot call of `method` and takes a rate-limit token.
     async fn begin<T>(&self, request: &Request<T>, method: &str) -> Result<Call, Status> {
+        self.begin_as(request, method, &[Role::Bot]).await
+    }
+
+    /// Authenticates a call of `method` by one of `roles` and takes a rate-limit token.
+    async fn begin_as<T>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+        roles: &[Role],
+    ) -> Result<Call, Status> {
         let caller = self
             .auth
             .authenticate_call(request.metadata(), method)
             .await?;
-        caller.require_any(&[Role::Bot])?;
+        caller.require_any(roles)?;
         self.limiter.check(&caller.key_id)?;
         let tenant = caller.tenant()?;
         let request_id = request
@@ -166,6 +181,35 @@ impl PrivacyGatewayService for PipelineApi {
             )
             .await?;
         let response = self.process(&call, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_notices(
+        &self,
+        request: Request<GetNoticesRequest>,
+    ) -> Result<Response<GetNoticesResponse>, Status> {
+        let call = self
+            .begin(
+                &request,
+                "/veil.gateway.v1.PrivacyGatewayService/GetNotices",
+            )
+            .await?;
+        let response = self.get_notices(&call, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_transcript(
+        &self,
+        request: Request<GetTranscriptRequest>,
+    ) -> Result<Response<GetTranscriptResponse>, Status> {
+        let call = self
+            .begin_as(
+                &request,
+                "/veil.gateway.v1.PrivacyGatewayService/GetTranscript",
+                &[Role::Agent, Role::PrivacyOfficer, Role::Bot],
+            )
+            .await?;
+        let response = self.get_transcript(&call, request.into_inner()).await?;
         Ok(Response::new(response))
     }
 

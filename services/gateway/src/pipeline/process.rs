@@ -10,10 +10,12 @@ use veil_pii::{Operator, Policy, PolicySpec};
 use veil_proto::gateway::v1::{MessageRole, ProcessMessageRequest, ProcessMessageResponse};
 
 use super::commands::CommandSubject;
+use super::notices::NoticeSubject;
 use super::persist::Turn;
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::engine::{self, Engine};
 use crate::pseudonyms;
+use crate::store;
 
 impl PipelineApi {
     pub(super) async fn process(
@@ -71,6 +73,27 @@ impl PipelineApi {
         let by_token: HashMap<String, (String, String)> =
             tokens.iter().cloned().zip(values.iter().cloned()).collect();
 
+        let notices_due = if role == MessageRole::User {
+            let starts =
+                store::next_turn_index(&self.pool, tenant.as_uuid(), &context.conversation_id)
+                    .await
+                    .map_err(ServiceError::from)?
+                    == 0;
+            let subject = NoticeSubject {
+                subject_id: &context.subject_id,
+                locale: &context.locale,
+                jurisdiction: context.jurisdiction,
+                conversation_starts: starts,
+            };
+            self.notice_statuses(call, &subject)
+                .await?
+                .into_iter()
+                .filter(|status| status.due)
+                .filter_map(|status| status.notice)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let command = if role == MessageRole::User {
             let subject = CommandSubject {
                 subject_id: &context.subject_id,
@@ -150,7 +173,7 @@ impl PipelineApi {
             message_id: stored.message_id,
             redacted_text: redacted.text,
             entities,
-            notices_due: Vec::new(),
+            notices_due,
             privacy_command,
             consent: consent.applied,
             effective_purposes: consent.effective,

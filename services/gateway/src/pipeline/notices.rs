@@ -1,0 +1,146 @@
+//! Notices due: the tenant's current privacy notice until the subject was served that
+//! version, and the AI disclosure (EU AI Act Art. 50) at the start of a conversation.
+//! Current notices are cached briefly per tenant, kind and locale; what a subject was
+//! served is asked of consent each time, so a `RecordNoticeServed` counts at once.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use veil_core::types::TenantId;
+use veil_proto::common::v1::NoticeKind;
+use veil_proto::consent::v1::{GetConsentStateRequest, GetNoticeRequest, Notice};
+use veil_proto::gateway::v1::{NoticeDue, NoticeStatus};
+
+use super::{Call, PipelineApi};
+
+/// How long a current notice is reused before asking consent again.
+const NOTICE_TTL: Duration = Duration::from_secs(10);
+
+type NoticeKey = (TenantId, i32, String);
+
+/// Current notices by tenant, kind and locale (`None`: the tenant published none).
+#[derive(Default)]
+pub struct NoticeCache {
+    entries: Mutex<HashMap<NoticeKey, (Instant, Option<Notice>)>>,
+}
+
+impl NoticeCache {
+    fn get(&self, key: &NoticeKey) -> Option<Option<Notice>> {
+        let entries = self.entries.lock().ok()?;
+        let (at, notice) = entries.get(key)?;
+        (at.elapsed() < NOTICE_TTL).then(|| notice.clone())
+    }
+
+    fn put(&self, key: NoticeKey, notice: Option<Notice>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 10_000 {
+                entries.clear();
+            }
+            entries.insert(key, (Instant::now(), notice));
+        }
+    }
+}
+
+/// Who and where the notices are for.
+pub struct NoticeSubject<'a> {
+    pub subject_id: &'a str,
+    pub locale: &'a str,
+    pub jurisdiction: i32,
+    /// True when the conversation has no turn yet.
+    pub conversation_starts: bool,
+}
+
+fn due_notice(notice: &Notice) -> NoticeDue {
+    NoticeDue {
+        kind: notice.kind,
+        notice_id: notice.notice_id.clone(),
+        version: notice.version,
+        locale: notice.locale.clone(),
+        title: notice.title.clone(),
+        body: notice.body.clone(),
+        url: notice.url.clone(),
+    }
+}
+
+impl PipelineApi {
+    /// The tenant's current notices and whether each is due for the subject.
+    pub(super) async fn notice_statuses(
+        &self,
+        call: &Call,
+        subject: &NoticeSubject<'_>,
+    ) -> Result<Vec<NoticeStatus>, tonic::Status> {
+        let mut current = Vec::new();
+        for kind in [NoticeKind::PrivacyNotice, NoticeKind::AiDisclosure] {
+            if let Some(notice) = self.current_notice(call, kind, subject.locale).await? {
+                current.push(notice);
+            }
+        }
+        if current.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = self.clients.request(
+            "consent",
+            &call.principal,
+            GetConsentStateRequest {
+                subject_id: subject.subject_id.to_string(),
+                jurisdiction: subject.jurisdiction,
+            },
+        )?;
+        let state = self
+            .clients
+            .consent()
+            .get_consent_state(request)
+            .await?
+            .into_inner();
+        Ok(current
+            .iter()
+            .map(|notice| {
+                let served = state
+                    .notices_served
+                    .iter()
+                    .filter(|s| s.kind == notice.kind)
+                    .max_by_key(|s| s.version);
+                let due = if notice.kind == NoticeKind::AiDisclosure as i32 {
+                    subject.conversation_starts
+                } else {
+                    served.is_none_or(|s| s.version < notice.version)
+                };
+                NoticeStatus {
+                    notice: Some(due_notice(notice)),
+                    due,
+                    last_served_at: served.and_then(|s| s.served_at),
+                    last_served_version: served.map_or(0, |s| s.version),
+                }
+            })
+            .collect())
+    }
+
+    async fn current_notice(
+        &self,
+        call: &Call,
+        kind: NoticeKind,
+        locale: &str,
+    ) -> Result<Option<Notice>, tonic::Status> {
+        let key = (call.tenant, kind as i32, locale.to_string());
+        if let Some(cached) = self.notices.get(&key) {
+            return Ok(cached);
+        }
+        let request = self.clients.request(
+            "consent",
+            &call.principal,
+            GetNoticeRequest {
+                kind: kind as i32,
+                locale: locale.to_string(),
+                version: 0,
+            },
+        )?;
+        let notice = match self.clients.consent().get_notice(request).await {
+            Ok(response) => response.into_inner().notice,
+            Err(status) if status.code() == tonic::Code::NotFound => None,
+            Err(status) => return Err(status),
+        };
+        self.notices.put(key, notice.clone());
+        Ok(notice)
+    }
+}
