@@ -257,6 +257,13 @@ pub fn classify(previous: &[&str], colon: bool) -> Option<Cue> {
     None
 }
 
+/// Whether a folded word is a cue on its own ("hi", "bonjour", "thanks", "dear").
+pub fn is_single_word_cue(word: &str) -> bool {
+    WEAK.iter()
+        .chain(STRONG.iter())
+        .any(|p| p.len() == 1 && p[0] == word)
+}
+
 /// Whether a folded word (without a trailing dot) is a title.
 pub fn is_title(word: &str) -> bool {
     TITLES.contains(&word)

@@ -93,52 +93,95 @@ fn sentence_initial(text: &str, tokens: &[Token], i: usize) -> bool {
     ]) || prev.chars().all(|c| !c.is_alphanumeric())
 }
 
-/// Languages whose words are capitalized as nouns (German) make capitals weak evidence.
-fn german_likely(text: &str, tokens: &[Token], hints: LangSet) -> bool {
-    if !hints.contains(Language::De) {
-        return false;
-    }
-    if hints == LangSet(Language::De.bit()) {
-        return true;
-    }
-    let (mut de, mut other) = (0, 0);
+/// The languages a text is likely written in, from its most frequent function
+/// words (within the hinted languages). Ambiguity ("Chris" is a Dutch word, "Rose"
+/// a German noun) then only counts in those languages. No evidence: the hints.
+fn likely_languages(text: &str, tokens: &[Token], hints: LangSet) -> (LangSet, bool) {
+    let (en, de, fr, es, nl) = (
+        Language::En.bit(),
+        Language::De.bit(),
+        Language::Fr.bit(),
+        Language::Es.bit(),
+        Language::Nl.bit(),
+    );
+    let mut counts = [0u32; 5];
     for tok in tokens.iter().take(200) {
-        let w = tok
-            .text(text)
-            .trim_end_matches(|c: char| !c.is_alphabetic());
-        if w.len() > 6 {
+        let w = tok.text(text).trim_matches(|c: char| !c.is_alphabetic());
+        if w.is_empty() || w.len() > 7 {
             continue;
         }
         let mut buf = [0u8; 16];
-        match fold_into(w, &mut buf) {
+        let bits = match fold_into(w, &mut buf) {
+            Some(
+                "the" | "and" | "is" | "you" | "to" | "of" | "my" | "i" | "for" | "it" | "with"
+                | "this" | "that" | "are" | "can" | "please" | "thanks" | "your" | "me" | "was"
+                | "have" | "will",
+            ) => en,
             Some(
                 "der" | "die" | "das" | "und" | "ist" | "ich" | "nicht" | "mit" | "ein" | "eine"
-                | "den" | "dem" | "sie" | "wir" | "auf" | "für" | "bitte" | "danke" | "meine"
-                | "mein" | "habe",
-            ) => de += 1,
+                | "dem" | "sie" | "wir" | "auf" | "für" | "bitte" | "danke" | "meine" | "mein"
+                | "habe" | "zu" | "von" | "bei",
+            ) => de,
             Some(
-                "the" | "and" | "is" | "you" | "to" | "of" | "my" | "i" | "for" | "it" | "in"
-                | "with" | "le" | "la" | "et" | "je" | "el" | "y" | "que" | "en" | "het" | "een"
-                | "ik" | "van",
-            ) => other += 1,
-            _ => {}
+                "le" | "les" | "et" | "est" | "je" | "vous" | "des" | "une" | "pour" | "pas"
+                | "avec" | "mon" | "ma" | "merci" | "bonjour" | "qui" | "au",
+            ) => fr,
+            Some(
+                "el" | "los" | "las" | "y" | "es" | "yo" | "una" | "para" | "con" | "mi"
+                | "gracias" | "hola" | "por" | "del" | "tengo",
+            ) => es,
+            Some(
+                "het" | "een" | "ik" | "met" | "voor" | "mijn" | "niet" | "dat" | "bedankt" | "hoi"
+                | "graag" | "op" | "naam",
+            ) => nl,
+            Some("de") => de | fr | es | nl,
+            Some("je") => fr | nl,
+            Some("la" | "que" | "un") => fr | es,
+            Some("en") => es | nl | fr,
+            Some("in") => en | de | nl,
+            Some("van") => nl,
+            Some("den") => de | nl,
+            _ => 0,
+        };
+        for (k, c) in counts.iter_mut().enumerate() {
+            if bits & (1 << k) != 0 {
+                *c += 1;
+            }
         }
     }
-    de > other
+    let top = counts
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| hints.0 & (1 << k) != 0)
+        .map(|(_, c)| *c)
+        .max()
+        .unwrap_or(0);
+    if top == 0 {
+        return (hints, false);
+    }
+    let mut likely = 0u8;
+    for (k, c) in counts.iter().enumerate() {
+        if hints.0 & (1 << k) != 0 && 2 * c >= top {
+            likely |= 1 << k;
+        }
+    }
+    (LangSet(likely), true)
 }
 
 struct Ctx<'a> {
     text: &'a str,
     tokens: &'a [Token],
     langs: LangSet,
-    german: Option<bool>,
+    likely: Option<(LangSet, bool)>,
 }
 
 impl Ctx<'_> {
-    fn german(&mut self) -> bool {
+    /// The likely languages of the text and whether they rest on evidence
+    /// (computed once, when first needed).
+    fn likely(&mut self) -> (LangSet, bool) {
         *self
-            .german
-            .get_or_insert_with(|| german_likely(self.text, self.tokens, self.langs))
+            .likely
+            .get_or_insert_with(|| likely_languages(self.text, self.tokens, self.langs))
     }
 
     /// The cue before token `i`, looking at up to three tokens on the same line.
@@ -192,6 +235,13 @@ fn is_title(text: &str, tok: &Token) -> bool {
     let w = tok.text(text).trim_end_matches(['.', ',']);
     let mut buf = [0u8; 16];
     w.len() <= 12 && fold_into(w, &mut buf).is_some_and(cues::is_title)
+}
+
+/// "Hi", "Bonjour", "Thanks" on their own (single-word cues).
+fn is_greeting(text: &str, tok: &Token) -> bool {
+    let w = tok.text(text).trim_end_matches([',', '!', '.', ':']);
+    let mut buf = [0u8; 16];
+    w.len() <= 12 && fold_into(w, &mut buf).is_some_and(cues::is_single_word_cue)
 }
 
 /// An all-capitals word in mixed-case text is an acronym ("IBAN", "NASA"), not a name.
@@ -253,15 +303,10 @@ impl Word {
     fn not_a_person(&self) -> bool {
         self.info.is_some_and(|i| i.ambiguous & NOT_A_PERSON != 0)
     }
-    /// Also an ordinary word in one of the hinted languages.
-    fn ambiguous(&self, langs: LangSet, german: bool) -> bool {
-        self.info.is_some_and(|i| {
-            let mut mask = i.ambiguous & langs.0 & !Language::De.bit();
-            if german {
-                mask |= i.ambiguous & Language::De.bit();
-            }
-            mask != 0 || i.ambiguous & NOT_A_PERSON != 0
-        })
+    /// Also an ordinary word in one of the text's likely languages.
+    fn ambiguous(&self, likely: LangSet) -> bool {
+        self.info
+            .is_some_and(|i| i.ambiguous & likely.0 != 0 || i.ambiguous & NOT_A_PERSON != 0)
     }
 }
 
@@ -284,7 +329,7 @@ impl Recognizer for PersonRecognizer {
             text,
             tokens,
             langs: input.languages,
-            german: None,
+            likely: None,
         };
         let mut i = 0;
         let mut last_person_end: Option<usize> = None;
@@ -295,8 +340,9 @@ impl Recognizer for PersonRecognizer {
                 continue;
             }
             let capitalized = tok.has(CAPITALIZED);
-            if capitalized && is_title(text, tok) {
-                // "Frau Becker": the title is a cue for the next word, not a name.
+            if capitalized && (is_title(text, tok) || is_greeting(text, tok)) {
+                // "Frau Becker", "Hoi Sanne": the title or greeting is a cue for the
+                // next word, not part of a name.
                 i += 1;
                 continue;
             }
@@ -468,18 +514,20 @@ impl PersonRecognizer {
         cue: Option<Cue>,
         initial: bool,
     ) -> Option<(f32, &'static str, Option<&'static str>)> {
-        let langs = ctx.langs;
-        let german = if words.iter().any(|(_, w)| {
-            w.info
-                .is_some_and(|i| i.ambiguous & Language::De.bit() != 0)
-        }) {
-            ctx.german()
+        // The text's languages matter only when a word is also an ordinary word.
+        let any_ambiguous = words
+            .iter()
+            .any(|(_, w)| w.info.is_some_and(|i| i.ambiguous != 0));
+        let (likely, evidence) = if any_ambiguous {
+            ctx.likely()
         } else {
-            false
+            (ctx.langs, false)
         };
+        // German capitalizes nouns, so capitals say little in German text.
+        let german = evidence && likely.contains(Language::De);
         let first = words[0].1;
         let last = words[words.len() - 1].1;
-        let amb = |w: &Word| w.ambiguous(langs, german);
+        let amb = |w: &Word| w.ambiguous(likely);
         match cue {
             Some(Cue::Strong(w)) => return Some((0.9, "cue_phrase", Some(w))),
             Some(Cue::Title(w)) => return Some((0.85, "title", Some(w))),
