@@ -123,8 +123,8 @@ fn likely_languages(text: &str, tokens: &[Token], hints: LangSet) -> (LangSet, b
                 | "habe" | "zu" | "von" | "bei",
             ) => de,
             Some(
-                "le" | "les" | "et" | "est" | "je" | "vous" | "des" | "une" | "pour" | "pas"
-                | "avec" | "mon" | "ma" | "merci" | "bonjour" | "qui" | "au",
+                "le" | "les" | "et" | "est" | "vous" | "des" | "une" | "pour" | "pas" | "avec"
+                | "mon" | "ma" | "merci" | "bonjour" | "qui" | "au",
             ) => fr,
             Some(
                 "el" | "los" | "las" | "y" | "es" | "yo" | "una" | "para" | "con" | "mi"
