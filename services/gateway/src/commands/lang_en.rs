@@ -37,7 +37,7 @@ pub(crate) const LANGUAGE: Language = Language {
         ),
         (
             "NOT",
-            "(?:don't|do not|dont|never|no longer|not|stop|without|exclude|refuse)",
+            "(?:don't|do not|dont|never|no longer|not|stop|without|exclude|refuse|(?:rather|prefer(?: it)?(?: if)?) you (?:didn't|did not|wouldn't|would not))",
         ),
         (
             "CONTENT",

@@ -344,4 +344,29 @@ pub const CASES: &[Case] = &[
         "Bitte nichts, was ich hier schreibe, fürs Training eurer Modelle verwenden",
         Some(OptOutAiTraining),
     ),
+    (
+        "Guten Tag, ich bin kein Kunde mehr. Bitte löschen Sie alle meine Daten und mein Kundenkonto.",
+        Some(Erase),
+    ),
+    (
+        "Mich würde interessieren, welche Daten Sie über mich gespeichert haben",
+        Some(Access),
+    ),
+    (
+        "Wäre es möglich, eine Kopie meiner Daten zu erhalten?",
+        Some(Export),
+    ),
+    (
+        "Ich habe es mir anders überlegt und widerrufe meine Einwilligung für Werbung",
+        Some(WithdrawConsent),
+    ),
+    (
+        "Mir wäre lieber, wenn ihr meine Chats nicht für das Training eurer KI nutzt",
+        Some(OptOutAiTraining),
+    ),
+    ("Guten Tag, liefert ihr auch in die Schweiz?", None),
+    (
+        "Bitte löscht die Bestellung von gestern, das war ein Versehen",
+        None,
+    ),
 ];

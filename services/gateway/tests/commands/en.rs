@@ -411,4 +411,41 @@ pub const CASES: &[Case] = &[
         "I don't want to get your newsletter anymore",
         Some(WithdrawConsent),
     ),
+    (
+        "Hi there, I've been a customer for years but I'm moving on. Please delete all of my personal data and close my account. Thanks!",
+        Some(Erase),
+    ),
+    (
+        "Could you kindly erase my information from your records?",
+        Some(Erase),
+    ),
+    (
+        "I'm curious what kind of information you collect about me",
+        Some(Access),
+    ),
+    (
+        "Would it be possible to receive a copy of my personal data?",
+        Some(Export),
+    ),
+    (
+        "I changed my mind, I withdraw the consent I gave for marketing",
+        Some(WithdrawConsent),
+    ),
+    (
+        "I'd rather you didn't use my conversations to train your AI",
+        Some(OptOutAiTraining),
+    ),
+    (
+        "Hello, my last name is wrong in your system, it should be Smith",
+        Some(Rectify),
+    ),
+    (
+        "Hi, I'd like to know whether you ship to Canada and how long it takes",
+        None,
+    ),
+    (
+        "Please delete the order I placed yesterday, it was a mistake",
+        None,
+    ),
+    ("Can you correct the typo in my shipping label?", None),
 ];

@@ -214,4 +214,22 @@ pub const CASES: &[Case] = &[
         "No quiero seguir recibiendo vuestra newsletter",
         Some(WithdrawConsent),
     ),
+    (
+        "Hola, ya no soy cliente. Por favor, borrad todos mis datos y mi cuenta.",
+        Some(Erase),
+    ),
+    (
+        "Me gustaría saber qué información recopiláis sobre mí",
+        Some(Access),
+    ),
+    (
+        "¿Sería posible recibir una copia de mis datos?",
+        Some(Export),
+    ),
+    (
+        "He cambiado de opinión, retiro mi consentimiento para publicidad",
+        Some(WithdrawConsent),
+    ),
+    ("Hola, ¿enviáis a Canadá?", None),
+    ("Borrad el pedido de ayer, fue un error", None),
 ];

@@ -276,4 +276,22 @@ pub const CASES: &[Case] = &[
     ("J'en ai assez, effacez toutes mes données", Some(Erase)),
     ("Qu'avez-vous comme données sur moi ?", Some(Access)),
     ("Je ne veux plus de votre newsletter", Some(WithdrawConsent)),
+    (
+        "Bonjour, je ne suis plus client. Merci de supprimer toutes mes données et mon compte.",
+        Some(Erase),
+    ),
+    (
+        "J'aimerais savoir quelles informations vous collectez sur moi",
+        Some(Access),
+    ),
+    (
+        "Serait-il possible de recevoir une copie de mes données ?",
+        Some(Export),
+    ),
+    (
+        "J'ai changé d'avis, je retire mon consentement pour la publicité",
+        Some(WithdrawConsent),
+    ),
+    ("Bonjour, livrez-vous au Canada ?", None),
+    ("Supprimez la commande d'hier, c'était une erreur", None),
 ];

@@ -243,4 +243,25 @@ pub const CASES: &[Case] = &[
         "Ik wil jullie nieuwsbrief niet meer ontvangen",
         Some(WithdrawConsent),
     ),
+    (
+        "Hallo, ik ben geen klant meer. Verwijder alstublieft al mijn gegevens en mijn account.",
+        Some(Erase),
+    ),
+    (
+        "Ik zou graag willen weten welke informatie jullie over mij verzamelen",
+        Some(Access),
+    ),
+    (
+        "Is het mogelijk om een kopie van mijn gegevens te ontvangen?",
+        Some(Export),
+    ),
+    (
+        "Ik heb me bedacht, ik trek mijn toestemming voor reclame in",
+        Some(WithdrawConsent),
+    ),
+    ("Hallo, leveren jullie ook in België?", None),
+    (
+        "Verwijder de bestelling van gisteren, dat was een vergissing",
+        None,
+    ),
 ];
