@@ -117,7 +117,7 @@ pub(crate) const LANGUAGE: Language = Language {
         rule(
             Access,
             0.95,
-            "auskunft~3 (?:nach|gemass|gemaess|gem\\.?|laut) (?:art|artikel|dsgvo)",
+            "auskunft~3 (?:nach|gemass|gemaess|gem\\.?|laut) (?:(?:art|artikel)\\.?\\s*15|dsgvo|art|artikel)",
         ),
         rule(
             Access,
