@@ -18,7 +18,7 @@ use veil_core::events::{EventsConfig, RelayHandle};
 use veil_core::types::{Role, TenantId};
 use veil_proto::common::v1::{Actor, ActorKind};
 use veil_proto::events::v1::event::Payload;
-use veil_proto::events::v1::{GatewayApiKeyCreated, GatewayTenantCreated};
+use veil_proto::events::v1::{AuthFailureReason, GatewayApiKeyCreated, GatewayTenantCreated};
 use veil_proto::gateway::v1::admin_service_server::AdminService;
 use veil_proto::gateway::v1::{
     ApiKey, CreateApiKeyRequest, CreateApiKeyResponse, CreateTenantRequest, CreateTenantResponse,
@@ -39,21 +39,26 @@ pub struct AdminApi {
     auth: Arc<Authenticator>,
 }
 
-/// Authenticates the caller of AdminService method `$method` and runs
-/// `self.<handler>(&caller, message)`.
+/// Authenticates the caller of AdminService method `$method`, runs
+/// `self.<handler>(&caller, message)` and records a refusal for lack of a role (for
+/// audit's abuse rules, like the proxy does).
 macro_rules! admin_call {
     ($self:ident, $request:ident, $method:literal, $handler:ident) => {{
+        let method = concat!("/veil.gateway.v1.AdminService/", $method);
         let caller = $self
             .auth
-            .authenticate_call(
-                $request.metadata(),
-                concat!("/veil.gateway.v1.AdminService/", $method),
-            )
+            .authenticate_call($request.metadata(), method)
             .await?;
-        $self
-            .$handler(&caller, $request.into_inner())
-            .await
-            .map(Response::new)
+        let result = $self.$handler(&caller, $request.into_inner()).await;
+        if let Err(status) = &result
+            && status.code() == tonic::Code::PermissionDenied
+        {
+            $self
+                .auth
+                .record_denied(&caller, method, AuthFailureReason::PermissionDenied)
+                .await;
+        }
+        result.map(Response::new)
     }};
 }
 

@@ -80,15 +80,24 @@ async fn tenants_are_read_by_their_admin_and_listed_by_the_platform() -> anyhow:
         Code::InvalidArgument
     );
     // A bot may not read tenants.
-    let (_, bot) = gw.key(&a_admin, &[ProtoRole::Bot]).await?;
-    assert_eq!(
-        code(
-            admin
-                .get_tenant(bearer(GetTenantRequest::default(), &bot))
-                .await
-        ),
-        Code::PermissionDenied
-    );
+    let (bot_id, bot) = gw.key(&a_admin, &[ProtoRole::Bot]).await?;
+    let as_bot = bearer(GetTenantRequest::default(), &bot);
+    assert_eq!(code(admin.get_tenant(as_bot).await), Code::PermissionDenied);
+    // The refusal is recorded for audit's abuse rules.
+    let denied = gw.events("auth_failed").await?;
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0].tenant_id, a_id);
+    match denied[0].payload.as_ref().unwrap() {
+        veil_proto::events::v1::event::Payload::GatewayAuthFailed(e) => {
+            assert_eq!(e.method, "/veil.gateway.v1.AdminService/GetTenant");
+            assert_eq!(e.key_prefix, format!("veil_{bot_id}"));
+            assert_eq!(
+                e.reason,
+                veil_proto::events::v1::AuthFailureReason::PermissionDenied as i32
+            );
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
 
     // The platform pages through every tenant matching a prefix.
     let mut seen = Vec::new();

@@ -149,15 +149,21 @@ async fn jwts_are_accepted_only_when_every_check_passes() -> anyhow::Result<()> 
         );
     }
 
-    // The refusals are recorded, the expired one as such.
+    // The refusals are recorded, the expired one as such; the officer's missing role
+    // first, under the token's subject.
     let failures = gw.events("auth_failed").await?;
-    let reasons: Vec<i32> = failures
+    let mut reasons: Vec<i32> = failures
         .iter()
         .filter_map(|e| match &e.payload {
             Some(Payload::GatewayAuthFailed(f)) => Some(f.reason),
             _ => None,
         })
         .collect();
+    assert_eq!(
+        reasons.remove(0),
+        AuthFailureReason::PermissionDenied as i32
+    );
+    assert_eq!(failures[0].tenant_id, tenant);
     assert_eq!(reasons.len(), refused.len());
     assert_eq!(
         reasons
