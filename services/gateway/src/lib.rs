@@ -1,9 +1,9 @@
 //! veil-gateway: the one public entry of Veil.
 //!
-//! Walking skeleton of the foundation issue: API-key authentication, `CreateTenant`,
-//! `CreateApiKey` and a thin `ProcessMessage` (consent check, e-mail placeholders,
-//! redacted transcript and its event in one transaction). The full pipeline, the proxy,
-//! policies and streaming arrive with the gateway issue.
+//! Authentication (API keys, OIDC JWTs), the admin API (tenants, keys, privacy policies),
+//! the message pipeline (`ProcessMessage`, `RestoreText`, the two streams, notices,
+//! transcripts, privacy commands) and the generic authenticated proxy to the internal
+//! services' public methods.
 
 mod admin;
 mod apikeys;
@@ -49,7 +49,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Connects, migrates and binds; the returned service is ready to run.
 pub async fn build(settings: Config) -> anyhow::Result<Service> {
     let subjects = SubjectKeys::from_settings(&settings.privacy)?;
-    let foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
+    let mut foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
     let jwt = jwt::JwtVerifier::from_settings(&settings.service.jwt).await?;
     let authenticator = Arc::new(
         apikeys::Authenticator::new(
@@ -88,6 +88,7 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
             detector: Arc::new(commands::CommandDetector::try_new()?),
         },
     );
+    pipeline.follow_consent_events(&mut foundation);
     let routes = tonic::service::Routes::new(
         AdminServiceServer::new(admin)
             .max_decoding_message_size(limit)

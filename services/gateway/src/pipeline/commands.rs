@@ -18,6 +18,7 @@ const ACT_CONFIDENCE: f32 = 0.75;
 /// The subject a command is about.
 pub struct CommandSubject<'a> {
     pub subject_id: &'a str,
+    pub subject_ref: &'a veil_core::types::SubjectRef,
     pub locale: &'a str,
     pub jurisdiction: i32,
 }
@@ -128,6 +129,9 @@ impl PipelineApi {
             .withdraw_consent(request)
             .await?
             .into_inner();
+        // This replica answers the very next check from consent, not from its cache.
+        self.consent_cache
+            .invalidate(call.tenant, subject.subject_ref.as_str());
         command.action = PrivacyCommandAction::ConsentWithdrawn as i32;
         command.withdrawn_purposes = response
             .records
@@ -160,6 +164,8 @@ impl PipelineApi {
             .consent()
             .set_preference_signal(request)
             .await?;
+        self.consent_cache
+            .invalidate(call.tenant, subject.subject_ref.as_str());
         command.action = PrivacyCommandAction::PreferenceRecorded as i32;
         Ok(())
     }

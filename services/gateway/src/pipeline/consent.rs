@@ -3,7 +3,7 @@
 
 use veil_core::error::ServiceError;
 use veil_core::types::SubjectRef;
-use veil_proto::common::v1::{ConsentDecision, SubjectSelector, subject_selector};
+use veil_proto::common::v1::{ConsentDecision, PurposeDecision, SubjectSelector, subject_selector};
 use veil_proto::consent::v1::CheckConsentRequest;
 use veil_proto::gateway::v1::{ConsentApplied, ConsentFallback};
 
@@ -40,23 +40,21 @@ impl PipelineApi {
         if purposes.is_empty() {
             return Ok(outcome);
         }
-        let check = CheckConsentRequest {
-            subject: Some(SubjectSelector {
-                subject: Some(subject_selector::Subject::SubjectRef(
-                    subject_ref.as_str().to_string(),
-                )),
-            }),
-            purpose_keys: purposes.to_vec(),
-            jurisdiction,
+        let cached =
+            self.consent_cache
+                .get(call.tenant, subject_ref.as_str(), jurisdiction, purposes);
+        let decisions = match cached {
+            Some(decisions) => decisions,
+            None => {
+                let decisions = self
+                    .check_consent(call, subject_ref, purposes, jurisdiction)
+                    .await?;
+                self.consent_cache
+                    .put(call.tenant, subject_ref.as_str(), jurisdiction, &decisions);
+                decisions
+            }
         };
-        let request = self.clients.request("consent", &call.principal, check)?;
-        let decisions = self
-            .clients
-            .consent()
-            .check_consent(request)
-            .await?
-            .into_inner();
-        for decision in decisions.decisions {
+        for decision in decisions {
             let key = decision.purpose_key.clone();
             if decision.decision == ConsentDecision::Allowed as i32 {
                 outcome.effective.push(key);
@@ -85,5 +83,31 @@ impl PipelineApi {
             });
         }
         Ok(outcome)
+    }
+
+    async fn check_consent(
+        &self,
+        call: &Call,
+        subject_ref: &SubjectRef,
+        purposes: &[String],
+        jurisdiction: i32,
+    ) -> Result<Vec<PurposeDecision>, tonic::Status> {
+        let check = CheckConsentRequest {
+            subject: Some(SubjectSelector {
+                subject: Some(subject_selector::Subject::SubjectRef(
+                    subject_ref.as_str().to_string(),
+                )),
+            }),
+            purpose_keys: purposes.to_vec(),
+            jurisdiction,
+        };
+        let request = self.clients.request("consent", &call.principal, check)?;
+        Ok(self
+            .clients
+            .consent()
+            .check_consent(request)
+            .await?
+            .into_inner()
+            .decisions)
     }
 }

@@ -6,6 +6,7 @@
 
 mod commands;
 mod consent;
+mod consent_cache;
 mod notices;
 mod persist;
 mod policies;
@@ -55,6 +56,7 @@ pub struct PipelineApi {
     engine: Arc<Engine>,
     policies: Arc<PolicyCache>,
     notices: Arc<notices::NoticeCache>,
+    consent_cache: Arc<consent_cache::ConsentCache>,
     detector: Arc<CommandDetector>,
 }
 
@@ -80,9 +82,20 @@ impl PipelineApi {
             subjects: parts.subjects,
             policies: Arc::new(PolicyCache::new(parts.engine.clone())),
             notices: Arc::default(),
+            consent_cache: Arc::default(),
             engine: parts.engine,
             detector: parts.detector,
         }
+    }
+
+    /// Keeps the consent cache in step with `consent.*` events from every replica.
+    pub fn follow_consent_events(&self, foundation: &mut Foundation) {
+        let cache = self.consent_cache.clone();
+        let nats = foundation.nats.clone();
+        let subject = format!("{}.consent.>", foundation.events.subject_prefix);
+        foundation.spawn_task("consent cache", move |token| {
+            cache.follow(nats, subject, token)
+        });
     }
 
     /// Authenticates a bot call of `method` and takes a rate-limit token.

@@ -97,6 +97,7 @@ impl PipelineApi {
         let command = if role == MessageRole::User {
             let subject = CommandSubject {
                 subject_id: &context.subject_id,
+                subject_ref: &subject_ref,
                 locale: &context.locale,
                 jurisdiction: context.jurisdiction,
             };

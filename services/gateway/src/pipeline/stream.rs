@@ -190,6 +190,7 @@ impl PipelineApi {
         let command = if role == MessageRole::User {
             let subject = CommandSubject {
                 subject_id: &context.subject_id,
+                subject_ref: &subject_ref,
                 locale: &context.locale,
                 jurisdiction: context.jurisdiction,
             };
