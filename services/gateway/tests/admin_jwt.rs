@@ -313,6 +313,66 @@ async fn keys_are_fetched_from_a_url_and_rotated_without_restart() -> anyhow::Re
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn keys_are_fetched_over_https_with_a_configured_ca() -> anyhow::Result<()> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key)?;
+    let server_key = KeyPair::generate()?;
+    let server = CertificateParams::new(vec!["localhost".to_string()])?.signed_by(
+        &server_key,
+        &ca,
+        &ca_key,
+    )?;
+    let dir = tempfile::tempdir()?;
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem())?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![server.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        )?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let (issuer, jwk) = Issuer::new("tls");
+    let body = serde_json::json!({ "keys": [jwk] }).to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let Ok(mut tls) = acceptor.accept(socket).await else {
+                continue;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = tls.read(&mut buf).await;
+            let reply = format!("HTTP/1.0 200 OK\r\n\r\n{body}");
+            let _ = tls.write_all(reply.as_bytes()).await;
+            let _ = tls.shutdown().await;
+        }
+    });
+    let env = TestEnv::new().await?;
+    let mut config = settings(&env);
+    config.service.jwt.issuer = ISSUER.into();
+    config.service.jwt.audience = AUDIENCE.into();
+    config.service.jwt.jwks_url = format!("https://localhost:{port}/jwks.json");
+    // Without the CA the server is not trusted and the gateway does not start.
+    let error = veil_gateway::build(config.clone()).await.err().unwrap();
+    assert!(format!("{error:#}").contains("jwks"), "{error:#}");
+    config.service.jwt.jwks_ca_path = ca_path.display().to_string();
+    let gw = Gateway::start_with(env, config).await?;
+    let (tenant, _) = gw.tenant("jwt-tls").await?;
+    let token = issuer.sign(&claims(&tenant, &["admin"]));
+    let request = bearer(GetTenantRequest::default(), &token);
+    assert_eq!(code(gw.admin().get_tenant(request).await), Code::Ok);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_bad_jwks_source_stops_the_gateway_at_start() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
     let mut config = settings(&env);
