@@ -11,8 +11,11 @@
 //! - Crypto-shredding: deleting a subject's data key row makes every copy of its
 //!   ciphertexts unreadable, in constant time.
 //! - Rotation: new KEK and master versions, with rewraps in the background.
+//! - Erasure saga: `retention.erasure_requested` shreds the subject and reports
+//!   `vault.erasure_completed`.
 
 mod cache;
+mod erasure;
 mod error;
 mod grpc;
 mod hierarchy;
@@ -63,6 +66,7 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         rewrap_wake: Notify::new(),
     });
     rotation::reconcile_master(&vault).await?;
+    erasure::spawn(&mut foundation, vault.clone())?;
     let worker = vault.clone();
     foundation.spawn_task("rewrap", move |token| rewrap::run(worker, token));
     let server = InterceptedService::new(

@@ -8,12 +8,11 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tonic::{Request, Status};
-use veil_core::convert::now;
 use veil_core::crypto::DataCipher;
 use veil_core::types::{Role, SubjectRef, TenantId};
-use veil_proto::common::v1::{ErasureOutcome, ExportChunk, VeilService};
+use veil_proto::common::v1::ExportChunk;
 use veil_proto::events::v1::event::Payload;
-use veil_proto::events::v1::{RevealKind, VaultRevealed, VaultSubjectShredded};
+use veil_proto::events::v1::{RevealKind, VaultRevealed};
 use veil_proto::vault::v1::{
     ExportSubjectRequest, ExportSubjectResponse, ShredSubjectRequest, ShredSubjectResponse,
 };
@@ -21,6 +20,7 @@ use veil_proto::vault::v1::{
 use super::records::open_record;
 use super::tokens::token_aad;
 use super::validate as check;
+use crate::erasure;
 use crate::error::{VaultError, VaultResult, not_found};
 use crate::state::{Vault, event_context};
 use crate::store::keys as key_sql;
@@ -34,9 +34,8 @@ const EXPORT_PAGE: i64 = 200;
 /// Purpose recorded for export reveals.
 const EXPORT_PURPOSE: &str = "subject_export";
 
-/// Destroys a subject's data key and tokens in one transaction. Two deletes by primary
-/// key and index, however many records the subject has: the records stay behind as
-/// ciphertext nobody can open (retention purges them later).
+/// Destroys a subject's data key and tokens in one transaction (see
+/// [`crate::erasure::shred_in`]).
 pub async fn shred(
     vault: &Vault,
     request: Request<ShredSubjectRequest>,
@@ -52,37 +51,22 @@ pub async fn shred(
     )?;
     check::note("request_id", &request.request_id)?;
     check::note("reason", &request.reason)?;
-    let mut tx = vault.pool.begin().await?;
-    let destroyed =
-        key_sql::delete_subject_key(&mut tx, tenant.as_uuid(), subject.as_str()).await?;
-    let tokens =
-        token_sql::delete_subject_tokens(&mut tx, tenant.as_uuid(), subject.as_str()).await?;
-    let (records, data_keys) = destroyed.map_or((0, 0), |(_, count)| (count, 1));
-    let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
     let context = event_context(&principal, Some(tenant), Some(&subject));
-    let payload = Payload::VaultSubjectShredded(VaultSubjectShredded {
-        request_id: request.request_id,
-        records_destroyed: records,
-        tokens_destroyed: tokens,
-        data_keys_destroyed: data_keys,
-    });
-    vault.emit(&mut tx, &context, payload).await?;
+    let mut tx = vault.pool.begin().await?;
+    let shredded = erasure::shred_in(
+        vault,
+        &mut tx,
+        tenant,
+        &subject,
+        &request.request_id,
+        &context,
+    )
+    .await?;
     tx.commit().await?;
-    if let Some((key_id, _)) = destroyed {
-        vault.keys.forget_data_key(&key_id);
-    }
-    vault.notify_relay();
+    erasure::after_commit(vault, &shredded);
     Ok(ShredSubjectResponse {
         subject_ref: subject.as_str().to_string(),
-        outcome: Some(ErasureOutcome {
-            service: VeilService::Vault as i32,
-            counts: HashMap::from([
-                ("records".to_string(), records),
-                ("tokens".to_string(), tokens),
-                ("data_keys".to_string(), data_keys),
-            ]),
-            completed_at: Some(now()),
-        }),
+        outcome: Some(shredded.outcome()),
     })
 }
 

@@ -64,13 +64,23 @@ pub async fn tokenize(
     let request = request.into_inner();
     check::batch_size("items", request.items.len(), vault.settings.max_batch)?;
     let mut subjects = Vec::with_capacity(request.items.len());
+    // Batches usually hold one conversation's subject: derive each subject ref once.
+    let mut refs: HashMap<&str, SubjectRef> = HashMap::new();
     for (i, item) in request.items.iter().enumerate() {
-        subjects.push(check::subject_from_id(
-            &vault.subjects,
-            &tenant,
-            &format!("items[{i}].subject_id"),
-            &item.subject_id,
-        )?);
+        let subject = match refs.get(item.subject_id.as_str()) {
+            Some(subject) => subject.clone(),
+            None => {
+                let subject = check::subject_from_id(
+                    &vault.subjects,
+                    &tenant,
+                    &format!("items[{i}].subject_id"),
+                    &item.subject_id,
+                )?;
+                refs.insert(&item.subject_id, subject.clone());
+                subject
+            }
+        };
+        subjects.push(subject);
         check::entity_type(&format!("items[{i}].entity_type"), &item.entity_type)?;
         check::value_size(
             &format!("items[{i}].value"),
