@@ -46,7 +46,7 @@ impl Default for AuditSettings {
             signing_key: Personal::new(String::new()),
             signing_key_id: String::new(),
             tree_head_interval_secs: 60,
-            append_batch: 2_000,
+            append_batch: 5_000,
             append_idle_ms: 50,
             reveal_burst_threshold: 50,
             reveal_window_secs: 60,

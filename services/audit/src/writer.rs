@@ -56,7 +56,15 @@ pub struct Writer {
     rules: Rules,
     relay: Option<RelayHandle>,
     appender: Option<Appender>,
+    /// Highest queue position appended by this writer. Reading after it skips the dead
+    /// rows of earlier batches that the queue index still holds until vacuum; a full
+    /// read now and then picks up rows that committed late with a lower position.
+    cursor: i64,
+    last_full_read: std::time::Instant,
 }
+
+/// How often the writer reads the queue from its start.
+const FULL_READ_EVERY: Duration = Duration::from_secs(5);
 
 impl Writer {
     /// A writer over `pool` with the batch size and rules of `settings`.
@@ -67,6 +75,8 @@ impl Writer {
             rules: Rules::new(RuleSettings::from(settings), events),
             relay: None,
             appender: None,
+            cursor: 0,
+            last_full_read: std::time::Instant::now(),
         }
     }
 
@@ -107,14 +117,7 @@ impl Writer {
                 appender
             }
         };
-        let queued: Vec<QueuedRow> = sqlx::query_as(
-            "SELECT seq, event_id, tenant_id, subject_ref, actor_id, event_type, occurred_at,
-                    envelope
-             FROM pending ORDER BY seq LIMIT $1",
-        )
-        .bind(i64::try_from(self.batch).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
-        .await?;
+        let queued = self.read_queue(&mut tx).await?;
         if queued.is_empty() {
             self.appender = Some(appender);
             return Ok(Step::Idle);
@@ -151,12 +154,48 @@ impl Writer {
         let opened = self.rules.evaluate(&mut tx, &fresh).await?;
         tx.commit().await?;
         self.appender = Some(appender);
+        self.cursor = seqs
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(self.cursor)
+            .max(self.cursor);
         if opened > 0
             && let Some(relay) = &self.relay
         {
             relay.notify();
         }
         Ok(Step::Appended(fresh.len().max(1)))
+    }
+
+    async fn read_queue(&mut self, conn: &mut PgConnection) -> sqlx::Result<Vec<QueuedRow>> {
+        let full = self.cursor == 0 || self.last_full_read.elapsed() >= FULL_READ_EVERY;
+        let mut rows = self
+            .read_after(conn, if full { 0 } else { self.cursor })
+            .await?;
+        if rows.is_empty() && !full {
+            rows = self.read_after(conn, 0).await?;
+        }
+        if full || rows.is_empty() {
+            self.last_full_read = std::time::Instant::now();
+        }
+        Ok(rows)
+    }
+
+    async fn read_after(
+        &self,
+        conn: &mut PgConnection,
+        after: i64,
+    ) -> sqlx::Result<Vec<QueuedRow>> {
+        sqlx::query_as(
+            "SELECT seq, event_id, tenant_id, subject_ref, actor_id, event_type, occurred_at,
+                    envelope
+             FROM pending WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::try_from(self.batch).unwrap_or(i64::MAX))
+        .fetch_all(conn)
+        .await
     }
 
     /// Removes rule bookkeeping older than every window.
