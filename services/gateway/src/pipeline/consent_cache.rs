@@ -21,12 +21,14 @@ const TTL: Duration = Duration::from_secs(5);
 const MAX_ENTRIES: usize = 100_000;
 
 type Key = (TenantId, String);
+/// When an entry was filled, and its decisions by (jurisdiction, purpose).
+type Entry = (Instant, HashMap<(i32, String), PurposeDecision>);
 
 /// Decisions by (tenant, subject_ref), then by (jurisdiction, purpose): defaults differ by
 /// jurisdiction.
 #[derive(Default)]
 pub struct ConsentCache {
-    entries: Mutex<HashMap<Key, (Instant, HashMap<(i32, String), PurposeDecision>)>>,
+    entries: Mutex<HashMap<Key, Entry>>,
 }
 
 impl ConsentCache {
