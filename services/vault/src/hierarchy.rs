@@ -161,7 +161,6 @@ impl KeyHierarchy {
         };
         let key = self
             .master
-            .unwrapping()
             .unwrap(&tenant_context(tenant, purpose, key_version), &sealed)
             .await
             .map_err(|e| VaultError::from_crypto("wrapped tenant key", e))?;

@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use veil_core::config::ConfigError;
-use veil_core::crypto::{KeyBytes, KeyProvider, LocalKeyProvider};
+use veil_core::crypto::{
+    CryptoError, KeyBytes, KeyProvider, LocalKeyProvider, MasterWrappedKey, WrapContext,
+    parse_key_file,
+};
 use veil_core::error::ServiceError;
 
 use crate::error::{VaultError, VaultResult, invalid};
@@ -116,18 +119,22 @@ impl MasterKeys {
         if self.active_version() == version {
             return Ok(());
         }
+        if !self.reload_for(version) {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "master key version {version} is not configured in service.master_keys"
+            ))
+            .into());
+        }
+        self.rebuild(version)
+    }
+
+    fn rebuild(&self, active: u32) -> VaultResult<()> {
         let (wrapping, unwrapping) = {
             let configured = self.configured();
-            if !configured.contains_key(&version) {
-                return Err(ServiceError::FailedPrecondition(format!(
-                    "master key version {version} is not configured in service.master_keys"
-                ))
-                .into());
-            }
             (
                 provider_over(
                     configured
-                        .range(..=version)
+                        .range(..=active)
                         .map(|(v, k)| (*v, k.clone()))
                         .collect(),
                 )?,
@@ -139,11 +146,53 @@ impl MasterKeys {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *providers = Providers {
-            active: version,
+            active,
             wrapping,
             unwrapping,
         };
         Ok(())
+    }
+
+    /// Whether `version` is configured, re-reading the key file first if it is not
+    /// (another replica may have appended a generated key to it).
+    pub fn reload_for(&self, version: u32) -> bool {
+        if self.has_version(version) {
+            return true;
+        }
+        let Some(path) = &self.key_file else {
+            return false;
+        };
+        let Ok(contents) = std::fs::read_to_string(path).map(zeroize::Zeroizing::new) else {
+            return false;
+        };
+        let Ok(keys) = parse_key_file(&contents) else {
+            return false;
+        };
+        let found = {
+            let mut configured = self
+                .configured
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (v, key) in keys {
+                configured.entry(v).or_insert(key);
+            }
+            configured.contains_key(&version)
+        };
+        found && self.rebuild(self.active_version()).is_ok()
+    }
+
+    /// Unwraps a tenant key under whichever configured version wrapped it.
+    pub async fn unwrap(
+        &self,
+        context: &WrapContext,
+        wrapped: &MasterWrappedKey,
+    ) -> Result<KeyBytes, CryptoError> {
+        match self.unwrapping().unwrap(context, wrapped).await {
+            Err(CryptoError::UnknownKeyVersion(version)) if self.reload_for(version) => {
+                self.unwrapping().unwrap(context, wrapped).await
+            }
+            other => other,
+        }
     }
 
     /// The provider's id for a version, shown in `KeyStatus`.
@@ -232,7 +281,6 @@ impl MasterKeys {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use veil_core::crypto::WrapContext;
     use veil_core::types::{Personal, TenantId};
 
     fn settings(versions: &[u32], current: u32) -> VaultSettings {
@@ -293,5 +341,32 @@ mod tests {
         assert!(keys.has_version(2));
         let reread = with_file.master_key_map().unwrap();
         assert_eq!(reread.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[tokio::test]
+    async fn picks_up_keys_another_replica_appended_to_the_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.keys");
+        std::fs::write(
+            &path,
+            format!("1:{}\n", KeyBytes::generate().to_base64().as_str()),
+        )
+        .unwrap();
+        let settings = VaultSettings {
+            master_key_file: Some(path),
+            ..VaultSettings::default()
+        };
+        let first = MasterKeys::from_settings(&settings).unwrap();
+        let second = MasterKeys::from_settings(&settings).unwrap();
+        let version = first.next_version(1, "").unwrap();
+        first.activate(version).unwrap();
+        let context = WrapContext::tenant_kek(TenantId::generate(), 1);
+        let kek = KeyBytes::generate();
+        let wrapped = first.wrapping().wrap(&context, &kek).await.unwrap();
+        assert_eq!(wrapped.master_version, 2);
+        assert!(!second.has_version(2));
+        assert_eq!(second.unwrap(&context, &wrapped).await.unwrap(), kek);
+        second.activate(2).unwrap();
+        assert_eq!(second.active_version(), 2);
     }
 }

@@ -200,7 +200,6 @@ async fn master_step(vault: &Vault, job: &JobRow) -> VaultResult<Step> {
         let key = vault
             .keys
             .master()
-            .unwrapping()
             .unwrap(&context, &current)
             .await
             .map_err(|e| VaultError::from_crypto("wrapped tenant key", e))?;
