@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod admin;
 mod audit;
+mod bench;
 mod redact;
 
 #[derive(Parser)]
@@ -28,6 +29,10 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Verify or export the tamper-evident audit log.
     Audit(audit::AuditArgs),
+    /// Measure gateway throughput and latency on a throwaway in-process stack.
+    Bench(bench::RawArgs),
+    /// Run a scripted conversation through a running stack and verify its audit trail.
+    Demo(veil_cli::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact::run(args),
         Command::Admin(args) => admin::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Bench(args) => bench::main(args),
+        Command::Demo(args) => veil_cli::demo::main(args),
     }
 }
 

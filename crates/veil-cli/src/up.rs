@@ -45,8 +45,6 @@ pub async fn run(
         .bootstrap_admin_key
         .expose()
         .clone();
-    let signing_key = settings.audit.auth.signing_key.expose().clone();
-    let key_id = settings.audit.auth.key_id.clone();
     let stack = Stack::build(settings).await?;
     for (name, service) in &stack.services {
         eprintln!(
@@ -63,18 +61,7 @@ pub async fn run(
                     .addr("gateway")
                     .ok_or_else(|| anyhow::anyhow!("no gateway"))?
             ),
-            audit_url: format!(
-                "http://{}",
-                stack
-                    .addr("audit")
-                    .ok_or_else(|| anyhow::anyhow!("no audit"))?
-            ),
             bootstrap_key,
-            issuer: veil_core::auth::TokenIssuer::new(
-                veil_core::auth::signing_key_from_base64(&signing_key)?,
-                key_id,
-                "veil-demo",
-            ),
         };
         let demo_shutdown = shutdown.clone();
         tokio::spawn(async move {

@@ -1,0 +1,311 @@
+//! `veil bench`: ProcessMessage end to end through all five services, in-process, on a
+//! throwaway database and NATS stream. Measures throughput (closed loop), latency at a
+//! fixed rate (open loop) and, as the yardstick, raw single-row Postgres INSERTs on the
+//! same server in the same run.
+
+mod baseline;
+mod load;
+mod messages;
+mod progress;
+mod scratch;
+mod setup;
+mod stats;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use veil_cli::stack::Stack;
+
+use self::baseline::Baseline;
+use self::load::Load;
+use self::progress::Progress;
+use self::scratch::Scratch;
+use self::stats::{Summary, round};
+
+/// The raw arguments of `veil bench`, parsed here so a bad flag is one line and exit 2.
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct RawArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<String>,
+}
+
+/// Measure ProcessMessage throughput and latency on a throwaway in-process stack.
+#[derive(Parser, Debug)]
+#[command(name = "veil bench")]
+struct BenchArgs {
+    /// Messages of the throughput run.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    messages: u64,
+    /// Concurrent clients of the throughput run.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    concurrency: u16,
+    /// HTTP/2 connections the clients share.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    channels: u16,
+    /// Messages per second of the latency run (0 skips it).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    rate: u32,
+    /// Seconds of the latency run.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    rate_seconds: u64,
+    /// Messages sent before measuring (connections, caches, JIT of the database plans).
+    #[arg(long, default_value_t = 1_000)]
+    warmup: u64,
+    /// Seconds of the Postgres INSERT baseline (0 skips it).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=600))]
+    baseline_seconds: u64,
+    /// Connections of the INSERT baseline.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    baseline_connections: u16,
+    /// Ask for a purpose on every message (adds a consent check per message).
+    #[arg(long)]
+    purposes: bool,
+    /// Postgres server (a database `veil_bench_<random>` is created and dropped on it).
+    #[arg(
+        long,
+        env = "VEIL_BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// NATS server (a stream `BENCH_<random>` is created and deleted on it).
+    #[arg(
+        long,
+        env = "VEIL_BENCH_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    nats_url: String,
+    /// Print the results as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Everything one run measured.
+struct Report {
+    baseline: Option<Baseline>,
+    at_rate: Option<Summary>,
+    throughput: Summary,
+    load_before: String,
+}
+
+/// Runs `veil bench`: exit 0 when every message succeeded, 1 on failures, 2 on bad flags.
+pub fn main(raw: RawArgs) -> ExitCode {
+    let argv = std::iter::once("veil bench".to_owned()).chain(raw.args);
+    let args = match BenchArgs::try_parse_from(argv) {
+        Ok(args) => args,
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let text = error.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("veil bench: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("veil bench: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match run(&args).await {
+            Ok(report) => {
+                print_report(&args, &report);
+                let failed = report.throughput.errors > 0
+                    || report.at_rate.as_ref().is_some_and(|r| r.errors > 0);
+                if failed {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(error) => {
+                eprintln!("veil bench: {error:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Sets up the scratch environment, measures, and always removes it again.
+async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
+    let load_before = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let scratch = Scratch::create(&args.database_url, &args.nats_url).await?;
+    let result = tokio::select! {
+        result = measure(args, &scratch) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    for problem in scratch.remove().await {
+        eprintln!("veil bench: cleanup: {problem}");
+    }
+    let (baseline, at_rate, throughput) = result?;
+    Ok(Report {
+        baseline,
+        at_rate,
+        throughput,
+        load_before,
+    })
+}
+
+type Measured = (Option<Baseline>, Option<Summary>, Summary);
+
+async fn measure(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<Measured> {
+    // The baseline runs first, on an idle server, so it is the best the server does.
+    let baseline = if args.baseline_seconds > 0 {
+        let progress = Progress::start("baseline", 0);
+        let measured = baseline::run(
+            &scratch.db,
+            usize::from(args.baseline_connections),
+            Duration::from_secs(args.baseline_seconds),
+            progress.counter(),
+        )
+        .await?;
+        progress.finish();
+        Some(measured)
+    } else {
+        None
+    };
+
+    let stack = Stack::build(scratch.stack_settings()).await?;
+    let gateway = stack
+        .addr("gateway")
+        .ok_or_else(|| anyhow::anyhow!("the stack has no gateway"))?;
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(stack.run(shutdown.clone()));
+    let measured = drive(args, scratch, &format!("http://{gateway}")).await;
+    shutdown.cancel();
+    match running.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => eprintln!("veil bench: stack stopped with: {error:#}"),
+        Err(error) => eprintln!("veil bench: stack task failed: {error}"),
+    }
+    let (at_rate, throughput) = measured?;
+    Ok((baseline, at_rate, throughput))
+}
+
+/// Warm-up, the paced run, then the throughput run. The paced run goes first so the
+/// event consumers' backlog from the throughput run does not weigh on its latencies.
+async fn drive(
+    args: &BenchArgs,
+    scratch: &Scratch,
+    url: &str,
+) -> anyhow::Result<(Option<Summary>, Summary)> {
+    let channels = setup::channels(url, usize::from(args.channels)).await?;
+    let bot = setup::tenant(channels[0].clone(), &scratch.bootstrap_key, args.purposes).await?;
+    let purposes = if args.purposes {
+        vec![setup::PURPOSE.to_owned()]
+    } else {
+        Vec::new()
+    };
+    let mut load = Load::new(channels, &bot, purposes)?;
+    let concurrency = usize::from(args.concurrency);
+    if args.warmup > 0 {
+        let progress = Progress::start("warmup", args.warmup);
+        load.done = progress.counter();
+        let warm = load::closed_loop(&load, args.warmup, concurrency).await;
+        progress.finish();
+        if warm.errors > 0 && warm.latencies_us.is_empty() {
+            anyhow::bail!(
+                "every warm-up message failed: {}",
+                warm.first_error.unwrap_or_default()
+            );
+        }
+    }
+    let at_rate = if args.rate > 0 {
+        let total = u64::from(args.rate) * args.rate_seconds;
+        let progress = Progress::start("at rate", total);
+        load.done = progress.counter();
+        load.phase = "rate";
+        let outcome =
+            load::open_loop(&load, args.rate, Duration::from_secs(args.rate_seconds)).await;
+        progress.finish();
+        Some(outcome.summary())
+    } else {
+        None
+    };
+    let progress = Progress::start("throughput", args.messages);
+    load.done = progress.counter();
+    load.phase = "load";
+    let throughput = load::closed_loop(&load, args.messages, concurrency)
+        .await
+        .summary();
+    progress.finish();
+    Ok((at_rate, throughput))
+}
+
+fn print_report(args: &BenchArgs, report: &Report) {
+    let ratio = report
+        .baseline
+        .as_ref()
+        .map(|b| report.throughput.per_second / b.per_second.max(1e-9));
+    if args.json {
+        let value = json!({
+            "config": {
+                "messages": args.messages,
+                "concurrency": args.concurrency,
+                "channels": args.channels,
+                "rate": args.rate,
+                "rate_seconds": args.rate_seconds,
+                "warmup": args.warmup,
+                "purposes": args.purposes,
+                "cores": std::thread::available_parallelism().map_or(0, usize::from),
+                "load_average_before": report.load_before,
+            },
+            "throughput": report.throughput.json(),
+            "at_rate": report.at_rate.as_ref().map(Summary::json),
+            "baseline": report.baseline.as_ref().map(|b| json!({
+                "inserts": b.inserts,
+                "seconds": round(b.seconds),
+                "inserts_per_second": round(b.per_second),
+                "connections": b.connections,
+            })),
+            "messages_per_insert": ratio.map(|r| (r * 1000.0).round() / 1000.0),
+        });
+        println!("{value}");
+        return;
+    }
+    println!(
+        "veil bench: {} cores, load average before {}{}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        report.load_before,
+        if args.purposes {
+            ", one purpose per message"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "throughput ({} messages, {} clients, {} connections)",
+        args.messages, args.concurrency, args.channels
+    );
+    println!("  {}", report.throughput.line());
+    if let Some(at_rate) = &report.at_rate {
+        println!(
+            "latency at {} msg/s for {} s (open loop)",
+            args.rate, args.rate_seconds
+        );
+        println!("  {}", at_rate.line());
+    }
+    if let Some(baseline) = &report.baseline {
+        println!(
+            "postgres baseline: single-row autocommit INSERTs, {} connections",
+            baseline.connections
+        );
+        println!(
+            "  {:>8.0} inserts/s  {} in {:.1} s",
+            baseline.per_second, baseline.inserts, baseline.seconds
+        );
+    }
+    if let Some(ratio) = ratio {
+        println!("messages per insert: {ratio:.3}");
+    }
+}

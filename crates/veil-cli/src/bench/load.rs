@@ -1,0 +1,155 @@
+//! The two load shapes: a closed loop of `concurrency` clients sending as fast as the
+//! gateway answers (throughput), and an open loop that starts messages on a fixed
+//! schedule whatever the answers do (latency at a rate, free of coordinated omission:
+//! latency counts from when a message was due, not from when it was sent).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::time::Instant;
+use tonic::Request;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::transport::Channel;
+use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
+use veil_proto::gateway::v1::{MessageContext, MessageRole, ProcessMessageRequest};
+
+use super::messages::chat_message;
+use super::stats::Outcome;
+
+/// What every load shape sends and over which connections.
+#[derive(Clone)]
+pub struct Load {
+    /// Several HTTP/2 connections to the gateway; clients are spread over them.
+    pub channels: Vec<Channel>,
+    /// `Bearer <bot key>`.
+    pub authorization: AsciiMetadataValue,
+    /// Purposes asked for on every message (each one is a consent check).
+    pub purposes: Vec<String>,
+    /// Distinguishes the conversations of one phase from those of another.
+    pub phase: &'static str,
+    /// Messages answered so far, for progress display.
+    pub done: Arc<AtomicU64>,
+}
+
+impl Load {
+    /// A load on `channels` with the bot key `key`.
+    pub fn new(channels: Vec<Channel>, key: &str, purposes: Vec<String>) -> anyhow::Result<Self> {
+        let authorization = MetadataValue::try_from(format!("Bearer {key}"))?;
+        Ok(Self {
+            channels,
+            authorization,
+            purposes,
+            phase: "warmup",
+            done: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    fn client(&self, n: usize) -> PrivacyGatewayServiceClient<Channel> {
+        let channel = self.channels[n % self.channels.len()].clone();
+        PrivacyGatewayServiceClient::new(channel)
+    }
+
+    fn request(&self, conversation: String, text: String) -> Request<ProcessMessageRequest> {
+        let subject = format!("subject-{conversation}");
+        let mut request = Request::new(ProcessMessageRequest {
+            context: Some(MessageContext {
+                conversation_id: conversation,
+                subject_id: subject,
+                role: MessageRole::User as i32,
+                purposes: self.purposes.clone(),
+                channel: "bench".into(),
+                ..Default::default()
+            }),
+            text,
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", self.authorization.clone());
+        request
+    }
+}
+
+/// Sends `messages` with `concurrency` clients in a closed loop.
+pub async fn closed_loop(load: &Load, messages: u64, concurrency: usize) -> Outcome {
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..concurrency {
+        let load = load.clone();
+        let next = next.clone();
+        workers.spawn(async move {
+            let mut client = load.client(worker);
+            let mut rng = StdRng::from_entropy();
+            let mut outcome = Outcome::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= messages {
+                    return outcome;
+                }
+                // Each client works through conversations of 25 turns, one turn at a
+                // time, as a chat user would.
+                let conversation = format!("{}-{worker}-{}", load.phase, i / 25);
+                let request = load.request(conversation, chat_message(&mut rng));
+                let sent = Instant::now();
+                let result = client.process_message(request).await;
+                outcome.record(sent.elapsed(), result.err());
+                load.done.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    let mut total = Outcome::default();
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(outcome) => total.merge(outcome),
+            Err(error) => total.fail(format!("client task failed: {error}")),
+        }
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+/// Starts `rate` messages per second for `duration`, each on its own task.
+pub async fn open_loop(load: &Load, rate: u32, duration: Duration) -> Outcome {
+    let total = (f64::from(rate) * duration.as_secs_f64()).round() as u64;
+    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+    // Conversations are reused round-robin with turns 2 s apart, so a conversation
+    // does not have two turns in flight (a chat user waits for the answer).
+    let conversations = u64::from(rate) * 2;
+    let mut rng = StdRng::from_entropy();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut outcome = Outcome::default();
+    let started = Instant::now();
+    let mut i = 0u64;
+    while i < total {
+        let now = Instant::now();
+        // Timers tick in milliseconds: start everything that is due, then sleep.
+        while i < total && started + period.mul_f64(i as f64) <= now {
+            let due = started + period.mul_f64(i as f64);
+            let conversation = format!("{}-{}", load.phase, i % conversations);
+            let request = load.request(conversation, chat_message(&mut rng));
+            let mut client = load.client(i as usize);
+            let done = load.done.clone();
+            tasks.spawn(async move {
+                let result = client.process_message(request).await;
+                done.fetch_add(1, Ordering::Relaxed);
+                (due.elapsed(), result.err())
+            });
+            i += 1;
+        }
+        // Reap finished tasks as we go so the set stays small.
+        while let Some(joined) = tasks.try_join_next() {
+            outcome.joined(joined);
+        }
+        if i < total {
+            tokio::time::sleep_until(started + period.mul_f64(i as f64)).await;
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        outcome.joined(joined);
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
