@@ -6,21 +6,20 @@ use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
 use veil_core::app::Service;
-use veil_core::config::{NoExtra, Settings, Sources};
-use veil_gateway::GatewaySettings;
+use veil_core::config::{Settings, Sources};
 
 /// Settings of every service.
 pub struct StackSettings {
     /// Gateway settings; its service URLs are replaced by the bound addresses.
-    pub gateway: Settings<GatewaySettings>,
+    pub gateway: veil_gateway::Config,
     /// Consent settings.
-    pub consent: Settings<NoExtra>,
+    pub consent: veil_consent::Config,
     /// Vault settings.
-    pub vault: Settings<veil_vault::VaultSettings>,
+    pub vault: veil_vault::Config,
     /// Retention settings.
-    pub retention: Settings<NoExtra>,
+    pub retention: veil_retention::Config,
     /// Audit settings.
-    pub audit: Settings<NoExtra>,
+    pub audit: veil_audit::Config,
 }
 
 impl StackSettings {
