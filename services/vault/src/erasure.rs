@@ -64,7 +64,12 @@ pub async fn shred_in(
     context: &EventContext,
 ) -> VaultResult<Shredded> {
     let destroyed = key_sql::delete_subject_key(tx, tenant.as_uuid(), subject.as_str()).await?;
-    let tokens = token_sql::delete_subject_tokens(tx, tenant.as_uuid(), subject.as_str()).await?;
+    let tokens = token_sql::delete_subject_tokens(
+        tx,
+        tenant.as_uuid(),
+        &token_sql::subject_bytes(subject.as_str()),
+    )
+    .await?;
     let shredded = Shredded {
         records: destroyed.map_or(0, |(_, count)| count),
         tokens: i64::try_from(tokens).unwrap_or(i64::MAX),

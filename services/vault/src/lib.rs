@@ -38,7 +38,7 @@ use veil_proto::vault::v1::vault_service_server::VaultServiceServer;
 
 pub use cache::KeyCache;
 pub use error::VaultError;
-pub use grpc::{record_aad, token_aad};
+pub use grpc::{record_aad, token_aad, token_string};
 pub use settings::VaultSettings;
 
 /// Service name: schema, subjects, metrics, token audience.

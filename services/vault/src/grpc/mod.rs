@@ -24,7 +24,7 @@ use veil_proto::vault::v1::{
 };
 
 pub use records::record_aad;
-pub use tokens::token_aad;
+pub use tokens::{token_aad, token_string};
 
 use crate::state::Vault;
 

@@ -18,7 +18,7 @@ use veil_proto::vault::v1::{
 };
 
 use super::records::open_record;
-use super::tokens::token_aad;
+use super::tokens::{token_aad, token_string};
 use super::validate as check;
 use crate::erasure;
 use crate::error::{VaultError, VaultResult, not_found};
@@ -194,13 +194,14 @@ async fn stream_subject(
     counts.insert("records".to_string(), records);
 
     let cipher = DataCipher::new(&vault.keys.data_key(tenant, &key).await?);
-    let mut after: Option<String> = None;
+    let subject_bytes = token_sql::subject_bytes(subject.as_str());
+    let mut after: Option<Vec<u8>> = None;
     let mut tokens = 0i64;
     loop {
         let page = token_sql::subject_page(
             &vault.pool,
             tenant.as_uuid(),
-            subject.as_str(),
+            &subject_bytes,
             after.as_deref(),
             EXPORT_PAGE,
         )
@@ -209,7 +210,8 @@ async fn stream_subject(
             break;
         };
         after = Some(last.clone());
-        for (token, entity_type, sealed) in page {
+        for (raw, entity_type, sealed) in page {
+            let token = token_string(&raw);
             let mut line = json!({ "token": token, "entity_type": entity_type });
             match sealed {
                 Some(sealed) => {

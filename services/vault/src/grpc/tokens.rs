@@ -2,8 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tonic::Request;
-use veil_core::crypto::{Aad, DataCipher, SEAL_OVERHEAD, token_for};
+use veil_core::crypto::{Aad, DataCipher, SEAL_OVERHEAD, TOKEN_PREFIX, token_for};
 use veil_core::error::ServiceError;
 use veil_core::types::{Role, SubjectRef, TenantId};
 use veil_proto::events::v1::event::Payload;
@@ -20,6 +22,19 @@ use crate::store::keys::{self as key_sql, SubjectKeyRow};
 use crate::store::tokens::{self as sql, TokenRows};
 
 const TOKEN_VALUE_DOMAIN: &str = "veil.token_value.v1";
+
+/// The 16 MAC bytes of a token (`tok_` + base64url), as stored.
+pub fn token_bytes(token: &str) -> Option<Vec<u8>> {
+    let raw = URL_SAFE_NO_PAD
+        .decode(token.strip_prefix(TOKEN_PREFIX)?)
+        .ok()?;
+    (raw.len() == 16).then_some(raw)
+}
+
+/// The token of stored MAC bytes.
+pub fn token_string(raw: &[u8]) -> String {
+    format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw))
+}
 
 /// The associated data of a token's stored original: tenant | subject | token | type.
 pub fn token_aad(tenant: &TenantId, subject: &str, token: &str, entity_type: &str) -> Aad {
@@ -131,8 +146,10 @@ pub async fn tokenize(
         } else {
             None
         };
-        rows.tokens.push(token.clone());
-        rows.subject_refs.push(subject.as_str().to_string());
+        rows.tokens.push(token_bytes(token).ok_or_else(|| {
+            ServiceError::internal(anyhow::anyhow!("token_for made an unparsable token"))
+        })?);
+        rows.subject_refs.push(sql::subject_bytes(subject.as_str()));
         rows.entity_types.push(item.entity_type.clone());
         rows.sealed_values.push(sealed);
     }
@@ -143,7 +160,11 @@ pub async fn tokenize(
         .zip(subjects)
         .zip(is_first)
         .map(|((token, subject), first)| {
-            let created = first && created.contains(&(token.clone(), subject.as_str().to_string()));
+            let key = (
+                token_bytes(&token).unwrap_or_default(),
+                sql::subject_bytes(subject.as_str()),
+            );
+            let created = first && created.contains(&key);
             TokenResult { token, created }
         })
         .collect();
@@ -179,18 +200,23 @@ pub async fn detokenize(
         }
         _ => None,
     };
-    let mut wanted: Vec<String> = request.tokens.clone();
+    let mut wanted: Vec<Vec<u8>> = request
+        .tokens
+        .iter()
+        .filter_map(|t| token_bytes(t))
+        .collect();
     wanted.sort();
     wanted.dedup();
+    let subject_bytes = subject.as_ref().map(|s| sql::subject_bytes(s.as_str()));
     let entries = sql::lookup(
         &vault.pool,
         tenant.as_uuid(),
         &wanted,
-        subject.as_ref().map(SubjectRef::as_str),
+        subject_bytes.as_deref(),
     )
     .await?;
     // One original per token: equal tokens mean equal values, whichever subject holds it.
-    let mut originals: HashMap<String, (String, String)> = HashMap::with_capacity(entries.len());
+    let mut originals: HashMap<Vec<u8>, (String, String)> = HashMap::with_capacity(entries.len());
     for entry in entries {
         if originals.contains_key(&entry.token) {
             continue;
@@ -215,7 +241,7 @@ pub async fn detokenize(
         let aad = token_aad(
             &tenant,
             &entry.subject_ref,
-            &entry.token,
+            &token_string(&entry.token),
             &entry.entity_type,
         );
         let plain = DataCipher::new(&key)
@@ -231,26 +257,28 @@ pub async fn detokenize(
     let results: Vec<DetokenizeResult> = request
         .tokens
         .into_iter()
-        .map(|token| match originals.get(&token) {
-            Some((value, entity_type)) => {
-                *counts.entry(entity_type.clone()).or_default() += 1;
-                DetokenizeResult {
-                    token,
-                    found: true,
-                    value: value.clone(),
-                    entity_type: entity_type.clone(),
+        .map(
+            |token| match token_bytes(&token).and_then(|raw| originals.get(&raw)) {
+                Some((value, entity_type)) => {
+                    *counts.entry(entity_type.clone()).or_default() += 1;
+                    DetokenizeResult {
+                        token,
+                        found: true,
+                        value: value.clone(),
+                        entity_type: entity_type.clone(),
+                    }
                 }
-            }
-            None => {
-                not_found += 1;
-                DetokenizeResult {
-                    token,
-                    found: false,
-                    value: String::new(),
-                    entity_type: String::new(),
+                None => {
+                    not_found += 1;
+                    DetokenizeResult {
+                        token,
+                        found: false,
+                        value: String::new(),
+                        entity_type: String::new(),
+                    }
                 }
-            }
-        })
+            },
+        )
         .collect();
     let mut tx = vault.pool.begin().await?;
     let context = event_context(&principal, Some(tenant), subject.as_ref());

@@ -4,7 +4,6 @@
 use tonic::{Request, Status};
 use uuid::Uuid;
 use veil_core::auth::Principal;
-use veil_core::crypto::TOKEN_PREFIX;
 use veil_core::error::ServiceError;
 use veil_core::subjects::{SubjectKeys, validate_subject_id};
 use veil_core::types::{Role, SubjectRef, TenantId};
@@ -112,11 +111,7 @@ pub fn entity_type(field: &str, value: &str) -> VaultResult<()> {
 
 /// A token as produced by `Tokenize`.
 pub fn token(field: &str, value: &str) -> VaultResult<()> {
-    let ok = value.len() == TOKEN_LEN
-        && value.starts_with(TOKEN_PREFIX)
-        && value[TOKEN_PREFIX.len()..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = value.len() == TOKEN_LEN && super::tokens::token_bytes(value).is_some();
     if ok {
         Ok(())
     } else {

@@ -5,27 +5,28 @@ use std::collections::HashSet;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-/// Token rows to store, as parallel columns (one `UNNEST` insert per batch).
+/// Token rows to store, as parallel columns (one `UNNEST` insert per batch). Tokens are
+/// the 16 MAC bytes, subject refs the 32 digest bytes (see the 0002 migration).
 #[derive(Default)]
 pub struct TokenRows {
-    pub tokens: Vec<String>,
-    pub subject_refs: Vec<String>,
+    pub tokens: Vec<Vec<u8>>,
+    pub subject_refs: Vec<Vec<u8>>,
     pub entity_types: Vec<String>,
     pub sealed_values: Vec<Option<Vec<u8>>>,
 }
 
-/// Inserts token rows (unique per token and subject); an existing one-way row gains the
-/// sealed value when one is given. Returns the `(token, subject_ref)` pairs that were
-/// new.
+/// Inserts token rows (unique per subject and token); an existing one-way row gains the
+/// sealed value when one is given. Returns the `(token, subject_ref)` byte pairs that
+/// were new.
 pub async fn insert_tokens(
     tx: &mut PgConnection,
     tenant: Uuid,
     rows: &TokenRows,
-) -> sqlx::Result<HashSet<(String, String)>> {
-    let created: Vec<(String, String)> = sqlx::query_as(
+) -> sqlx::Result<HashSet<(Vec<u8>, Vec<u8>)>> {
+    let created: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
         "INSERT INTO tokens AS t (tenant_id, token, subject_ref, entity_type, sealed_value)
-         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bytea[])
-         ON CONFLICT (tenant_id, token, subject_ref) DO UPDATE
+         SELECT $1, * FROM UNNEST($2::bytea[], $3::bytea[], $4::text[], $5::bytea[])
+         ON CONFLICT (tenant_id, subject_ref, token) DO UPDATE
              SET sealed_value = EXCLUDED.sealed_value
              WHERE t.sealed_value IS NULL AND EXCLUDED.sealed_value IS NOT NULL
          RETURNING token, subject_ref, (xmax = 0) AS created",
@@ -38,7 +39,7 @@ pub async fn insert_tokens(
     .fetch_all(tx)
     .await?
     .into_iter()
-    .filter_map(|(token, subject, created): (String, String, bool)| {
+    .filter_map(|(token, subject, created): (Vec<u8>, Vec<u8>, bool)| {
         created.then_some((token, subject))
     })
     .collect::<Vec<_>>();
@@ -48,7 +49,7 @@ pub async fn insert_tokens(
 /// A stored token with its sealed value and the keys needed to open it.
 #[derive(Debug, sqlx::FromRow)]
 pub struct TokenEntry {
-    pub token: String,
+    pub token: Vec<u8>,
     pub subject_ref: String,
     pub entity_type: String,
     pub sealed_value: Option<Vec<u8>>,
@@ -64,19 +65,20 @@ pub struct TokenEntry {
 pub async fn lookup(
     db: impl PgExecutor<'_>,
     tenant: Uuid,
-    tokens: &[String],
-    subject_ref: Option<&str>,
+    tokens: &[Vec<u8>],
+    subject_ref: Option<&[u8]>,
 ) -> sqlx::Result<Vec<TokenEntry>> {
     sqlx::query_as(
-        "SELECT tk.token, tk.subject_ref, tk.entity_type, tk.sealed_value,
+        "SELECT tk.token, k.subject_ref, tk.entity_type, tk.sealed_value,
                 k.key_id, k.kek_version, k.wrapped,
                 t.master_version AS kek_master_version, t.wrapped AS kek_wrapped
          FROM tokens tk
-         JOIN subject_keys k ON k.tenant_id = tk.tenant_id AND k.subject_ref = tk.subject_ref
+         JOIN subject_keys k ON k.tenant_id = tk.tenant_id
+                            AND k.subject_ref = encode(tk.subject_ref, 'hex')
          JOIN tenant_keys t ON t.tenant_id = k.tenant_id AND t.purpose = 'tenant_kek'
                            AND t.version = k.kek_version
          WHERE tk.tenant_id = $1 AND tk.token = ANY($2)
-           AND ($3::text IS NULL OR tk.subject_ref = $3)
+           AND ($3::bytea IS NULL OR tk.subject_ref = $3)
            AND tk.sealed_value IS NOT NULL",
     )
     .bind(tenant)
@@ -90,13 +92,13 @@ pub async fn lookup(
 pub async fn subject_page(
     db: impl PgExecutor<'_>,
     tenant: Uuid,
-    subject_ref: &str,
-    after: Option<&str>,
+    subject_ref: &[u8],
+    after: Option<&[u8]>,
     limit: i64,
-) -> sqlx::Result<Vec<(String, String, Option<Vec<u8>>)>> {
+) -> sqlx::Result<Vec<(Vec<u8>, String, Option<Vec<u8>>)>> {
     sqlx::query_as(
         "SELECT token, entity_type, sealed_value FROM tokens
-         WHERE tenant_id = $1 AND subject_ref = $2 AND ($3::text IS NULL OR token > $3)
+         WHERE tenant_id = $1 AND subject_ref = $2 AND ($3::bytea IS NULL OR token > $3)
          ORDER BY token LIMIT $4",
     )
     .bind(tenant)
@@ -111,7 +113,7 @@ pub async fn subject_page(
 pub async fn delete_subject_tokens(
     tx: &mut PgConnection,
     tenant: Uuid,
-    subject_ref: &str,
+    subject_ref: &[u8],
 ) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM tokens WHERE tenant_id = $1 AND subject_ref = $2")
         .bind(tenant)
@@ -119,4 +121,11 @@ pub async fn delete_subject_tokens(
         .execute(tx)
         .await?;
     Ok(done.rows_affected())
+}
+
+/// The stored form of a subject ref: its 32 digest bytes.
+pub fn subject_bytes(subject_ref: &str) -> Vec<u8> {
+    // Subject refs are validated 64-character lowercase hex, so decoding cannot fail;
+    // an empty vector would match nothing.
+    hex::decode(subject_ref).unwrap_or_default()
 }
