@@ -275,8 +275,6 @@ static CUE_ENDS: LazyLock<HashSet<&'static str, BuildHasherDefault<Fnv>>> = Lazy
     set.extend(TITLES.iter().copied());
     set.extend(STRONG.iter().map(|p| p[p.len() - 1]));
     set.extend(WEAK.iter().map(|p| p[p.len() - 1]));
-    set.extend(LABELS.iter().filter(|l| !l.contains(' ')).copied());
-    set.extend(LABELS.iter().filter_map(|l| l.rsplit(' ').next()));
     set
 });
 
@@ -317,6 +315,10 @@ fn shape(word: &str) -> Option<(usize, usize, usize)> {
 /// A fast negative test on a raw token (before trimming punctuation): `false`
 /// means it cannot end a cue. Non-ASCII words always pass to the full test.
 pub fn could_end_cue(raw: &str) -> bool {
+    if raw.ends_with(':') {
+        // Labels ("Name:") are looked up in full.
+        return true;
+    }
     let trimmed = raw.trim_matches([',', ':', '!', '?', '(', ')', '"', ';', '-']);
     if !trimmed.is_ascii() {
         return true;

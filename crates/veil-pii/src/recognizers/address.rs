@@ -6,11 +6,99 @@ use super::neighbourhoods;
 use crate::entity::{BuiltIn, EntityType};
 use crate::recognizer::{Candidate, Input, Recognizer};
 use crate::text::DIGIT;
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 pub(crate) struct StreetAddressRecognizer {
     patterns: Vec<(Regex, &'static str)>,
+    /// Street words of every language: a window without one holds no address.
+    keywords: AhoCorasick,
 }
+
+/// Street words (lower case, matched case-insensitively anywhere in a window).
+const KEYWORDS: &[&str] = &[
+    "street",
+    "st",
+    "avenue",
+    "ave",
+    "road",
+    "rd",
+    "boulevard",
+    "blvd",
+    "lane",
+    "ln",
+    "drive",
+    "dr",
+    "court",
+    "ct",
+    "place",
+    "pl",
+    "way",
+    "terrace",
+    "close",
+    "crescent",
+    "parkway",
+    "pkwy",
+    "square",
+    "sq",
+    "highway",
+    "hwy",
+    "circle",
+    "cir",
+    "trail",
+    "row",
+    "walk",
+    "gardens",
+    "grove",
+    "mews",
+    "straße",
+    "strasse",
+    "str.",
+    "weg",
+    "gasse",
+    "platz",
+    "allee",
+    "ring",
+    "damm",
+    "ufer",
+    "chaussee",
+    "steig",
+    "pfad",
+    "straat",
+    "laan",
+    "plein",
+    "gracht",
+    "kade",
+    "singel",
+    "dijk",
+    "hof",
+    "steeg",
+    "dreef",
+    "pad",
+    "markt",
+    "rue",
+    "av.",
+    "bd",
+    "chemin",
+    "allée",
+    "impasse",
+    "quai",
+    "route",
+    "cours",
+    "passage",
+    "calle",
+    "c/",
+    "avenida",
+    "avda",
+    "plaza",
+    "pza",
+    "paseo",
+    "camino",
+    "carrera",
+    "ronda",
+    "travesía",
+    "glorieta",
+];
 
 const NAME: &str = "StreetAddressRecognizer";
 const SCORE: f32 = 0.6;
@@ -43,7 +131,12 @@ impl StreetAddressRecognizer {
         .into_iter()
         .map(|(p, name)| (Regex::new(&p).expect("built-in pattern compiles"), name))
         .collect();
-        StreetAddressRecognizer { patterns }
+        let keywords = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(KEYWORDS)
+            .expect("built-in keywords compile");
+        StreetAddressRecognizer { patterns, keywords }
     }
 }
 
@@ -64,6 +157,16 @@ impl Recognizer for StreetAddressRecognizer {
         let first = out.len();
         for (ws, we) in neighbourhoods(input, 5, 6, |t| t.has(DIGIT) && t.end - t.start <= 6) {
             let window = &text[ws..we];
+            // A street word that ends a word ("Baker Street", "Hauptstraße", "rue").
+            let has_keyword = self.keywords.find_iter(window).any(|m| {
+                !window[m.end()..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_alphabetic)
+            });
+            if !has_keyword {
+                continue;
+            }
             for (re, pattern) in &self.patterns {
                 for m in re.find_iter(window) {
                     let (s, e) = (ws + m.start(), ws + m.end());

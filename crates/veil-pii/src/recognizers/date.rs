@@ -7,11 +7,14 @@ use crate::context;
 use crate::entity::{BuiltIn, EntityType};
 use crate::recognizer::{Candidate, Input, Recognizer};
 use crate::text::DIGIT;
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 pub(crate) struct DateOfBirthRecognizer {
     numeric: Regex,
     textual: Regex,
+    /// Month names: a window without one holds no textual date.
+    months: AhoCorasick,
 }
 
 const NAME: &str = "DateOfBirthRecognizer";
@@ -105,7 +108,13 @@ impl DateOfBirthRecognizer {
         let textual = format!(
             r"(?i)\b(?:(?P<d1>\d{{1,2}})(?:st|nd|rd|th|er|\.)?\s+(?:of\s+|de\s+)?(?P<m1>{alternation})\.?,?\s+(?:de\s+)?(?P<y1>\d{{4}})|(?P<m2>{alternation})\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y2>\d{{4}}))\b"
         );
+        let months = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(MONTHS.iter().map(|(m, _)| *m))
+            .expect("built-in month names compile");
         DateOfBirthRecognizer {
+            months,
             numeric: Regex::new(r"(?-u)\b(?:\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2})\b")
                 .expect("built-in pattern compiles"),
             textual: Regex::new(&textual).expect("built-in pattern compiles"),
@@ -168,6 +177,20 @@ impl Recognizer for DateOfBirthRecognizer {
                 if Self::numeric_ok(m.as_str()) && isolated(text, s, e) {
                     push(s, e, "numeric_date", out);
                 }
+            }
+            // A month name as a whole word, then a full match, before the slower captures.
+            let has_month = self.months.find_iter(window).any(|m| {
+                !window[..m.start()]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_alphabetic)
+                    && !window[m.end()..]
+                        .chars()
+                        .next()
+                        .is_some_and(char::is_alphabetic)
+            });
+            if !has_month || !self.textual.is_match(window) {
+                continue;
             }
             for caps in self.textual.captures_iter(window) {
                 let Some(whole) = caps.get(0) else { continue };
