@@ -27,8 +27,10 @@ async fn replicas_serving(h: &Harness, n: i64) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_withdrawal_on_one_replica_holds_at_once_on_the_other() -> anyhow::Result<()> {
-    let h = Harness::start().await?;
-    let (_b_running, b) = instance(&h.env, |_| {}).await?;
+    // A long ttl, so that a missing confirmation would show as a slow withdrawal.
+    let slow = |s: &mut veil_consent::ConsentSettings| s.cache_ttl_ms = 5_000;
+    let h = Harness::start_with(slow).await?;
+    let (_b_running, b) = instance(&h.env, slow).await?;
     replicas_serving(&h, 2).await?;
     h.purpose(consent_purpose("marketing")).await?;
     let notice = h.notice().await?;
@@ -86,7 +88,7 @@ async fn a_withdrawal_on_one_replica_holds_at_once_on_the_other() -> anyhow::Res
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replica_that_does_not_confirm_is_waited_out() -> anyhow::Result<()> {
-    let ttl = 600;
+    let ttl = 1_500;
     let h = Harness::start_with(|s| {
         s.cache_ttl_ms = ttl;
         s.cache_heartbeat_ms = 100;
