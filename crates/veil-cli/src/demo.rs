@@ -18,7 +18,8 @@ use veil_proto::common::v1::{
 };
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
 use veil_proto::consent::v1::{
-    ConsentChoice, PublishNoticeRequest, Purpose, RecordConsentRequest, UpsertPurposeRequest,
+    ConsentChoice, PublishNoticeRequest, Purpose, RecordConsentRequest, RecordNoticeServedRequest,
+    UpsertPurposeRequest,
 };
 use veil_proto::gateway::v1::admin_service_client::AdminServiceClient;
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
@@ -152,6 +153,7 @@ pub async fn play(target: DemoTarget) -> anyhow::Result<DemoOutcome> {
 
     let conversation = format!("{slug}-conversation");
     let mut pipeline = PrivacyGatewayServiceClient::new(gateway.clone());
+    let mut consent = ConsentServiceClient::new(gateway.clone());
     for (number, turn) in SCRIPT.iter().enumerate() {
         let response = pipeline
             .process_message(with_bearer(
@@ -199,6 +201,19 @@ pub async fn play(target: DemoTarget) -> anyhow::Result<DemoOutcome> {
                 "{:<13} {kind} v{} ({}): {}",
                 "notice due", notice.version, notice.locale, notice.title
             );
+            // The bot shows the notice with its reply and says so, so it is not due again.
+            consent
+                .record_notice_served(with_bearer(
+                    RecordNoticeServedRequest {
+                        subject_id: SUBJECT.into(),
+                        notice_id: notice.notice_id.clone(),
+                        conversation_id: conversation.clone(),
+                        channel: CollectionMethod::Chat as i32,
+                        served_at: None,
+                    },
+                    &keys.bot,
+                )?)
+                .await?;
         }
         if let Some(command) = &response.privacy_command {
             println!("{:<13} {}", "privacy cmd", describe_command(command));
