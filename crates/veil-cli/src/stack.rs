@@ -13,7 +13,7 @@ pub struct StackSettings {
     /// Gateway settings; its service URLs are replaced by the bound addresses.
     pub gateway: veil_gateway::Config,
     /// Consent settings.
-    pub consent: veil_consent::Config,
+    pub consent: veil_consent::ServiceConfig,
     /// Vault settings.
     pub vault: veil_vault::Config,
     /// Retention settings.
@@ -44,7 +44,7 @@ pub struct Stack {
 impl Stack {
     /// Builds the internal services, then the gateway pointed at them.
     pub async fn build(mut settings: StackSettings) -> anyhow::Result<Self> {
-        let consent = veil_consent::build(settings.consent).await?;
+        let consent = veil_consent::build_with(settings.consent).await?;
         let vault = veil_vault::build(settings.vault).await?;
         let retention = veil_retention::build(settings.retention).await?;
         let audit = veil_audit::build(settings.audit).await?;
