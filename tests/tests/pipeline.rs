@@ -142,3 +142,32 @@ async fn placeholders_are_stable_per_conversation_and_restore_for_the_subject() 
     }
     stack.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_turns_of_one_conversation_all_land_in_order() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "concurrent").await?;
+    let mut calls = Vec::new();
+    for i in 0..8 {
+        let mut client = PrivacyGatewayServiceClient::new(gateway.clone());
+        let key = tenant.bot_key.clone();
+        calls.push(tokio::spawn(async move {
+            client
+                .process_message(bearer(
+                    message("conv-c", "customer-c", &format!("message {i}")),
+                    &key,
+                ))
+                .await
+                .map(|r| r.into_inner().turn_index)
+        }));
+    }
+    let mut indexes = Vec::new();
+    for call in calls {
+        indexes.push(call.await??);
+    }
+    indexes.sort_unstable();
+    assert_eq!(indexes, (0..8).collect::<Vec<i64>>());
+    stack.stop().await
+}

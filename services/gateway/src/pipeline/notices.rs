@@ -47,8 +47,8 @@ pub struct NoticeSubject<'a> {
     pub subject_id: &'a str,
     pub locale: &'a str,
     pub jurisdiction: i32,
-    /// True when the conversation has no turn yet.
-    pub conversation_starts: bool,
+    /// The conversation, for the AI disclosure (due while it has no turn yet).
+    pub conversation: Option<&'a str>,
 }
 
 fn due_notice(notice: &Notice) -> NoticeDue {
@@ -79,6 +79,20 @@ impl PipelineApi {
         if current.is_empty() {
             return Ok(Vec::new());
         }
+        // Only asked when an AI disclosure exists: most messages need no extra query.
+        let conversation_starts = match subject.conversation {
+            Some(conversation)
+                if current
+                    .iter()
+                    .any(|n| n.kind == NoticeKind::AiDisclosure as i32) =>
+            {
+                crate::store::next_turn_index(&self.pool, call.tenant.as_uuid(), conversation)
+                    .await
+                    .map_err(veil_core::error::ServiceError::from)?
+                    == 0
+            }
+            _ => false,
+        };
         let request = self.clients.request(
             "consent",
             &call.principal,
@@ -102,7 +116,7 @@ impl PipelineApi {
                     .filter(|s| s.kind == notice.kind)
                     .max_by_key(|s| s.version);
                 let due = if notice.kind == NoticeKind::AiDisclosure as i32 {
-                    subject.conversation_starts
+                    conversation_starts
                 } else {
                     served.is_none_or(|s| s.version < notice.version)
                 };

@@ -38,6 +38,14 @@ pub struct Stored {
     pub turn_index: i64,
 }
 
+/// Concurrent turns of one conversation may race for the next turn index; the loser
+/// retries with the index after the winner's.
+const ATTEMPTS: usize = 5;
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}
+
 impl PipelineApi {
     /// Writes the turn and its events atomically and wakes the outbox relay.
     pub(super) async fn persist(
@@ -45,10 +53,26 @@ impl PipelineApi {
         call: &Call,
         turn: Turn<'_>,
     ) -> Result<Stored, ServiceError> {
+        let mut attempt = 1;
+        loop {
+            match self.persist_once(call, &turn).await {
+                Err(Retry::Conflict) if attempt < ATTEMPTS => attempt += 1,
+                Err(Retry::Conflict) => {
+                    return Err(ServiceError::Unavailable(
+                        "too many concurrent turns in this conversation; retry".into(),
+                    ));
+                }
+                Err(Retry::Failed(error)) => return Err(error),
+                Ok(stored) => return Ok(stored),
+            }
+        }
+    }
+
+    async fn persist_once(&self, call: &Call, turn: &Turn<'_>) -> Result<Stored, Retry> {
         let tenant = call.tenant.as_uuid();
         let store_turn = !turn.consent.do_not_store;
         let message_id = uuid::Uuid::now_v7();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(Retry::from)?;
         pseudonyms::insert(
             &mut tx,
             tenant,
@@ -56,7 +80,8 @@ impl PipelineApi {
             turn.subject_ref.as_str(),
             turn.new_placeholders,
         )
-        .await?;
+        .await
+        .map_err(Retry::from)?;
         let (entity_counts, operator_counts) = engine::counts(turn.entities);
         let turn_index = if store_turn {
             store::insert_turn(
@@ -69,12 +94,15 @@ impl PipelineApi {
                     role: turn.role as i32,
                     redacted_text: turn.redacted_text,
                     entity_counts: serde_json::to_value(&entity_counts)
-                        .map_err(ServiceError::internal)?,
+                        .map_err(|e| Retry::Failed(ServiceError::internal(e)))?,
                 },
             )
-            .await?
+            .await
+            .map_err(Retry::from)?
         } else {
-            store::next_turn_index(&mut *tx, tenant, turn.conversation_id).await?
+            store::next_turn_index(&mut *tx, tenant, turn.conversation_id)
+                .await
+                .map_err(Retry::from)?
         };
         let message_id = if store_turn {
             message_id.to_string()
@@ -107,8 +135,9 @@ impl PipelineApi {
             Payload::GatewayMessageProcessed(processed),
         )
         .await
-        .map_err(ServiceError::internal)?;
-        if let Some(mut event) = turn.command {
+        .map_err(|e| Retry::Failed(ServiceError::internal(e)))?;
+        if let Some(event) = &turn.command {
+            let mut event = event.clone();
             event.conversation_id = turn.conversation_id.to_string();
             event.message_id = message_id.clone();
             emit(
@@ -118,14 +147,32 @@ impl PipelineApi {
                 Payload::GatewayPrivacyCommandDetected(event),
             )
             .await
-            .map_err(ServiceError::internal)?;
+            .map_err(|e| Retry::Failed(ServiceError::internal(e)))?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(Retry::from)?;
         self.relay.notify();
         Ok(Stored {
             message_id,
             turn_index,
         })
+    }
+}
+
+/// Why one attempt did not store the turn.
+enum Retry {
+    /// Another turn took the index first.
+    Conflict,
+    /// Anything else.
+    Failed(ServiceError),
+}
+
+impl From<sqlx::Error> for Retry {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unique_violation(&error) {
+            Retry::Conflict
+        } else {
+            Retry::Failed(ServiceError::from(error))
+        }
     }
 }
 

@@ -15,7 +15,6 @@ use super::persist::Turn;
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::engine::{self, Engine};
 use crate::pseudonyms;
-use crate::store;
 
 impl PipelineApi {
     pub(super) async fn process(
@@ -74,16 +73,11 @@ impl PipelineApi {
             tokens.iter().cloned().zip(values.iter().cloned()).collect();
 
         let notices_due = if role == MessageRole::User {
-            let starts =
-                store::next_turn_index(&self.pool, tenant.as_uuid(), &context.conversation_id)
-                    .await
-                    .map_err(ServiceError::from)?
-                    == 0;
             let subject = NoticeSubject {
                 subject_id: &context.subject_id,
                 locale: &context.locale,
                 jurisdiction: context.jurisdiction,
-                conversation_starts: starts,
+                conversation: Some(&context.conversation_id),
             };
             self.notice_statuses(call, &subject)
                 .await?

@@ -25,20 +25,17 @@ impl PipelineApi {
         request: GetNoticesRequest,
     ) -> Result<GetNoticesResponse, tonic::Status> {
         validate_subject_id("subject_id", &request.subject_id)?;
-        let conversation_starts = if request.conversation_id.is_empty() {
-            false
+        let conversation = if request.conversation_id.is_empty() {
+            None
         } else {
             validate_conversation_id("conversation_id", &request.conversation_id)?;
-            store::next_turn_index(&self.pool, call.tenant.as_uuid(), &request.conversation_id)
-                .await
-                .map_err(ServiceError::from)?
-                == 0
+            Some(request.conversation_id.as_str())
         };
         let subject = NoticeSubject {
             subject_id: &request.subject_id,
             locale: &request.locale,
             jurisdiction: request.jurisdiction,
-            conversation_starts,
+            conversation,
         };
         Ok(GetNoticesResponse {
             notices: self.notice_statuses(call, &subject).await?,
