@@ -54,6 +54,10 @@ pub(crate) fn propagate(text: &str, candidates: &mut Vec<Candidate>, order: &mut
     let mut values: Vec<usize> = Vec::new();
     for &i in order.iter() {
         let c = &candidates[i];
+        // A validated value is validated again wherever it recurs.
+        if c.checksum_validated {
+            continue;
+        }
         let value = &text[c.start..c.end];
         if value.len() >= MIN_LEN
             && !values

@@ -259,15 +259,24 @@ pub fn classify(previous: &[&str], colon: bool) -> Option<Cue> {
 
 /// Whether a folded word is a cue on its own ("hi", "bonjour", "thanks", "dear").
 pub fn is_single_word_cue(word: &str) -> bool {
-    WEAK.iter()
-        .chain(STRONG.iter())
-        .any(|p| p.len() == 1 && p[0] == word)
+    SINGLE_WORD_CUES.contains(word)
 }
 
 /// Whether a folded word (without a trailing dot) is a title.
 pub fn is_title(word: &str) -> bool {
-    TITLES.contains(&word)
+    TITLE_SET.contains(word)
 }
+
+type WordSet = HashSet<&'static str, BuildHasherDefault<Fnv>>;
+
+static SINGLE_WORD_CUES: LazyLock<WordSet> = LazyLock::new(|| {
+    WEAK.iter()
+        .chain(STRONG.iter())
+        .filter(|p| p.len() == 1)
+        .map(|p| p[0])
+        .collect()
+});
+static TITLE_SET: LazyLock<WordSet> = LazyLock::new(|| TITLES.iter().copied().collect());
 
 /// Words that can end a cue, for a constant-time test on every token.
 static CUE_ENDS: LazyLock<HashSet<&'static str, BuildHasherDefault<Fnv>>> = LazyLock::new(|| {
@@ -315,18 +324,28 @@ fn shape(word: &str) -> Option<(usize, usize, usize)> {
 /// A fast negative test on a raw token (before trimming punctuation): `false`
 /// means it cannot end a cue. Non-ASCII words always pass to the full test.
 pub fn could_end_cue(raw: &str) -> bool {
-    if raw.ends_with(':') {
+    let b = raw.as_bytes();
+    if b.last() == Some(&b':') {
         // Labels ("Name:") are looked up in full.
         return true;
     }
-    let trimmed = raw.trim_matches([',', ':', '!', '?', '(', ')', '"', ';', '-']);
-    if !trimmed.is_ascii() {
+    let punct = |c: &u8| {
+        matches!(
+            c,
+            b',' | b':' | b'!' | b'?' | b'(' | b')' | b'"' | b';' | b'-'
+        )
+    };
+    let start = b.iter().position(|c| !punct(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !punct(c)).map_or(start, |p| p + 1);
+    let word = &b[start..end.max(start)];
+    if word.iter().any(|c| !c.is_ascii()) {
         return true;
     }
-    match shape(trimmed) {
-        Some((len, first, last)) => CUE_SHAPES[len * 32 + first] & (1 << last) != 0,
-        None => false,
+    let len = word.len();
+    if len == 0 || len >= 16 {
+        return false;
     }
+    CUE_SHAPES[len * 32 + letter_class(word[0])] & (1 << letter_class(word[len - 1])) != 0
 }
 
 #[cfg(test)]
