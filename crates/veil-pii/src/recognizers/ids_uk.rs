@@ -1,11 +1,11 @@
 //! UK identifiers: NHS number (mod 11), National Insurance number (strict
 //! prefix and suffix letters) and postcodes (strict letter positions).
 
-use super::{isolated, windows};
+use super::{isolated, joined};
 use crate::checksum::nhs;
 use crate::entity::{BuiltIn, EntityType};
 use crate::recognizer::{Candidate, Input, Recognizer};
-use crate::text::{DIGIT, LOWER, UPPER};
+use crate::text::{DIGIT, LOWER, Token, UPPER};
 use regex::Regex;
 
 pub(crate) struct UkIdsRecognizer {
@@ -35,11 +35,39 @@ impl UkIdsRecognizer {
     }
 }
 
-fn digit_count(text: &str, start: usize, end: usize) -> usize {
-    text.as_bytes()[start..end]
+/// Digit runs widened by one letter-only token on each side ("AA 12 34 56 B",
+/// "GIR 0AA"), so only text around numbers is searched.
+fn widened<'a>(
+    input: &'a Input<'_>,
+    min_digits: usize,
+    affix: impl Fn(&Token) -> bool + 'a,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let (tokens, text) = (input.tokens, input.text);
+    input
+        .digit_runs
         .iter()
-        .filter(|b| b.is_ascii_digit())
-        .count()
+        .filter(move |r| r.digits >= min_digits)
+        .map(move |r| {
+            let first = tokens.partition_point(|t| t.start < r.start);
+            let last = tokens
+                .partition_point(|t| t.start < r.end)
+                .saturating_sub(1);
+            let (mut ws, mut we) = (r.start, r.end);
+            if first > 0
+                && first < tokens.len()
+                && affix(&tokens[first - 1])
+                && joined(text, &tokens[first - 1], &tokens[first])
+            {
+                ws = tokens[first - 1].start;
+            }
+            if last + 1 < tokens.len()
+                && affix(&tokens[last + 1])
+                && joined(text, &tokens[last], &tokens[last + 1])
+            {
+                we = tokens[last + 1].end;
+            }
+            (ws, we)
+        })
 }
 
 const NINO_BAD_PREFIXES: &[&[u8; 2]] = &[b"BG", b"GB", b"NK", b"KN", b"NT", b"TN", b"ZZ"];
@@ -82,12 +110,9 @@ impl Recognizer for UkIdsRecognizer {
             }
         }
         // Letters without digits ("AA", "B", "GIR") belong to these values too.
-        let short_alpha =
-            |t: &crate::text::Token| t.has(DIGIT) || (t.has(UPPER | LOWER) && t.end - t.start <= 4);
+        let short_alpha = |t: &Token| !t.has(DIGIT) && t.has(UPPER | LOWER) && t.end - t.start <= 4;
         if input.wants(BuiltIn::UkNino) {
-            for (ws, we) in
-                windows(input, short_alpha).filter(|(s, e)| digit_count(text, *s, *e) >= 6)
-            {
+            for (ws, we) in widened(input, 6, short_alpha) {
                 for m in self.nino.find_iter(&text[ws..we]) {
                     let (s, e) = (ws + m.start(), ws + m.end());
                     let p = m.as_str().as_bytes();
@@ -101,11 +126,8 @@ impl Recognizer for UkIdsRecognizer {
             }
         }
         if input.wants(BuiltIn::UkPostcode) {
-            let postcode_token =
-                |t: &crate::text::Token| t.has(DIGIT) || (t.has(UPPER) && t.end - t.start <= 4);
-            for (ws, we) in
-                windows(input, postcode_token).filter(|(s, e)| digit_count(text, *s, *e) >= 1)
-            {
+            let upper_affix = |t: &Token| !t.has(DIGIT) && t.has(UPPER) && t.end - t.start <= 4;
+            for (ws, we) in widened(input, 1, upper_affix) {
                 for m in self.postcode.find_iter(&text[ws..we]) {
                     let (s, e) = (ws + m.start(), ws + m.end());
                     if !isolated(text, s, e) {

@@ -49,31 +49,6 @@ pub(crate) fn joined(text: &str, prev: &Token, next: &Token) -> bool {
     matches!((chars.next(), chars.next()), (Some(c), None) if c != '\n' && c != '\r')
 }
 
-/// Maximal runs of consecutive, single-space-joined tokens that all satisfy `pred`,
-/// as byte ranges of the text.
-pub(crate) fn windows<'a>(
-    input: &'a Input<'_>,
-    pred: impl Fn(&Token) -> bool + 'a,
-) -> impl Iterator<Item = (usize, usize)> + 'a {
-    let tokens = input.tokens;
-    let text = input.text;
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < tokens.len() && !pred(&tokens[i]) {
-            i += 1;
-        }
-        if i >= tokens.len() {
-            return None;
-        }
-        let first = i;
-        i += 1;
-        while i < tokens.len() && pred(&tokens[i]) && joined(text, &tokens[i - 1], &tokens[i]) {
-            i += 1;
-        }
-        Some((tokens[first].start, tokens[i - 1].end))
-    })
-}
-
 /// Fills `out` with the runs of single-space-joined tokens that contain digits.
 pub(crate) fn digit_runs(text: &str, tokens: &[Token], out: &mut Vec<DigitRun>) {
     out.clear();
