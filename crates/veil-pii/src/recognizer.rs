@@ -70,6 +70,10 @@ pub struct DigitRun {
     pub end: usize,
     /// Number of ASCII digits in the run.
     pub digits: usize,
+    /// Index of the run's first token.
+    pub first_token: usize,
+    /// Index of the run's last token.
+    pub last_token: usize,
 }
 
 /// What a recognizer sees: the text, its tokens, and what the policy asks for.

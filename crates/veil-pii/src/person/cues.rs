@@ -4,7 +4,7 @@
 //! inside names ("van", "de", "von").
 
 use super::gazetteer::Fnv;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::sync::LazyLock;
 
@@ -237,7 +237,7 @@ pub fn classify(previous: &[&str], colon: bool) -> Option<Cue> {
             }
         }
     }
-    if let Some(title) = TITLES.iter().find(|t| **t == last.trim_end_matches('.')) {
+    if let Some(title) = TITLE_SET.get(last.strip_suffix('.').unwrap_or(last)) {
         return Some(Cue::Title(title));
     }
     let ends_with = |phrase: &[&str]| {
@@ -248,14 +248,39 @@ pub fn classify(previous: &[&str], colon: bool) -> Option<Cue> {
                 .zip(previous.iter().rev())
                 .all(|(p, w)| p == w)
     };
-    if let Some(phrase) = STRONG.iter().find(|p| ends_with(p)) {
-        return Some(Cue::Strong(phrase[phrase.len() - 1]));
-    }
-    if let Some(phrase) = WEAK.iter().find(|p| ends_with(p)) {
-        return Some(Cue::Weak(phrase[phrase.len() - 1]));
-    }
-    None
+    // Only phrases ending in the nearest word are tried (strong ones first).
+    let phrases = PHRASES_BY_LAST_WORD.get(last)?;
+    phrases
+        .iter()
+        .find(|(phrase, _)| ends_with(phrase))
+        .map(|(phrase, strong)| {
+            let word = phrase[phrase.len() - 1];
+            if *strong {
+                Cue::Strong(word)
+            } else {
+                Cue::Weak(word)
+            }
+        })
 }
+
+/// Phrases indexed by their last word; `true` marks strong ones, listed first.
+static PHRASES_BY_LAST_WORD: LazyLock<
+    HashMap<&'static str, Vec<(&'static [&'static str], bool)>, BuildHasherDefault<Fnv>>,
+> = LazyLock::new(|| {
+    let mut map: HashMap<
+        &'static str,
+        Vec<(&'static [&'static str], bool)>,
+        BuildHasherDefault<Fnv>,
+    > = HashMap::default();
+    for (list, strong) in [(STRONG, true), (WEAK, false)] {
+        for phrase in list {
+            map.entry(phrase[phrase.len() - 1])
+                .or_default()
+                .push((*phrase, strong));
+        }
+    }
+    map
+});
 
 /// Whether a folded word is a cue on its own ("hi", "bonjour", "thanks", "dear").
 pub fn is_single_word_cue(word: &str) -> bool {

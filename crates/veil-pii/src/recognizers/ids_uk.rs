@@ -48,10 +48,7 @@ fn widened<'a>(
         .iter()
         .filter(move |r| r.digits >= min_digits)
         .map(move |r| {
-            let first = tokens.partition_point(|t| t.start < r.start);
-            let last = tokens
-                .partition_point(|t| t.start < r.end)
-                .saturating_sub(1);
+            let (first, last) = (r.first_token, r.last_token);
             let (mut ws, mut we) = (r.start, r.end);
             if first > 0
                 && first < tokens.len()

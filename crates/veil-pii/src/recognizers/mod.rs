@@ -71,7 +71,13 @@ pub(crate) fn digit_runs(text: &str, tokens: &[Token], out: &mut Vec<DigitRun>) 
             .iter()
             .filter(|b| b.is_ascii_digit())
             .count();
-        out.push(DigitRun { start, end, digits });
+        out.push(DigitRun {
+            start,
+            end,
+            digits,
+            first_token: first,
+            last_token: i - 1,
+        });
     }
 }
 
