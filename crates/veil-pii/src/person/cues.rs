@@ -263,15 +263,13 @@ pub fn classify(previous: &[&str], colon: bool) -> Option<Cue> {
         })
 }
 
-/// Phrases indexed by their last word; `true` marks strong ones, listed first.
-static PHRASES_BY_LAST_WORD: LazyLock<
-    HashMap<&'static str, Vec<(&'static [&'static str], bool)>, BuildHasherDefault<Fnv>>,
-> = LazyLock::new(|| {
-    let mut map: HashMap<
-        &'static str,
-        Vec<(&'static [&'static str], bool)>,
-        BuildHasherDefault<Fnv>,
-    > = HashMap::default();
+/// Phrases with a flag that marks strong ones.
+type Phrases = Vec<(&'static [&'static str], bool)>;
+type PhraseIndex = HashMap<&'static str, Phrases, BuildHasherDefault<Fnv>>;
+
+/// Phrases indexed by their last word; strong ones are listed first.
+static PHRASES_BY_LAST_WORD: LazyLock<PhraseIndex> = LazyLock::new(|| {
+    let mut map = PhraseIndex::default();
     for (list, strong) in [(STRONG, true), (WEAK, false)] {
         for phrase in list {
             map.entry(phrase[phrase.len() - 1])
