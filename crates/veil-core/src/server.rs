@@ -153,7 +153,10 @@ impl BoundServer {
                 tokio::time::sleep(grace).await;
             }
         };
-        let serve = router.serve_with_incoming_shutdown(TcpIncoming::from(self.grpc), signal);
+        // Without TCP_NODELAY a response written in pieces waits for the peer's delayed ACK
+        // (Nagle), adding ~40 ms to calls.
+        let incoming = TcpIncoming::from(self.grpc).with_nodelay(Some(true));
+        let serve = router.serve_with_incoming_shutdown(incoming, signal);
         tokio::pin!(serve);
         let result = tokio::select! {
             result = &mut serve => result.map_err(ServerError::from),
