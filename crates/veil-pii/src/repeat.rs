@@ -9,8 +9,9 @@ use crate::recognizer::Candidate;
 use crate::text::on_word_boundaries;
 use aho_corasick::{AhoCorasick, MatchKind};
 
-/// Shortest value repeated (shorter ones match too much by chance).
-const MIN_LEN: usize = 3;
+/// Shortest value repeated (single characters would match by chance; longer ones
+/// must stand as whole words).
+const MIN_LEN: usize = 2;
 /// Up to this many distinct values, a plain search per value is cheaper than an automaton.
 const DIRECT_SEARCH_MAX: usize = 8;
 

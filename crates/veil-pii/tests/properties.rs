@@ -104,7 +104,13 @@ fn redact(text: &str, policy: &Policy, map: &mut PseudonymMap) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    // A fixed seed keeps CI reproducible; run with PROPTEST_CASES and another seed
+    // locally to search wider (see docs/pii.md for the known streaming limits).
+    #![proptest_config(ProptestConfig {
+        cases: 96,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed_0f_7e11),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn arbitrary_unicode_never_panics(text in "\\PC{0,200}", cut in 0usize..200) {

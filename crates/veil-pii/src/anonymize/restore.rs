@@ -56,7 +56,7 @@ fn placeholder_at<'m>(
         (1, ">")
     } else if rest.starts_with('[') {
         (1, "]")
-    } else if rest.len() >= 4 && rest[..4].eq_ignore_ascii_case("&lt;") {
+    } else if rest.len() >= 4 && rest.as_bytes()[..4].eq_ignore_ascii_case(b"&lt;") {
         (4, "&gt;")
     } else {
         return None;

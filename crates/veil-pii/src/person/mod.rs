@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 const NAME: &str = "PersonRecognizer";
 const MAX_NAME_TOKENS: usize = 4;
+/// Tokens on each side of a name whose function words tell the language.
+const LANGUAGE_WINDOW: usize = 12;
 
 /// Finds person names with the gazetteer and cues.
 pub struct PersonRecognizer {
@@ -105,7 +107,7 @@ fn likely_languages(text: &str, tokens: &[Token], hints: LangSet) -> (LangSet, b
         Language::Nl.bit(),
     );
     let mut counts = [0u32; 5];
-    for tok in tokens.iter().take(200) {
+    for tok in tokens {
         let w = tok.text(text).trim_matches(|c: char| !c.is_alphabetic());
         if w.is_empty() || w.len() > 7 {
             continue;
@@ -172,16 +174,17 @@ struct Ctx<'a> {
     text: &'a str,
     tokens: &'a [Token],
     langs: LangSet,
-    likely: Option<(LangSet, bool)>,
 }
 
 impl Ctx<'_> {
-    /// The likely languages of the text and whether they rest on evidence
-    /// (computed once, when first needed).
-    fn likely(&mut self) -> (LangSet, bool) {
-        *self
-            .likely
-            .get_or_insert_with(|| likely_languages(self.text, self.tokens, self.langs))
+    /// The likely languages around token `i` (a dozen tokens on each side) and
+    /// whether they rest on evidence. Local, so that a stream, which sees only a
+    /// window of the text, judges a name as one-shot analysis does.
+    fn likely_near(&self, i: usize) -> (LangSet, bool) {
+        // Mostly before: a stream holds back only a little text after a name.
+        let window = &self.tokens
+            [i.saturating_sub(LANGUAGE_WINDOW)..(i + LANGUAGE_WINDOW / 3).min(self.tokens.len())];
+        likely_languages(self.text, window, self.langs)
     }
 
     /// The cue before token `i`, looking at up to three tokens on the same line.
@@ -329,7 +332,6 @@ impl Recognizer for PersonRecognizer {
             text,
             tokens,
             langs: input.languages,
-            likely: None,
         };
         let mut i = 0;
         let mut last_person_end: Option<usize> = None;
@@ -472,7 +474,7 @@ impl PersonRecognizer {
             n -= 1;
         }
         let initial = sentence_initial(text, tokens, i);
-        let (score, pattern, cue_word) = self.score(ctx, &words[..n], cue, initial)?;
+        let (score, pattern, cue_word) = self.score(ctx, i, &words[..n], cue, initial)?;
         let start = words[0].0.start;
         let end = words[n - 1].0.end;
         let mut candidate = Candidate::builtin(BuiltIn::Person, start, end, score, NAME, pattern);
@@ -510,6 +512,7 @@ impl PersonRecognizer {
     fn score(
         &self,
         ctx: &mut Ctx<'_>,
+        at: usize,
         words: &[(Core, Word)],
         cue: Option<Cue>,
         initial: bool,
@@ -519,7 +522,7 @@ impl PersonRecognizer {
             .iter()
             .any(|(_, w)| w.info.is_some_and(|i| i.ambiguous != 0));
         let (likely, evidence) = if any_ambiguous {
-            ctx.likely()
+            ctx.likely_near(at)
         } else {
             (ctx.langs, false)
         };
