@@ -18,6 +18,14 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 #[derive(Clone, Debug)]
 pub struct CallId(pub String);
 
+impl CallId {
+    /// The call's request id as a domain value; a fresh one when the layer set none.
+    pub fn request_id(call: Option<&CallId>) -> crate::types::RequestId {
+        call.and_then(|id| id.0.parse().ok())
+            .unwrap_or_else(crate::types::RequestId::generate)
+    }
+}
+
 /// Layer adding request ids, spans and metrics.
 #[derive(Clone)]
 pub struct RpcLayer {

@@ -24,7 +24,7 @@ use veil_core::error::ServiceError;
 use veil_core::events::{EventsConfig, RelayHandle};
 use veil_core::rpc_layer::CallId;
 use veil_core::subjects::SubjectKeys;
-use veil_core::types::{RequestId, Role, TenantId};
+use veil_core::types::{Role, TenantId};
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayService;
 use veil_proto::gateway::v1::{
     GetNoticesRequest, GetNoticesResponse, GetTranscriptRequest, GetTranscriptResponse,
@@ -117,11 +117,7 @@ impl PipelineApi {
         caller.require_any(roles)?;
         self.limiter.check(&caller.key_id)?;
         let tenant = caller.tenant()?;
-        let request_id = request
-            .extensions()
-            .get::<CallId>()
-            .and_then(|id| id.0.parse::<RequestId>().ok())
-            .unwrap_or_else(RequestId::generate);
+        let request_id = CallId::request_id(request.extensions().get::<CallId>());
         let principal = Principal {
             tenant: Some(tenant),
             principal_id: format!("gateway:{}", caller.key_id)

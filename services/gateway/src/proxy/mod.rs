@@ -73,11 +73,7 @@ impl Proxy {
         // Only owned values cross the await: the request body is not `Sync`.
         let path = request.uri().path().to_string();
         let metadata = MetadataMap::from_headers(request.headers().clone());
-        let request_id = request
-            .extensions()
-            .get::<CallId>()
-            .and_then(|id| id.0.parse::<RequestId>().ok())
-            .unwrap_or_else(RequestId::generate);
+        let request_id = CallId::request_id(request.extensions().get::<CallId>());
         match self.authorize(&path, &metadata, request_id).await {
             Ok((route, principal)) => self.call_upstream(route, &principal, request).await,
             Err(status) => status.into_http(),
