@@ -68,7 +68,6 @@ pub struct NewRow<'a> {
     pub token: &'a str,
     pub placeholder: &'a str,
     pub entity_type: &'a str,
-    pub number: i32,
 }
 
 /// Stores new placeholders; a token already mapped (a concurrent turn) is kept as is.
@@ -91,7 +90,7 @@ pub async fn insert(
         .bind(row.token)
         .bind(row.placeholder)
         .bind(row.entity_type)
-        .bind(row.number)
+        .bind(number_of(row.placeholder).unwrap_or(0))
         .bind(subject_ref)
         .execute(&mut *db)
         .await?;

@@ -140,7 +140,6 @@ impl PipelineApi {
                 token,
                 placeholder,
                 entity_type: entity,
-                number: pseudonyms::number_of(placeholder).unwrap_or(0),
             })
             .collect();
         let (privacy_command, command_event) = command.unzip();

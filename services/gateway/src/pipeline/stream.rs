@@ -21,7 +21,7 @@ use super::commands::CommandSubject;
 use super::persist::{Turn, new_placeholders};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
 use crate::engine;
-use crate::pseudonyms::{self, NewRow};
+use crate::pseudonyms::NewRow;
 use crate::restore::Restorer;
 
 /// A boxed response stream.
@@ -184,7 +184,6 @@ impl PipelineApi {
                 token,
                 placeholder,
                 entity_type: entity,
-                number: pseudonyms::number_of(placeholder).unwrap_or(0),
             })
             .collect();
         let command = if role == MessageRole::User {
