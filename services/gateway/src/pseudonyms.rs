@@ -78,23 +78,33 @@ pub async fn insert(
     subject_ref: &str,
     rows: &[NewRow<'_>],
 ) -> sqlx::Result<()> {
-    for row in rows {
-        sqlx::query(
-            "INSERT INTO conversation_pseudonyms
-                 (tenant_id, conversation_id, token, placeholder, entity_type, number, subject_ref)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (tenant_id, conversation_id, token) DO NOTHING",
-        )
-        .bind(tenant)
-        .bind(conversation)
-        .bind(row.token)
-        .bind(row.placeholder)
-        .bind(row.entity_type)
-        .bind(number_of(row.placeholder).unwrap_or(0))
-        .bind(subject_ref)
-        .execute(&mut *db)
-        .await?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    // One statement for the whole turn: this runs on every message.
+    let tokens: Vec<&str> = rows.iter().map(|r| r.token).collect();
+    let placeholders: Vec<&str> = rows.iter().map(|r| r.placeholder).collect();
+    let entity_types: Vec<&str> = rows.iter().map(|r| r.entity_type).collect();
+    let numbers: Vec<i32> = rows
+        .iter()
+        .map(|r| number_of(r.placeholder).unwrap_or(0))
+        .collect();
+    sqlx::query(
+        "INSERT INTO conversation_pseudonyms
+             (tenant_id, conversation_id, token, placeholder, entity_type, number, subject_ref)
+         SELECT $1, $2, t, p, e, n, $7
+         FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int[]) AS x(t, p, e, n)
+         ON CONFLICT (tenant_id, conversation_id, token) DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(conversation)
+    .bind(&tokens)
+    .bind(&placeholders)
+    .bind(&entity_types)
+    .bind(&numbers)
+    .bind(subject_ref)
+    .execute(&mut *db)
+    .await?;
     Ok(())
 }
 
