@@ -61,6 +61,7 @@ pub fn kind_of(payload: &Payload) -> (&'static str, &'static str) {
         Payload::RetentionRequestOverdue(_) => ("retention", "request_overdue"),
         Payload::RetentionErasureRequested(_) => ("retention", "erasure_requested"),
         Payload::RetentionCertificateIssued(_) => ("retention", "certificate_issued"),
+        Payload::RetentionRecipientNotification(_) => ("retention", "recipient_notification"),
         Payload::AuditTreeHeadSigned(_) => ("audit", "tree_head_signed"),
         Payload::AuditIncidentOpened(_) => ("audit", "incident_opened"),
         Payload::AuditIncidentUpdated(_) => ("audit", "incident_updated"),

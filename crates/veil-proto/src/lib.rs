@@ -119,8 +119,9 @@ mod tests {
             .collect()
     }
 
-    /// Every event ARCHITECTURE.md names, as `<service>_<event>` oneof fields.
-    const ARCHITECTURE_EVENTS: [&str; 35] = [
+    /// Every event ARCHITECTURE.md names, as `<service>_<event>` oneof fields, plus
+    /// `retention_recipient_notification` (GDPR Art. 19, added by the retention issue).
+    const ARCHITECTURE_EVENTS: [&str; 36] = [
         "gateway_message_processed",
         "gateway_text_restored",
         "gateway_privacy_command_detected",
@@ -153,6 +154,7 @@ mod tests {
         "retention_request_overdue",
         "retention_erasure_requested",
         "retention_certificate_issued",
+        "retention_recipient_notification",
         "audit_tree_head_signed",
         "audit_incident_opened",
         "audit_incident_updated",

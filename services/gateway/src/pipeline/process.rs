@@ -173,6 +173,8 @@ impl PipelineApi {
             effective_purposes: consent.effective,
             policy_version: policy.version,
             turn_index: stored.turn_index,
+            // Restriction of processing arrives with the retention issue's gateway side.
+            processing_restricted: false,
         })
     }
 }
