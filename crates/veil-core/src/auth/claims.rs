@@ -1,11 +1,13 @@
 //! Internal token claims, minting and verification.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::reuse::TokenReuse;
 use super::{AuthError, Principal};
 use crate::crypto::jws::{self, KeySet};
 use crate::types::{PrincipalId, RequestId, Role, TenantId};
@@ -33,13 +35,16 @@ pub struct InternalClaims {
     pub tenant: Option<TenantId>,
     /// The principal's roles.
     pub roles: Vec<Role>,
-    /// The public request this call belongs to.
+    /// The public request that caused the token to be minted. A token is reused for
+    /// later calls of the same principal (see [`TokenIssuer::token_for`]), whose own
+    /// request ids travel in `x-request-id`; [`super::InternalAuth`] prefers that.
     pub request_id: RequestId,
     /// Issued at, seconds since the epoch.
     pub iat: u64,
     /// Expires at, seconds since the epoch.
     pub exp: u64,
-    /// Unique token id.
+    /// Unique token id. It names the token, not a call: there is no replay list, and a
+    /// token is reused within its lifetime (see `reuse`).
     pub jti: String,
 }
 
@@ -67,6 +72,7 @@ pub struct TokenIssuer {
     kid: String,
     issuer: String,
     ttl: Duration,
+    reuse: Arc<TokenReuse>,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -87,12 +93,15 @@ impl TokenIssuer {
             kid: kid.into(),
             issuer: issuer.into(),
             ttl: DEFAULT_TTL,
+            reuse: Arc::default(),
         }
     }
 
     /// Sets the lifetime of tokens minted by [`TokenIssuer::mint_for`].
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
+        // Tokens held for reuse were minted with the old lifetime.
+        self.reuse = Arc::default();
         self
     }
 
@@ -145,6 +154,36 @@ impl TokenIssuer {
             &principal.request_id,
             self.ttl,
         )
+    }
+
+    /// A token for `audience` carrying `principal`, reused for every call of the same
+    /// principal (id, tenant, roles) to the same audience during the first half of the
+    /// configured lifetime, so receivers verify its signature once and then hit their
+    /// cache. The token's `request_id` is the one of the call that minted it: send each
+    /// call's own id in `x-request-id`. Why reuse is acceptable: see `reuse`.
+    pub fn token_for(&self, audience: &str, principal: &Principal) -> Result<Arc<str>, AuthError> {
+        self.reusable(
+            audience,
+            &principal.principal_id,
+            principal.tenant,
+            &principal.roles,
+            &principal.request_id,
+        )
+    }
+
+    /// [`TokenIssuer::token_for`] from the principal's parts.
+    pub fn reusable(
+        &self,
+        audience: &str,
+        principal_id: &PrincipalId,
+        tenant: Option<TenantId>,
+        roles: &[Role],
+        request_id: &RequestId,
+    ) -> Result<Arc<str>, AuthError> {
+        self.reuse
+            .get_or_mint(audience, principal_id, tenant, roles, self.ttl / 2, || {
+                self.mint(audience, principal_id, tenant, roles, request_id, self.ttl)
+            })
     }
 
     /// Signs exactly these claims (tests and tools that need explicit times).
@@ -214,6 +253,14 @@ impl TokenVerifier {
     /// expiry, issue time and lifetime.
     pub fn verify_at(&self, token: &str, now: SystemTime) -> Result<InternalClaims, AuthError> {
         let claims: InternalClaims = jws::verify(token, INTERNAL_TOKEN_TYPE, &self.keys)?;
+        self.check_claims(&claims, now)?;
+        Ok(claims)
+    }
+
+    /// The checks of [`TokenVerifier::verify_at`] that do not need the signature:
+    /// lifetime, expiry, issue time and audience. Run on every call, also when the
+    /// signature was verified earlier and cached.
+    pub fn check_claims(&self, claims: &InternalClaims, now: SystemTime) -> Result<(), AuthError> {
         let now = unix_seconds(now)?;
         let leeway = self.leeway.as_secs();
         if claims.exp <= claims.iat || claims.exp - claims.iat > self.max_lifetime.as_secs() {
@@ -228,6 +275,6 @@ impl TokenVerifier {
         if claims.aud != self.audience {
             return Err(AuthError::Audience);
         }
-        Ok(claims)
+        Ok(())
     }
 }

@@ -271,3 +271,226 @@ fn bearer_minter_attaches_a_token_the_server_accepts() {
     assert!(claims.request_id.as_str().len() >= 32);
     assert_eq!(claims.tenant, None);
 }
+
+#[test]
+fn token_for_reuses_a_token_per_audience_and_principal() {
+    let issuer = issuer();
+    let who = principal(&[Role::Bot]);
+    let first = issuer.token_for(AUDIENCE, &who).unwrap();
+    // A later request of the same principal gets the same token, whatever its id.
+    let later = Principal {
+        request_id: RequestId::generate(),
+        ..who.clone()
+    };
+    assert_eq!(issuer.token_for(AUDIENCE, &later).unwrap(), first);
+    assert_eq!(
+        verifier().verify(&first).unwrap().principal(),
+        who,
+        "the token names the request that minted it"
+    );
+
+    let other_roles = Principal {
+        roles: vec![Role::Bot, Role::Agent],
+        ..who.clone()
+    };
+    let other_tenant = Principal {
+        tenant: Some(TenantId::generate()),
+        ..who.clone()
+    };
+    let other_id = Principal {
+        principal_id: "key_456".parse().unwrap(),
+        ..who.clone()
+    };
+    for other in [&other_roles, &other_tenant, &other_id] {
+        let token = issuer.token_for(AUDIENCE, other).unwrap();
+        assert_ne!(token, first);
+        assert_eq!(verifier().verify(&token).unwrap().principal(), *other);
+    }
+    let consent = issuer.token_for("consent", &who).unwrap();
+    assert_ne!(consent, first);
+    assert_eq!(verifier().verify(&consent), Err(AuthError::Audience));
+}
+
+#[test]
+fn token_for_mints_again_once_half_the_lifetime_is_over() {
+    // A zero lifetime leaves no reuse window: every call mints.
+    let issuer = issuer().with_ttl(Duration::ZERO);
+    let who = principal(&[Role::Bot]);
+    let first = issuer.token_for(AUDIENCE, &who).unwrap();
+    assert_ne!(issuer.token_for(AUDIENCE, &who).unwrap(), first);
+}
+
+#[test]
+fn token_reuse_is_bounded() {
+    let reuse = super::reuse::TokenReuse::default();
+    let mut minted = 0;
+    for n in 0..10_000 {
+        let id: crate::types::PrincipalId = format!("key_{n}").parse().unwrap();
+        reuse
+            .get_or_mint(AUDIENCE, &id, None, &[Role::Bot], DEFAULT_TTL, || {
+                minted += 1;
+                Ok::<_, AuthError>(format!("token-{n}"))
+            })
+            .unwrap();
+    }
+    assert_eq!(minted, 10_000);
+    assert!(reuse.len() <= 8 * 512, "{} tokens held", reuse.len());
+    // The most recent holder is still served from the cache.
+    let id: crate::types::PrincipalId = "key_9999".parse().unwrap();
+    let token = reuse
+        .get_or_mint(AUDIENCE, &id, None, &[Role::Bot], DEFAULT_TTL, || {
+            Err(AuthError::Clock)
+        })
+        .unwrap();
+    assert_eq!(&*token, "token-9999");
+}
+
+fn metadata_with(token: &str, request_id: Option<&str>) -> tonic::metadata::MetadataMap {
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    metadata.insert(
+        AUTHORIZATION_HEADER,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    if let Some(id) = request_id {
+        metadata.insert(REQUEST_ID_HEADER, id.parse().unwrap());
+    }
+    metadata
+}
+
+#[test]
+fn verified_tokens_are_cached_and_expiry_still_applies() {
+    let auth = InternalAuth::new(Arc::new(verifier()));
+    let now = SystemTime::now();
+    let token = issuer().sign(&claims_at(now, 60)).unwrap();
+    let metadata = metadata_with(&token, None);
+    let first = auth.authenticate_at(&metadata, now).unwrap();
+    assert_eq!(auth.cached_tokens(), 1);
+    let again = auth
+        .authenticate_at(&metadata, now + Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(auth.cached_tokens(), 1, "the second call was a cache hit");
+
+    // Past exp + leeway the cached entry no longer admits the token.
+    let status = auth
+        .authenticate_at(&metadata, now + Duration::from_secs(66))
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    // Nor before its issue time.
+    assert!(
+        auth.authenticate_at(&metadata, now - Duration::from_secs(10))
+            .is_err()
+    );
+}
+
+#[test]
+fn a_cached_token_is_rejected_for_another_audience_or_an_untrusted_key() {
+    let cache = super::verified::VerifiedTokens::with_capacity(64);
+    let now = SystemTime::now();
+    let token = issuer().sign(&claims_at(now, 60)).unwrap();
+    assert!(cache.verify(&verifier(), &token, now).is_ok());
+    assert_eq!(cache.len(), 1);
+
+    let consent = TokenVerifier::new("consent").with_key("gw-1", signing_key().verifying_key());
+    assert_eq!(
+        cache.verify(&consent, &token, now).unwrap_err(),
+        AuthError::Audience
+    );
+
+    // The key was dropped from the trust set, or the kid now names another key.
+    let dropped = TokenVerifier::new(AUDIENCE);
+    assert!(matches!(
+        cache.verify(&dropped, &token, now),
+        Err(AuthError::Token(_))
+    ));
+    let rotated = TokenVerifier::new(AUDIENCE)
+        .with_key("gw-1", SigningKey::from_bytes(&[12; 32]).verifying_key());
+    assert!(matches!(
+        cache.verify(&rotated, &token, now),
+        Err(AuthError::Token(_))
+    ));
+    // And the original verifier still accepts it.
+    assert!(cache.verify(&verifier(), &token, now).is_ok());
+}
+
+#[test]
+fn a_payload_swapped_under_a_cached_signature_is_rejected() {
+    let auth = InternalAuth::new(Arc::new(verifier()));
+    let token = issuer()
+        .mint_for(AUDIENCE, &principal(&[Role::Agent]))
+        .unwrap();
+    assert!(auth.authenticate(&metadata_with(&token, None)).is_ok());
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["roles"] = json!(["admin"]);
+    let elevated = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let tampered = format!("{}.{elevated}.{}", parts[0], parts[2]);
+    let status = auth
+        .authenticate(&metadata_with(&tampered, None))
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(auth.cached_tokens(), 1);
+}
+
+#[test]
+fn cache_capacity_zero_caches_nothing_and_the_cache_is_bounded() {
+    let off = InternalAuth::with_cache_capacity(Arc::new(verifier()), 0);
+    let token = issuer()
+        .mint_for(AUDIENCE, &principal(&[Role::Bot]))
+        .unwrap();
+    assert!(off.authenticate(&metadata_with(&token, None)).is_ok());
+    assert_eq!(off.cached_tokens(), 0);
+
+    let small = InternalAuth::with_cache_capacity(Arc::new(verifier()), 32);
+    for _ in 0..200 {
+        let token = issuer()
+            .mint_for(AUDIENCE, &principal(&[Role::Bot]))
+            .unwrap();
+        assert!(small.authenticate(&metadata_with(&token, None)).is_ok());
+    }
+    // 16 shards of 2.
+    assert!(small.cached_tokens() <= 32, "{}", small.cached_tokens());
+}
+
+#[test]
+fn the_call_request_id_comes_from_metadata_when_it_is_plain() {
+    let auth = InternalAuth::new(Arc::new(verifier()));
+    let who = principal(&[Role::Bot]);
+    let token = issuer().token_for(AUDIENCE, &who).unwrap();
+    let from_header = auth
+        .authenticate(&metadata_with(&token, Some("req-2")))
+        .unwrap();
+    assert_eq!(from_header.request_id.as_str(), "req-2");
+    assert_eq!(from_header.principal_id, who.principal_id);
+    // Missing or not a plain id (could be personal data): the signed one.
+    for header in [None, Some("alice@example.com")] {
+        let principal = auth.authenticate(&metadata_with(&token, header)).unwrap();
+        assert_eq!(principal.request_id, who.request_id, "{header:?}");
+    }
+}
+
+#[test]
+fn bearer_minter_reuses_its_token_and_sends_each_request_id() {
+    let issuer = Arc::new(issuer());
+    let mut minter = BearerMinter::new(
+        issuer,
+        AUDIENCE,
+        "retention".parse().unwrap(),
+        None,
+        vec![Role::Service],
+    );
+    let server = InternalAuth::new(Arc::new(verifier()));
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let request = minter.call(Request::new(())).unwrap();
+        let who = server.authenticate(request.metadata()).unwrap();
+        seen.push((
+            bearer_token(request.metadata()).unwrap().to_string(),
+            who.request_id,
+        ));
+    }
+    assert!(seen.iter().all(|(token, _)| *token == seen[0].0));
+    assert_ne!(seen[0].1, seen[1].1);
+    assert_ne!(seen[1].1, seen[2].1);
+}
