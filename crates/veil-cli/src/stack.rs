@@ -46,7 +46,6 @@ impl Stack {
     pub async fn build(mut settings: StackSettings) -> anyhow::Result<Self> {
         let consent = veil_consent::build_with(settings.consent).await?;
         let vault = veil_vault::build(settings.vault).await?;
-        let retention = veil_retention::build(settings.retention).await?;
         let audit = veil_audit::build(settings.audit).await?;
         // With internal TLS the services are reached over https (their certificates must
         // name the host, or `internal_tls.domain_name` must say which name to expect).
@@ -55,6 +54,19 @@ impl Stack {
         } else {
             "http"
         };
+        // Retention and the gateway call each other: the gateway's listener is bound
+        // first so retention can be told where it is.
+        let gateway_addr = veil_core::server::reserve(veil_core::config::parse_addr(
+            "server.grpc_addr",
+            &settings.gateway.server.grpc_addr,
+        )?)?;
+        settings.gateway.server.grpc_addr = gateway_addr.to_string();
+        let peers = &mut settings.retention.service;
+        peers.gateway_url = url(scheme, gateway_addr);
+        peers.consent_url = url(scheme, consent.grpc_addr());
+        peers.vault_url = url(scheme, vault.grpc_addr());
+        peers.audit_url = url(scheme, audit.grpc_addr());
+        let retention = veil_retention::build(settings.retention).await?;
         let urls = &mut settings.gateway.service;
         urls.consent_url = url(scheme, consent.grpc_addr());
         urls.vault_url = url(scheme, vault.grpc_addr());

@@ -58,17 +58,47 @@ pub struct BoundServer {
     metrics: TcpListener,
 }
 
+/// Listeners bound ahead of their service, by their real address.
+static RESERVED: std::sync::Mutex<Vec<std::net::TcpListener>> = std::sync::Mutex::new(Vec::new());
+
+/// Binds a gRPC listener on `addr` (port 0 for any) now and returns its address; a later
+/// [`BoundServer::bind`] of exactly that address takes it over. This lets two services
+/// in one process know each other's address before either is built (retention and the
+/// gateway call each other), without the race of binding, closing and binding again.
+pub fn reserve(addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    RESERVED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(listener);
+    Ok(bound)
+}
+
+fn take_reserved(addr: SocketAddr) -> Option<std::io::Result<TcpListener>> {
+    let mut reserved = RESERVED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let position = reserved
+        .iter()
+        .position(|listener| listener.local_addr().ok() == Some(addr))?;
+    Some(TcpListener::from_std(reserved.swap_remove(position)))
+}
+
 impl BoundServer {
     /// Binds the gRPC and metrics listeners of `settings`.
     pub async fn bind(service: &str, settings: &ServerSettings) -> Result<Self, ServerError> {
         let grpc_addr = parse_addr("server.grpc_addr", &settings.grpc_addr)?;
         let metrics_addr = parse_addr("server.metrics_addr", &settings.metrics_addr)?;
-        let grpc = TcpListener::bind(grpc_addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                key: "server.grpc_addr",
-                source,
-            })?;
+        let grpc = match take_reserved(grpc_addr) {
+            Some(listener) => listener,
+            None => TcpListener::bind(grpc_addr).await,
+        }
+        .map_err(|source| ServerError::Bind {
+            key: "server.grpc_addr",
+            source,
+        })?;
         let metrics =
             TcpListener::bind(metrics_addr)
                 .await

@@ -1,36 +1,62 @@
-//! veil-retention.
-//!
-//! Walking skeleton of the foundation issue: the service boots with its schema, outbox
-//! relay, health, reflection and metrics, and every RPC of `veil.retention.v1.RetentionService`
-//! answers UNIMPLEMENTED until the retention issue builds it.
+#![allow(dead_code)] // The skeleton's shared parts are used as the RPCs land; removed then.
 
+//! veil-retention: retention policies, legal holds, sweeps and data-subject requests.
+//!
+//! - Policies per tenant x data category x purpose, capped by platform settings; legal
+//!   holds that every destructive path honours ([`holds`]).
+//! - The sweeper purges expired data through each owning service's internal `Purge`.
+//! - Data-subject requests: intake, identity verification, due dates by jurisdiction,
+//!   the erasure saga over events ending in a signed deletion certificate anchored in
+//!   the audit log, and access/portability exports.
+
+mod grpc;
+pub mod holds;
+mod peers;
+mod settings;
+mod state;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use veil_core::app::{Foundation, Service};
-use veil_core::config::{NoExtra, Settings};
-use veil_proto::retention::v1::retention_service_server::{
-    RetentionService, RetentionServiceServer,
-};
+use veil_core::config::Settings;
+use veil_core::subjects::SubjectKeys;
+use veil_proto::retention::v1::retention_service_server::RetentionServiceServer;
+
+pub use settings::{CapSettings, RetentionSettings};
 
 /// Service name: schema, subjects, metrics, token audience.
 pub const NAME: &str = "retention";
 
 /// The service's settings.
-pub type Config = Settings<NoExtra>;
+pub type Config = Settings<RetentionSettings>;
 
 /// Migrations of the `retention` schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Not yet implemented: every RPC answers UNIMPLEMENTED.
-struct RetentionApi;
-
-impl RetentionService for RetentionApi {}
-
-/// Connects, migrates and binds; the returned service is ready to run.
+/// Connects, migrates and binds; the returned service is ready to run (its sweeper and
+/// saga tasks start with it).
 pub async fn build(settings: Config) -> anyhow::Result<Service> {
+    let subjects = SubjectKeys::from_settings(&settings.privacy)?;
     let foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
+    let peers = peers::Peers::new(
+        &settings.service,
+        settings.internal_tls.as_ref(),
+        foundation.issuer.clone(),
+    )?;
+    let state = Arc::new(state::Retention {
+        pool: foundation.pool.clone(),
+        subjects,
+        events: foundation.events.clone(),
+        relay: foundation.relay.clone(),
+        peers,
+        settings: settings.service.clone(),
+        saga_wake: Notify::new(),
+    });
     let server = InterceptedService::new(
-        RetentionServiceServer::new(RetentionApi)
+        RetentionServiceServer::new(grpc::RetentionApi::new(state))
             .max_decoding_message_size(settings.server.max_message_bytes)
             .max_encoding_message_size(settings.server.max_message_bytes),
         foundation.auth.clone(),
