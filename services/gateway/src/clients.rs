@@ -1,4 +1,5 @@
-//! Clients of the internal services, each call carrying a freshly minted internal token.
+//! Clients of the internal services, each call carrying an internal token (reused per
+//! audience and principal while fresh) and its own request id.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -122,8 +123,9 @@ impl Clients {
             .results)
     }
 
-    /// Wraps `message` in a request to `audience` on behalf of `principal`, carrying a
-    /// fresh internal token, the request id and the trace context.
+    /// Wraps `message` in a request to `audience` on behalf of `principal`, carrying an
+    /// internal token (reused while fresh, so the service verifies it once), the request
+    /// id and the trace context.
     pub fn request<T>(
         &self,
         audience: &str,
@@ -132,7 +134,7 @@ impl Clients {
     ) -> Result<Request<T>, tonic::Status> {
         let token = self
             .issuer
-            .mint_for(audience, principal)
+            .token_for(audience, principal)
             .map_err(ServiceError::internal)?;
         let mut request = Request::new(message);
         attach_bearer(&mut request, &token)?;

@@ -122,7 +122,9 @@ impl Proxy {
         let Some(channel) = self.upstreams.get(route.service) else {
             return Status::unavailable("service is not configured").into_http();
         };
-        let token = match self.issuer.mint_for(route.service, principal) {
+        // Reused per (service, principal) while fresh, so the service verifies it once;
+        // the request id goes in its own header below.
+        let token = match self.issuer.token_for(route.service, principal) {
             Ok(token) => token,
             Err(error) => {
                 return Status::from(veil_core::error::ServiceError::internal(error)).into_http();
