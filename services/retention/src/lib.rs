@@ -12,6 +12,7 @@
 mod grpc;
 pub mod holds;
 mod peers;
+pub mod requests;
 mod settings;
 mod state;
 
