@@ -91,6 +91,15 @@ fn common_types_in_chat_messages() {
         ("Thanks Peter, see you", &[("PERSON", "Peter")]),
         ("Mijn naam is Jan de Vries", &[("PERSON", "Jan de Vries")]),
         ("Sehr geehrte Frau Becker", &[("PERSON", "Becker")]),
+        // An acronym after a capitalized determiner is no name.
+        (
+            "Meine IBAN ist DE89 3704 0044 0532 0130 00.",
+            &[("IBAN_CODE", "DE89 3704 0044 0532 0130 00")],
+        ),
+        (
+            "Mon IBAN est FR14 2004 1010 0505 0001 3M02 606",
+            &[("IBAN_CODE", "FR14 2004 1010 0505 0001 3M02 606")],
+        ),
     ];
     for (text, expected) in cases {
         let findings = analyzer.analyze(text, &policy);

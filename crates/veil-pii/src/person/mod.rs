@@ -440,6 +440,10 @@ impl PersonRecognizer {
             if n > 0 && !tok.has(CAPITALIZED) && (capitalized || !lower_ok) {
                 break;
             }
+            // An acronym ends a name rather than joining it ("Meine IBAN", "Mon IBAN").
+            if n > 0 && acronym(text, tokens, j) {
+                break;
+            }
             if !capitalized && !lower_ok && n == 0 {
                 break;
             }
