@@ -29,14 +29,12 @@ pub async fn blocking_hold(
     tenant: TenantId,
     subject: &SubjectRef,
 ) -> Result<Option<BlockingHold>, ServiceError> {
-    let row: Option<(Uuid, Option<String>, String)> = sqlx::query_as(sqlx::AssertSqlSafe(
-        format!(
-            "SELECT hold_id, subject_ref, reason FROM legal_holds
+    let row: Option<(Uuid, Option<String>, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT hold_id, subject_ref, reason FROM legal_holds
              WHERE tenant_id = $1 AND (subject_ref IS NULL OR subject_ref = $2) AND {ACTIVE}
              ORDER BY subject_ref NULLS FIRST, placed_at, hold_id
              LIMIT 1"
-        ),
-    ))
+    )))
     .bind(tenant.as_uuid())
     .bind(subject.as_str())
     .fetch_optional(&mut *conn)
