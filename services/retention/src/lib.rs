@@ -9,11 +9,14 @@
 //!   the erasure saga over events ending in a signed deletion certificate anchored in
 //!   the audit log, and access/portability exports.
 
+pub mod certificate;
+pub mod export;
 mod grpc;
 pub mod holds;
 mod peers;
 mod policies;
 pub mod requests;
+mod saga;
 mod settings;
 mod state;
 mod sweep;
@@ -43,6 +46,14 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// saga tasks start with it).
 pub async fn build(settings: Config) -> anyhow::Result<Service> {
     let subjects = SubjectKeys::from_settings(&settings.privacy)?;
+    let certificates =
+        certificate::CertificateKeys::from_settings(&settings.service, &settings.auth)?;
+    if certificates.borrowed_auth_key {
+        tracing::warn!(
+            "service.certificate_signing_key is not set: deletion certificates are signed \
+             with the internal-token key (development only)"
+        );
+    }
     let mut foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
     let peers = peers::Peers::new(
         &settings.service,
@@ -57,7 +68,10 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         peers,
         settings: settings.service.clone(),
         saga_wake: Notify::new(),
+        certificates,
     });
+    saga::spawn_consumer(&mut foundation, state.clone())?;
+    saga::spawn_driver(&mut foundation, state.clone());
     sweep::spawn(&mut foundation, state.clone());
     let server = InterceptedService::new(
         RetentionServiceServer::new(grpc::RetentionApi::new(state))

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use veil_core::config::{ConfigError, Validate};
+use veil_core::types::Personal;
 
 /// Peers, schedules, platform caps and the DSR workflow's limits.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +33,12 @@ pub struct RetentionSettings {
     pub overdue_check_secs: u64,
     /// Days DSR records are kept before they are minimized (CCPA 7101: 24 months).
     pub dsr_record_days: u32,
+    /// Base64 32-byte Ed25519 seed that signs deletion certificates. Empty means they are
+    /// signed with `auth.signing_key` under `auth.key_id` (development only; a warning is
+    /// logged at start).
+    pub certificate_signing_key: Personal<String>,
+    /// Key id (`kid`) of `certificate_signing_key`; empty means its RFC 7638 thumbprint.
+    pub certificate_key_id: String,
 }
 
 /// Longest retention period per data category, in days.
@@ -74,6 +81,8 @@ impl Default for RetentionSettings {
             saga_retry_secs: 5,
             overdue_check_secs: 300,
             dsr_record_days: 730,
+            certificate_signing_key: Personal::new(String::new()),
+            certificate_key_id: String::new(),
         }
     }
 }

@@ -8,6 +8,7 @@ use veil_core::events::{EventsConfig, RelayHandle};
 use veil_core::subjects::SubjectKeys;
 use veil_proto::events::v1::event::Payload;
 
+use crate::certificate::CertificateKeys;
 use crate::peers::Peers;
 use crate::settings::RetentionSettings;
 
@@ -28,6 +29,8 @@ pub struct Retention {
     /// Wakes the saga driver (a hold was released, a service answered, a request was
     /// verified) so it does not wait for its next retry tick.
     pub saga_wake: Notify,
+    /// Signs deletion certificates.
+    pub certificates: CertificateKeys,
 }
 
 impl Retention {

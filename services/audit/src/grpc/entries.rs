@@ -17,7 +17,7 @@ use veil_proto::events::v1::Event;
 use veil_proto::events::v1::event::Payload;
 
 use super::AuditApi;
-use super::scope::{READERS, page, tenant_scope, time_range, token};
+use super::scope::{ENTRY_READERS, READERS, page, tenant_scope, time_range, token};
 use crate::store::{self, EntryFilter, EntryKey, EntryRow};
 
 /// Event types that record someone seeing a subject's original data.
@@ -47,7 +47,7 @@ pub(super) async fn get_entry(
     request: Request<GetEntryRequest>,
 ) -> Result<Response<GetEntryResponse>, Status> {
     let principal = Principal::from_request(&request)?;
-    principal.require_any(READERS)?;
+    principal.require_any(ENTRY_READERS)?;
     let tenant = tenant_scope(principal)?;
     let key = match request.into_inner().key {
         Some(Key::LeafIndex(idx)) => EntryKey::Index(
@@ -153,7 +153,7 @@ pub(super) async fn access_log(
     request: Request<AccessLogRequest>,
 ) -> Result<Response<AccessLogResponse>, Status> {
     let principal = Principal::from_request(&request)?.clone();
-    principal.require_any(READERS)?;
+    principal.require_any(ENTRY_READERS)?;
     let tenant = tenant_scope(&principal)?;
     let request = request.into_inner();
     let subject = match request.subject.and_then(|s| s.subject) {

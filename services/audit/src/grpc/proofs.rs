@@ -11,7 +11,7 @@ use veil_proto::audit::v1::{
 };
 
 use super::AuditApi;
-use super::scope::READERS;
+use super::scope::{ENTRY_READERS, READERS};
 use crate::error::AuditError;
 use crate::store::tree::{self, HeadRow};
 
@@ -33,7 +33,7 @@ pub(super) async fn signed_tree_head(
     request: Request<GetSignedTreeHeadRequest>,
 ) -> Result<Response<GetSignedTreeHeadResponse>, Status> {
     let principal = Principal::from_request(&request)?;
-    principal.require_any(READERS)?;
+    principal.require_any(ENTRY_READERS)?;
     let request = request.into_inner();
     let head = if request.tree_size == 0 {
         if request.sign_now {
@@ -64,7 +64,7 @@ pub(super) async fn inclusion(
     request: Request<GetInclusionProofRequest>,
 ) -> Result<Response<GetInclusionProofResponse>, Status> {
     let principal = Principal::from_request(&request)?;
-    principal.require_any(READERS)?;
+    principal.require_any(ENTRY_READERS)?;
     let request = request.into_inner();
     if request.tree_size <= request.leaf_index {
         return Err(ServiceError::invalid("tree_size", "must be greater than leaf_index").into());

@@ -11,6 +11,14 @@ use veil_proto::common::v1::{PageRequest, TimeRange};
 
 /// Roles that read the audit log.
 pub const READERS: &[Role] = &[Role::Auditor, Role::PrivacyOfficer, Role::PlatformAdmin];
+/// Roles that read single entries, proofs and access logs: the readers, and services
+/// acting in a tenant (retention anchors deletion certificates and builds exports).
+pub const ENTRY_READERS: &[Role] = &[
+    Role::Auditor,
+    Role::PrivacyOfficer,
+    Role::PlatformAdmin,
+    Role::Service,
+];
 /// Roles that move incidents along.
 pub const INCIDENT_HANDLERS: &[Role] = &[Role::PrivacyOfficer, Role::PlatformAdmin];
 
