@@ -2,14 +2,17 @@
 //!
 //! Authentication (API keys, OIDC JWTs), the admin API (tenants, keys, privacy policies),
 //! the message pipeline (`ProcessMessage`, `RestoreText`, the two streams, notices,
-//! transcripts, privacy commands) and the generic authenticated proxy to the internal
-//! services' public methods.
+//! transcripts, privacy commands), the generic authenticated proxy to the internal
+//! services' public methods, and the internal API and erasure-saga consumer through which
+//! the retention service purges, erases, exports, restricts and rectifies gateway data.
 
 mod admin;
 mod apikeys;
 mod clients;
 pub mod commands;
 mod engine;
+mod erasure;
+mod internal;
 mod jwt;
 mod limits;
 mod pipeline;
@@ -17,16 +20,19 @@ pub mod policy_store;
 mod proxy;
 mod pseudonyms;
 mod restore;
+mod restriction;
 mod settings;
 mod store;
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use veil_core::app::{Foundation, Service};
 use veil_core::config::Settings;
 use veil_core::subjects::SubjectKeys;
 use veil_proto::gateway::v1::admin_service_server::AdminServiceServer;
+use veil_proto::gateway::v1::gateway_internal_service_server::GatewayInternalServiceServer;
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayServiceServer;
 
 pub use proxy::Route as ProxyRoute;
@@ -70,6 +76,18 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         foundation.issuer.clone(),
     )?;
     let limit = settings.server.max_message_bytes;
+    // Retention's API: internal tokens only, and only retention's service principal.
+    let internal = InterceptedService::new(
+        GatewayInternalServiceServer::new(internal::InternalApi::new(
+            &foundation,
+            subjects.clone(),
+            clients.clone(),
+        ))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit),
+        foundation.auth.clone(),
+    );
+    erasure::spawn(&mut foundation)?;
     let admin = admin::AdminApi::new(&foundation, authenticator.clone());
     let proxy = Arc::new(proxy::Proxy::new(
         authenticator.clone(),
@@ -98,7 +116,8 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         PrivacyGatewayServiceServer::new(pipeline)
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
-    );
+    )
+    .add_service(internal);
     let routes = proxy.install(routes);
     Ok(Service::new(
         foundation,
@@ -106,6 +125,7 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         vec![
             "veil.gateway.v1.AdminService",
             "veil.gateway.v1.PrivacyGatewayService",
+            "veil.gateway.v1.GatewayInternalService",
         ],
     ))
 }

@@ -14,6 +14,9 @@ use veil_pii::PseudonymMap;
 use crate::clients::Clients;
 use crate::pseudonyms;
 
+/// Tokens per `Detokenize` call (the vault's limit per request).
+const DETOKENIZE_BATCH: usize = 1_000;
+
 /// The originals of one conversation's placeholders, for one subject.
 pub struct Restorer {
     pub map: PseudonymMap,
@@ -34,13 +37,19 @@ impl Restorer {
         let rows = pseudonyms::for_subject(pool, tenant.as_uuid(), conversation, subject_ref)
             .await
             .map_err(ServiceError::from)?;
-        let tokens: Vec<String> = rows.iter().map(|r| r.token.clone()).collect();
-        let revealed = clients.detokenize(service, subject_ref, tokens).await?;
-        let values: HashMap<String, (String, String)> = revealed
-            .into_iter()
-            .filter(|r| r.found)
-            .map(|r| (r.token, (r.entity_type, r.value)))
-            .collect();
+        // The vault reveals at most DETOKENIZE_BATCH tokens per call; a long conversation
+        // (or a subject export) can hold more.
+        let mut values: HashMap<String, (String, String)> = HashMap::new();
+        for batch in rows.chunks(DETOKENIZE_BATCH) {
+            let tokens: Vec<String> = batch.iter().map(|r| r.token.clone()).collect();
+            let revealed = clients.detokenize(service, subject_ref, tokens).await?;
+            values.extend(
+                revealed
+                    .into_iter()
+                    .filter(|r| r.found)
+                    .map(|r| (r.token, (r.entity_type, r.value))),
+            );
+        }
         let map = pseudonyms::rebuild(&rows, &BTreeMap::new(), &values)
             .map_err(ServiceError::internal)?;
         let entity_of = rows

@@ -198,6 +198,7 @@ impl PipelineApi {
                 locale: subject.locale.to_string(),
                 purpose_keys: detected.purposes.clone(),
                 identity_verified: policy.proto.chat_identity_verified,
+                idempotency_key: idempotency_key(&call.principal.request_id, request_type),
                 ..Default::default()
             },
         )?;
@@ -210,5 +211,31 @@ impl PipelineApi {
         command.action = PrivacyCommandAction::RequestSubmitted as i32;
         command.request_id = response.request.map(|r| r.request_id).unwrap_or_default();
         Ok(())
+    }
+}
+
+/// Retention's idempotency key for a request opened from a chat message: a retried call
+/// (same request id, e.g. a bot resending after a timeout) finds the request it opened
+/// the first time instead of opening a second one. The request id is plain ASCII of at
+/// most 64 characters, so the key stays short and carries nothing personal.
+fn idempotency_key(request_id: &veil_core::types::RequestId, request_type: RequestType) -> String {
+    format!("gateway-chat:{request_id}:{}", request_type.as_str_name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_core::types::RequestId;
+
+    #[test]
+    fn a_retried_call_reuses_its_idempotency_key() {
+        let first: RequestId = "0190c1b2-aaaa-7bbb-8ccc-123456789abc".parse().expect("id");
+        let retried = first.clone();
+        let other = RequestId::generate();
+        let key = idempotency_key(&first, RequestType::Erasure);
+        assert_eq!(key, idempotency_key(&retried, RequestType::Erasure));
+        assert_ne!(key, idempotency_key(&other, RequestType::Erasure));
+        assert_ne!(key, idempotency_key(&first, RequestType::Access));
+        assert!(key.contains("0190c1b2-aaaa-7bbb-8ccc-123456789abc"));
     }
 }

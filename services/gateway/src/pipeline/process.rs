@@ -14,7 +14,7 @@ use super::notices::NoticeSubject;
 use super::persist::Turn;
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::engine::{self, Engine};
-use crate::pseudonyms;
+use crate::{pseudonyms, restriction};
 
 impl PipelineApi {
     pub(super) async fn process(
@@ -34,15 +34,14 @@ impl PipelineApi {
         validate_text("text", &request.text, false)?;
         let tenant = call.tenant;
         let subject_ref = self.subjects.subject_ref(&tenant, &context.subject_id);
+        // GDPR Art. 18: a restricted subject's turn is stored but used for no purpose and
+        // not handed back to the bot (one primary-key lookup, see crate::restriction).
+        let restricted =
+            restriction::is_restricted(&self.pool, tenant.as_uuid(), subject_ref.as_str()).await?;
+        let purposes: &[String] = if restricted { &[] } else { &context.purposes };
         let policy = self.policies.get(&self.pool, tenant).await?;
         let consent = self
-            .consent(
-                call,
-                &subject_ref,
-                &context.purposes,
-                context.jurisdiction,
-                &policy,
-            )
+            .consent(call, &subject_ref, purposes, context.jurisdiction, &policy)
             .await?;
 
         // Detect and minimize. A purpose without consent may demand that everything goes.
@@ -161,11 +160,19 @@ impl PipelineApi {
                 },
             )
             .await?;
-        let entities = engine::entities(&redacted, &findings, context.explain);
+        let entities = if restricted {
+            Vec::new()
+        } else {
+            engine::entities(&redacted, &findings, context.explain)
+        };
         Ok(ProcessMessageResponse {
             stored: !stored.message_id.is_empty(),
             message_id: stored.message_id,
-            redacted_text: redacted.text,
+            redacted_text: if restricted {
+                String::new()
+            } else {
+                redacted.text
+            },
             entities,
             notices_due,
             privacy_command,
@@ -173,8 +180,7 @@ impl PipelineApi {
             effective_purposes: consent.effective,
             policy_version: policy.version,
             turn_index: stored.turn_index,
-            // Restriction of processing arrives with the retention issue's gateway side.
-            processing_restricted: false,
+            processing_restricted: restricted,
         })
     }
 }

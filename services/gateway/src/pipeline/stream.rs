@@ -23,6 +23,7 @@ use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
 use crate::engine;
 use crate::pseudonyms::NewRow;
 use crate::restore::Restorer;
+use crate::restriction;
 
 /// A boxed response stream.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -92,6 +93,10 @@ impl PipelineApi {
             .filter(|r| *r != MessageRole::Unspecified)
             .ok_or_else(|| ServiceError::invalid("start.context.role", "is required"))?;
         let subject_ref = self.subjects.subject_ref(&call.tenant, &context.subject_id);
+        // GDPR Art. 18: a restricted subject's text is not streamed to an LLM (the bot
+        // falls back to ProcessMessage, which stores the turn and returns no text).
+        restriction::ensure_unrestricted(&self.pool, call.tenant.as_uuid(), subject_ref.as_str())
+            .await?;
         let policy = self.policies.get(&self.pool, call.tenant).await?;
         let consent = self
             .consent(
@@ -250,6 +255,9 @@ impl PipelineApi {
         validate_conversation_id("start.conversation_id", &start.conversation_id)?;
         validate_subject_id("start.subject_id", &start.subject_id)?;
         let subject_ref = self.subjects.subject_ref(&call.tenant, &start.subject_id);
+        // GDPR Art. 18: originals are not put back while the subject is restricted.
+        restriction::ensure_unrestricted(&self.pool, call.tenant.as_uuid(), subject_ref.as_str())
+            .await?;
         let known = Restorer::load(
             &self.pool,
             &self.clients,

@@ -126,6 +126,10 @@ mod tests {
             "/veil.vault.v1.VaultService/ExportSubject",
             "/veil.consent.v1.ConsentService/EraseSubject",
             "/veil.gateway.v1.GatewayInternalService/Purge",
+            "/veil.gateway.v1.GatewayInternalService/EraseSubject",
+            "/veil.gateway.v1.GatewayInternalService/ExportSubject",
+            "/veil.gateway.v1.GatewayInternalService/RestrictSubject",
+            "/veil.gateway.v1.GatewayInternalService/RectifySubject",
             "/veil.vault.v1.VaultService/NoSuchMethod",
             "/not-a-path",
         ] {

@@ -1,0 +1,195 @@
+//! Erasing a subject from the gateway schema, shared by `EraseSubject` and the erasure
+//! saga: the consumer of `retention.erasure_requested` erases the event's subject and
+//! reports `gateway.erasure_completed` with its counts, in the consumer's transaction.
+//!
+//! Every table keyed by the subject is cleared with one set-based DELETE by its
+//! (tenant, subject_ref) index, so the time does not grow with a row loop: transcript
+//! turns, pseudonym map rows (placeholder -> vault token) and the restriction mark.
+
+use std::collections::HashMap;
+
+use prost::Message as _;
+use sqlx::{PgConnection, Postgres, Transaction};
+use uuid::Uuid;
+use veil_core::app::Foundation;
+use veil_core::convert::now;
+use veil_core::emit::{EventContext, emit};
+use veil_core::events::{EventHandler, EventsConfig, HandlerError, ReceivedEvent, RelayHandle};
+use veil_core::types::{SubjectRef, TenantId};
+use veil_proto::common::v1::{Actor, ActorKind, ErasureOutcome, VeilService};
+use veil_proto::events::v1::event::Payload;
+use veil_proto::events::v1::{ErasureCompleted, Event};
+
+/// Durable consumer name; also its idempotency scope in `processed_events`.
+const DURABLE: &str = "gateway_erasure";
+
+/// The gateway acting on its own (events of erasures it performed).
+pub const SERVICE_PRINCIPAL: &str = "veil-gateway";
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    pub turns: i64,
+    pub pseudonym_maps: i64,
+    pub restrictions: i64,
+}
+
+impl Erased {
+    /// The counts as an erasure outcome.
+    pub fn outcome(&self) -> ErasureOutcome {
+        ErasureOutcome {
+            service: VeilService::Gateway as i32,
+            counts: HashMap::from([
+                ("turns".to_string(), self.turns),
+                ("pseudonym_maps".to_string(), self.pseudonym_maps),
+                ("restrictions".to_string(), self.restrictions),
+            ]),
+            completed_at: Some(now()),
+        }
+    }
+}
+
+/// Deletes every row of the subject in one statement (three data-modifying CTEs, each by
+/// an index on (tenant_id, subject_ref)). Erasing again finds nothing: idempotent.
+pub async fn erase_subject(
+    tx: &mut PgConnection,
+    tenant: Uuid,
+    subject_ref: &str,
+) -> sqlx::Result<Erased> {
+    let (turns, pseudonym_maps, restrictions): (i64, i64, i64) = sqlx::query_as(
+        "WITH turns AS (DELETE FROM transcript_messages
+                        WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1),
+              maps AS (DELETE FROM conversation_pseudonyms
+                       WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1),
+              marks AS (DELETE FROM subject_restrictions
+                        WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1)
+         SELECT (SELECT count(*) FROM turns), (SELECT count(*) FROM maps),
+                (SELECT count(*) FROM marks)",
+    )
+    .bind(tenant)
+    .bind(subject_ref)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(Erased {
+        turns,
+        pseudonym_maps,
+        restrictions,
+    })
+}
+
+/// The event context of an erasure the gateway performs for `request_id`.
+pub fn context(tenant: TenantId, subject: &SubjectRef, request_id: &str) -> EventContext {
+    EventContext {
+        tenant: Some(tenant),
+        subject_ref: Some(subject.clone()),
+        actor: Some(Actor {
+            kind: ActorKind::Service as i32,
+            principal_id: SERVICE_PRINCIPAL.into(),
+            roles: Vec::new(),
+            tenant_id: String::new(),
+        }),
+        request_id: request_id.to_string(),
+    }
+}
+
+/// Erases the subject and writes `gateway.erasure_completed` in the same transaction.
+pub async fn erase_and_report(
+    tx: &mut PgConnection,
+    events: &EventsConfig,
+    tenant: TenantId,
+    subject: &SubjectRef,
+    request_id: &str,
+) -> Result<ErasureOutcome, EraseError> {
+    let erased = erase_subject(tx, tenant.as_uuid(), subject.as_str()).await?;
+    let outcome = erased.outcome();
+    let completed = Payload::GatewayErasureCompleted(ErasureCompleted {
+        request_id: request_id.to_string(),
+        outcome: Some(outcome.clone()),
+    });
+    emit(
+        &mut *tx,
+        events,
+        &context(tenant, subject, request_id),
+        completed,
+    )
+    .await
+    .map_err(|e| EraseError::Event(e.to_string()))?;
+    Ok(outcome)
+}
+
+/// Why an erasure did not complete (never carries personal data).
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("outbox: {0}")]
+    Event(String),
+    #[error("event envelope does not decode")]
+    Decode,
+    #[error("erasure request without a valid tenant or subject ref")]
+    Target,
+}
+
+/// Registers the erasure-saga consumer.
+pub fn spawn(foundation: &mut Foundation) -> anyhow::Result<()> {
+    let filter = foundation
+        .events
+        .subject("retention", "erasure_requested")?;
+    let consumer = ErasureConsumer {
+        events: foundation.events.clone(),
+        relay: foundation.relay.clone(),
+    };
+    foundation.spawn_consumer(DURABLE, filter, consumer);
+    Ok(())
+}
+
+struct ErasureConsumer {
+    events: EventsConfig,
+    relay: RelayHandle,
+}
+
+#[tonic::async_trait]
+impl EventHandler for ErasureConsumer {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        event: &ReceivedEvent,
+    ) -> Result<(), HandlerError> {
+        let envelope = Event::decode(event.payload.as_slice())
+            .map_err(|_| HandlerError::permanent(EraseError::Decode))?;
+        let Some(Payload::RetentionErasureRequested(request)) = &envelope.payload else {
+            return Ok(());
+        };
+        // A saga that does not expect the gateway is not ours to answer.
+        let expected = &request.expected_services;
+        if !expected.is_empty() && !expected.contains(&(VeilService::Gateway as i32)) {
+            return Ok(());
+        }
+        let tenant: TenantId = envelope
+            .tenant_id
+            .parse()
+            .map_err(|_| HandlerError::permanent(EraseError::Target))?;
+        let subject: SubjectRef = envelope
+            .subject_ref
+            .parse()
+            .map_err(|_| HandlerError::permanent(EraseError::Target))?;
+        let outcome = erase_and_report(
+            tx,
+            &self.events,
+            tenant,
+            &subject,
+            &request.request_id,
+        )
+        .await
+        .map_err(HandlerError::retryable)?;
+        tracing::info!(
+            request_id = %request.request_id,
+            turns = outcome.counts.get("turns").copied().unwrap_or(0),
+            "gateway erasure done"
+        );
+        // The consumer commits after this returns; an early wake-up is harmless (the
+        // relay also polls).
+        self.relay.notify();
+        Ok(())
+    }
+}
