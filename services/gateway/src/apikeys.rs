@@ -1,6 +1,10 @@
 //! API keys: `veil_<key id>_<secret>`. Only a SHA-256 of the secret is stored (the
 //! secret is 256 random bits, so a slow hash adds nothing); the key id is a visible
-//! prefix for listings and logs.
+//! prefix for listings and logs. Verified keys are cached briefly ([`cache`]).
+
+mod cache;
+
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,6 +24,8 @@ use veil_proto::events::v1::{AuthFailureReason, GatewayAuthFailed};
 use crate::jwt::{JwtError, JwtVerifier};
 use crate::settings::GatewaySettings;
 use crate::store;
+
+use cache::{ActiveKey, KeyCache};
 
 const KEY_PREFIX: &str = "veil_";
 const KEY_ID_LEN: usize = 12;
@@ -112,6 +118,7 @@ pub struct Authenticator {
     events: EventsConfig,
     relay: RelayHandle,
     jwt: Option<JwtVerifier>,
+    keys: KeyCache,
 }
 
 impl Authenticator {
@@ -128,6 +135,7 @@ impl Authenticator {
             events,
             relay,
             jwt: None,
+            keys: KeyCache::default(),
         }
     }
 
@@ -153,6 +161,11 @@ impl Authenticator {
             }
             Err(Err(status)) => Err(status),
         }
+    }
+
+    /// Stops trusting a cached key (it was revoked); the next call reads it again.
+    pub fn forget_key(&self, key_id: &str) {
+        self.keys.forget(key_id);
     }
 
     /// Records a refused call of an authenticated caller (for reveal-burst and abuse rules).
@@ -193,22 +206,36 @@ impl Authenticator {
         }
         let (key_id, secret) = parse(token).ok_or(Ok((Failure::UnknownKey, String::new())))?;
         let prefix = format!("{KEY_PREFIX}{key_id}");
-        let stored = store::active_key(&self.pool, key_id)
-            .await
-            .map_err(|error| Err(Status::from(ServiceError::from(error))))?
-            .ok_or_else(|| Ok((Failure::UnknownKey, prefix.clone())))?;
+        let stored = match self.keys.get(key_id) {
+            Some(key) => key,
+            None => {
+                let row = store::active_key(&self.pool, key_id)
+                    .await
+                    .map_err(|error| Err(Status::from(ServiceError::from(error))))?
+                    .ok_or_else(|| Ok((Failure::UnknownKey, prefix.clone())))?;
+                let key = Arc::new(ActiveKey {
+                    roles: row
+                        .roles
+                        .iter()
+                        .filter_map(|r| r.parse::<Role>().ok())
+                        .collect(),
+                    key_id: row.key_id,
+                    tenant_id: row.tenant_id,
+                    secret_hash: row.secret_hash,
+                    expires_at: row.expires_at,
+                });
+                // Only keys that exist are cached: unknown ids cannot fill the cache.
+                self.keys.put(key.clone());
+                key
+            }
+        };
         if !constant_time_eq(&hash_secret(secret), &stored.secret_hash) {
             return Err(Ok((Failure::UnknownKey, prefix)));
         }
-        let roles = stored
-            .roles
-            .iter()
-            .filter_map(|r| r.parse::<Role>().ok())
-            .collect();
         Ok(Caller {
-            key_id: stored.key_id,
+            key_id: stored.key_id.clone(),
             tenant: Some(TenantId::from_uuid(stored.tenant_id)),
-            roles,
+            roles: stored.roles.clone(),
         })
     }
 

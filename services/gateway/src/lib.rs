@@ -107,6 +107,7 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         },
     );
     pipeline.follow_consent_events(&mut foundation);
+    pipeline.follow_gateway_events(&mut foundation);
     let routes = tonic::service::Routes::new(
         AdminServiceServer::new(admin)
             .max_decoding_message_size(limit)

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::PgExecutor;
 use uuid::Uuid;
 use veil_pii::PseudonymMap;
 
@@ -16,31 +16,59 @@ pub struct Row {
     pub entity_type: String,
 }
 
-/// The conversation's rows for `tokens`, and the highest number per entity type.
+/// A row of [`load`]'s query: a known placeholder, or an entity type's highest number.
+#[derive(sqlx::FromRow)]
+struct Found {
+    token: Option<String>,
+    placeholder: Option<String>,
+    entity_type: String,
+    number: Option<i32>,
+}
+
+/// The conversation's rows for `tokens`, and the highest number per entity type, in one
+/// round trip (this runs on every message that has values to pseudonymize).
 pub async fn load(
-    db: &mut PgConnection,
+    db: impl PgExecutor<'_>,
     tenant: Uuid,
     conversation: &str,
     tokens: &[String],
 ) -> sqlx::Result<(Vec<Row>, BTreeMap<String, i32>)> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT token, placeholder, entity_type FROM conversation_pseudonyms
-         WHERE tenant_id = $1 AND conversation_id = $2 AND token = ANY($3)",
-    )
-    .bind(tenant)
-    .bind(conversation)
-    .bind(tokens)
-    .fetch_all(&mut *db)
-    .await?;
-    let counters: Vec<(String, i32)> = sqlx::query_as(
-        "SELECT entity_type, max(number) FROM conversation_pseudonyms
+    // Rows with a token are this message's known placeholders; rows without one carry
+    // an entity type's highest number.
+    let found: Vec<Found> = sqlx::query_as(
+        "SELECT token, placeholder, entity_type, NULL::int AS number FROM conversation_pseudonyms
+         WHERE tenant_id = $1 AND conversation_id = $2 AND token = ANY($3)
+         UNION ALL
+         SELECT NULL, NULL, entity_type, max(number) FROM conversation_pseudonyms
          WHERE tenant_id = $1 AND conversation_id = $2 GROUP BY entity_type",
     )
     .bind(tenant)
     .bind(conversation)
-    .fetch_all(&mut *db)
+    .bind(tokens)
+    .fetch_all(db)
     .await?;
-    Ok((rows, counters.into_iter().collect()))
+    let mut rows = Vec::new();
+    let mut counters = BTreeMap::new();
+    for Found {
+        token,
+        placeholder,
+        entity_type,
+        number,
+    } in found
+    {
+        match (token, placeholder, number) {
+            (Some(token), Some(placeholder), _) => rows.push(Row {
+                token,
+                placeholder,
+                entity_type,
+            }),
+            (_, _, Some(number)) => {
+                counters.insert(entity_type, number);
+            }
+            _ => {}
+        }
+    }
+    Ok((rows, counters))
 }
 
 /// Every row of a conversation for one subject (for restoring).
@@ -63,49 +91,11 @@ pub async fn for_subject(
     .await
 }
 
-/// A new placeholder to store.
+/// A new placeholder to store (written with the turn, see `store::write_turn`).
 pub struct NewRow<'a> {
     pub token: &'a str,
     pub placeholder: &'a str,
     pub entity_type: &'a str,
-}
-
-/// Stores new placeholders; a token already mapped (a concurrent turn) is kept as is.
-pub async fn insert(
-    db: &mut PgConnection,
-    tenant: Uuid,
-    conversation: &str,
-    subject_ref: &str,
-    rows: &[NewRow<'_>],
-) -> sqlx::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    // One statement for the whole turn: this runs on every message.
-    let tokens: Vec<&str> = rows.iter().map(|r| r.token).collect();
-    let placeholders: Vec<&str> = rows.iter().map(|r| r.placeholder).collect();
-    let entity_types: Vec<&str> = rows.iter().map(|r| r.entity_type).collect();
-    let numbers: Vec<i32> = rows
-        .iter()
-        .map(|r| number_of(r.placeholder).unwrap_or(0))
-        .collect();
-    sqlx::query(
-        "INSERT INTO conversation_pseudonyms
-             (tenant_id, conversation_id, token, placeholder, entity_type, number, subject_ref)
-         SELECT $1, $2, t, p, e, n, $7
-         FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int[]) AS x(t, p, e, n)
-         ON CONFLICT (tenant_id, conversation_id, token) DO NOTHING",
-    )
-    .bind(tenant)
-    .bind(conversation)
-    .bind(&tokens)
-    .bind(&placeholders)
-    .bind(&entity_types)
-    .bind(&numbers)
-    .bind(subject_ref)
-    .execute(&mut *db)
-    .await?;
-    Ok(())
 }
 
 /// Rebuilds a [`PseudonymMap`] whose known placeholders map to the values seen now.

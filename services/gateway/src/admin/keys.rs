@@ -113,6 +113,8 @@ impl AdminApi {
             .map_err(ServiceError::internal)?;
         }
         tx.commit().await.map_err(ServiceError::from)?;
+        // This replica refuses the key at once; others drop it on the event (or the TTL).
+        self.auth.forget_key(&meta.key_id);
         if revoked_now {
             self.relay.notify();
         }

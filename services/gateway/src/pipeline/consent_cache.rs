@@ -103,36 +103,49 @@ impl ConsentCache {
         }
     }
 
-    /// Follows `consent.*` events until `shutdown`, resubscribing after errors.
+    /// Follows `consent.*` events until `shutdown`.
     pub async fn follow(
         self: std::sync::Arc<Self>,
         nats: async_nats::Client,
         subject: String,
         shutdown: CancellationToken,
     ) {
-        loop {
-            let mut subscription = match nats.subscribe(subject.clone()).await {
-                Ok(subscription) => subscription,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot subscribe to consent events; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    }
-                }
-            };
-            loop {
+        follow_events(nats, subject, shutdown, move |event| self.apply(event)).await;
+    }
+}
+
+/// Calls `apply` with every event published on `subject` until `shutdown`, on a plain
+/// NATS subscription (each replica gets every event), resubscribing after errors. For
+/// cache invalidation only: events published while unsubscribed are missed, which is
+/// why every cache also has a TTL.
+pub async fn follow_events(
+    nats: async_nats::Client,
+    subject: String,
+    shutdown: CancellationToken,
+    apply: impl Fn(&Event),
+) {
+    loop {
+        let mut subscription = match nats.subscribe(subject.clone()).await {
+            Ok(subscription) => subscription,
+            Err(error) => {
+                tracing::warn!(%error, "cannot subscribe to events for cache invalidation; retrying");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    message = subscription.next() => match message {
-                        Some(message) => {
-                            if let Ok(event) = Event::decode(message.payload.as_ref()) {
-                                self.apply(&event);
-                            }
-                        }
-                        None => break,
-                    },
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                 }
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                message = subscription.next() => match message {
+                    Some(message) => {
+                        if let Ok(event) = Event::decode(message.payload.as_ref()) {
+                            apply(&event);
+                        }
+                    }
+                    None => break,
+                },
             }
         }
     }

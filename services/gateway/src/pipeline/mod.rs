@@ -25,6 +25,7 @@ use veil_core::events::{EventsConfig, RelayHandle};
 use veil_core::rpc_layer::CallId;
 use veil_core::subjects::SubjectKeys;
 use veil_core::types::{Role, TenantId};
+use veil_proto::events::v1::event::Payload;
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayService;
 use veil_proto::gateway::v1::{
     GetNoticesRequest, GetNoticesResponse, GetTranscriptRequest, GetTranscriptResponse,
@@ -95,6 +96,33 @@ impl PipelineApi {
         let subject = format!("{}.consent.>", foundation.events.subject_prefix);
         foundation.spawn_task("consent cache", move |token| {
             cache.follow(nats, subject, token)
+        });
+    }
+
+    /// Keeps the API key and policy caches in step with `gateway.api_key_revoked` and
+    /// `gateway.policy_changed` events from every replica (each cache's TTL bounds the
+    /// staleness when an event is missed).
+    pub fn follow_gateway_events(&self, foundation: &mut Foundation) {
+        let nats = foundation.nats.clone();
+        let prefix = foundation.events.subject_prefix.clone();
+        let auth = self.auth.clone();
+        let subject = format!("{prefix}.gateway.api_key_revoked");
+        let revoked = nats.clone();
+        foundation.spawn_task("api key cache", move |token| {
+            consent_cache::follow_events(revoked, subject, token, move |event| {
+                if let Some(Payload::GatewayApiKeyRevoked(revoked)) = &event.payload {
+                    auth.forget_key(&revoked.key_id);
+                }
+            })
+        });
+        let policies = self.policies.clone();
+        let subject = format!("{prefix}.gateway.policy_changed");
+        foundation.spawn_task("policy cache", move |token| {
+            consent_cache::follow_events(nats, subject, token, move |event| {
+                if let Ok(tenant) = event.tenant_id.parse::<TenantId>() {
+                    policies.invalidate(tenant);
+                }
+            })
         });
     }
 

@@ -1,9 +1,11 @@
-//! The one transaction that ends a turn: new placeholders, the redacted transcript turn
+//! The one statement (atomic, one round trip) that ends a turn: new placeholders, the redacted transcript turn
 //! (unless consent says not to store it), `message_processed` and, when a privacy command
 //! was found, `privacy_command_detected`.
 
-use veil_core::emit::{EventContext, emit};
+use prost::Message;
+use veil_core::emit::{EventContext, envelope, kind_of};
 use veil_core::error::ServiceError;
+use veil_core::events::OutboxEvent;
 use veil_core::types::SubjectRef;
 use veil_proto::events::v1::event::Payload;
 use veil_proto::events::v1::{GatewayMessageProcessed, GatewayPrivacyCommandDetected};
@@ -14,7 +16,7 @@ use super::{Call, PipelineApi};
 use crate::admin::actor;
 use crate::engine;
 use crate::pseudonyms::{self, NewRow};
-use crate::store::{self, NewTurn};
+use crate::store::{self, NewPlaceholders, NewTurn};
 
 /// What a turn leaves behind.
 pub struct Turn<'a> {
@@ -69,42 +71,10 @@ impl PipelineApi {
     }
 
     async fn persist_once(&self, call: &Call, turn: &Turn<'_>) -> Result<Stored, Retry> {
-        let tenant = call.tenant.as_uuid();
         let store_turn = !turn.consent.do_not_store;
         let message_id = uuid::Uuid::now_v7();
-        let mut tx = self.pool.begin().await.map_err(Retry::from)?;
-        pseudonyms::insert(
-            &mut tx,
-            tenant,
-            turn.conversation_id,
-            turn.subject_ref.as_str(),
-            turn.new_placeholders,
-        )
-        .await
-        .map_err(Retry::from)?;
         let (entity_counts, operator_counts) = engine::counts(turn.entities);
-        let turn_index = if store_turn {
-            store::insert_turn(
-                &mut tx,
-                &NewTurn {
-                    message_id,
-                    tenant,
-                    conversation_id: turn.conversation_id,
-                    subject_ref: turn.subject_ref.as_str(),
-                    role: turn.role as i32,
-                    redacted_text: turn.redacted_text,
-                    entity_counts: serde_json::to_value(&entity_counts)
-                        .map_err(|e| Retry::Failed(ServiceError::internal(e)))?,
-                },
-            )
-            .await
-            .map_err(Retry::from)?
-        } else {
-            store::next_turn_index(&mut *tx, tenant, turn.conversation_id)
-                .await
-                .map_err(Retry::from)?
-        };
-        let message_id = if store_turn {
+        let message_id_text = if store_turn {
             message_id.to_string()
         } else {
             String::new()
@@ -117,10 +87,10 @@ impl PipelineApi {
         };
         let processed = GatewayMessageProcessed {
             conversation_id: turn.conversation_id.to_string(),
-            message_id: message_id.clone(),
+            message_id: message_id_text.clone(),
             message_role: turn.role.as_str_name().to_string(),
             operator_counts: operator_counts.into_iter().collect(),
-            entity_counts: entity_counts.into_iter().collect(),
+            entity_counts: entity_counts.clone().into_iter().collect(),
             purposes: turn.consent.effective.clone(),
             denied_purposes: turn.consent.denied.clone(),
             stored: store_turn,
@@ -128,33 +98,61 @@ impl PipelineApi {
             text_bytes: i64::try_from(turn.text_bytes).unwrap_or(i64::MAX),
             streamed: turn.streamed,
         };
-        emit(
-            &mut *tx,
-            &self.events,
-            &context,
-            Payload::GatewayMessageProcessed(processed),
-        )
-        .await
-        .map_err(|e| Retry::Failed(ServiceError::internal(e)))?;
+        let mut events =
+            vec![self.outbox_event(&context, Payload::GatewayMessageProcessed(processed))?];
         if let Some(event) = &turn.command {
             let mut event = event.clone();
             event.conversation_id = turn.conversation_id.to_string();
-            event.message_id = message_id.clone();
-            emit(
-                &mut *tx,
-                &self.events,
-                &context,
-                Payload::GatewayPrivacyCommandDetected(event),
-            )
-            .await
-            .map_err(|e| Retry::Failed(ServiceError::internal(e)))?;
+            event.message_id = message_id_text.clone();
+            events
+                .push(self.outbox_event(&context, Payload::GatewayPrivacyCommandDetected(event))?);
         }
-        tx.commit().await.map_err(Retry::from)?;
+        let mut placeholders = NewPlaceholders::default();
+        for row in turn.new_placeholders {
+            placeholders.tokens.push(row.token);
+            placeholders.placeholders.push(row.placeholder);
+            placeholders.entity_types.push(row.entity_type);
+            placeholders
+                .numbers
+                .push(pseudonyms::number_of(row.placeholder).unwrap_or(0));
+        }
+        let new_turn = NewTurn {
+            message_id,
+            tenant: call.tenant.as_uuid(),
+            conversation_id: turn.conversation_id,
+            subject_ref: turn.subject_ref.as_str(),
+            role: turn.role as i32,
+            redacted_text: turn.redacted_text,
+            entity_counts: serde_json::to_value(&entity_counts)
+                .map_err(|e| Retry::Failed(ServiceError::internal(e)))?,
+            store: store_turn,
+        };
+        let turn_index = store::write_turn(&self.pool, &new_turn, &placeholders, &events)
+            .await
+            .map_err(Retry::from)?;
         self.relay.notify();
         Ok(Stored {
-            message_id,
+            message_id: message_id_text,
             turn_index,
         })
+    }
+
+    /// The outbox row of one event, written by [`store::write_turn`] with the turn.
+    fn outbox_event(&self, context: &EventContext, payload: Payload) -> Result<OutboxEvent, Retry> {
+        let (service, kind) = kind_of(&payload);
+        let subject = self
+            .events
+            .subject(service, kind)
+            .map_err(|e| Retry::Failed(ServiceError::internal(e)))?;
+        let event = envelope(context, payload);
+        let mut outbox = OutboxEvent::new(subject, event.encode_to_vec());
+        if let Ok(id) = uuid::Uuid::parse_str(&event.event_id) {
+            outbox.event_id = id;
+        }
+        if !event.traceparent.is_empty() {
+            outbox = outbox.with_traceparent(event.traceparent);
+        }
+        Ok(outbox)
     }
 }
 

@@ -102,16 +102,19 @@ impl PipelineApi {
 
         // Placeholders come from the conversation's stored rows; the lock-free read is
         // safe because a concurrent turn only adds rows (ON CONFLICT keeps the first).
-        let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let (known, counters) = pseudonyms::load(
-            &mut conn,
-            tenant.as_uuid(),
-            &context.conversation_id,
-            &tokens,
-        )
-        .await
-        .map_err(ServiceError::from)?;
-        drop(conn);
+        // A message with nothing to pseudonymize needs no placeholder, so no read.
+        let (known, counters) = if tokens.is_empty() {
+            Default::default()
+        } else {
+            pseudonyms::load(
+                &self.pool,
+                tenant.as_uuid(),
+                &context.conversation_id,
+                &tokens,
+            )
+            .await
+            .map_err(ServiceError::from)?
+        };
         let mut map =
             pseudonyms::rebuild(&known, &counters, &by_token).map_err(ServiceError::internal)?;
         let redacted = self
