@@ -1,5 +1,6 @@
 //! The `veil` command line as a library, so tests run exactly what the binary runs.
 
 pub mod demo;
+pub mod dsr;
 pub mod stack;
 pub mod up;

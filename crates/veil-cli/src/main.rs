@@ -29,6 +29,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Verify or export the tamper-evident audit log.
     Audit(audit::AuditArgs),
+    /// Data-subject requests: submit, status, list, extend, certificate, export.
+    Dsr(veil_cli::dsr::DsrArgs),
     /// Measure gateway throughput and latency on a throwaway in-process stack.
     Bench(bench::RawArgs),
     /// Run a scripted conversation through a running stack and verify its audit trail.
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact::run(args),
         Command::Admin(args) => admin::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Dsr(args) => veil_cli::dsr::run(args),
         Command::Bench(args) => bench::main(args),
         Command::Demo(args) => veil_cli::demo::main(args),
     }

@@ -68,10 +68,12 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         peers,
         settings: settings.service.clone(),
         saga_wake: Notify::new(),
+        notifier: Arc::new(requests::NoopNotifier),
         certificates,
     });
     saga::spawn_consumer(&mut foundation, state.clone())?;
     saga::spawn_driver(&mut foundation, state.clone());
+    requests::tasks::spawn(&mut foundation, state.clone());
     sweep::spawn(&mut foundation, state.clone());
     let server = InterceptedService::new(
         RetentionServiceServer::new(grpc::RetentionApi::new(state))

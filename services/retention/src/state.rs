@@ -29,6 +29,8 @@ pub struct Retention {
     /// Wakes the saga driver (a hold was released, a service answered, a request was
     /// verified) so it does not wait for its next retry tick.
     pub saga_wake: Notify,
+    /// Delivers DSR verification codes (default: none; the caller delivers them).
+    pub notifier: std::sync::Arc<dyn crate::requests::Notifier>,
     /// Signs deletion certificates.
     pub certificates: CertificateKeys,
 }

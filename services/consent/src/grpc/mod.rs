@@ -318,7 +318,8 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<SetPreferenceSignalRequest>,
     ) -> Result<Response<SetPreferenceSignalResponse>, Status> {
-        let caller = caller(&request, &[Role::Bot, Role::PrivacyOfficer])?;
+        // Service: retention applies opt-out and limit-sensitive requests (CCPA).
+        let caller = caller(&request, &[Role::Bot, Role::PrivacyOfficer, Role::Service])?;
         Ok(Response::new(
             self.set_signal_impl(&caller, request.into_inner()).await?,
         ))

@@ -6,11 +6,17 @@
 //! Erasure, access and portability run through [`crate::saga`] once verified and not
 //! blocked by a legal hold.
 
+pub mod convert;
 pub mod due;
+pub mod execute;
+pub mod extensions;
+pub mod intake;
 pub mod machine;
+pub mod manage;
 pub mod notifier;
 pub mod purge;
 pub mod store;
+pub mod tasks;
 pub mod verification;
 
 pub use notifier::{NoopNotifier, Notifier};

@@ -229,10 +229,11 @@ pub async fn insert(
     let sql = format!(
         "INSERT INTO requests (tenant_id, request_id, subject_ref, request_type, state, \
             channel, jurisdiction, locale, purpose_keys, received_at, verified_at, due_at, \
-            max_due_at, ack_due_at, submitted_kind, submitted_by, submitted_roles, \
+            max_due_at, ack_due_at, acknowledged_at, submitted_kind, submitted_by, submitted_roles, \
             idempotency_key, code_hash, code_expires_at, code_max_attempts, subject_token, \
             correction_fields, correction_tokens) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+            CASE WHEN $14::timestamptz IS NULL THEN NULL ELSE $10 END, $15, $16, \
             $17, $18, $19, $20, $21, $22, $23, $24) \
          ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
     );
@@ -431,19 +432,21 @@ pub async fn transition_by(
     Ok(updated)
 }
 
-/// Records the hold that blocks the request (it is ON_HOLD or about to be).
+/// Records the hold that blocks an ON_HOLD request, and names it in the closing reason.
 pub async fn set_hold(
     conn: &mut PgConnection,
     row: &RequestRow,
     hold_id: &str,
+    reason: &str,
 ) -> Result<(), ServiceError> {
     sqlx::query(
-        "UPDATE requests SET hold_id = $3, updated_at = now() \
+        "UPDATE requests SET hold_id = $3, closing_reason = $4, updated_at = now() \
          WHERE tenant_id = $1 AND request_id = $2",
     )
     .bind(row.tenant.as_uuid())
     .bind(row.request_id)
     .bind(hold_id)
+    .bind(reason)
     .execute(&mut *conn)
     .await?;
     Ok(())
