@@ -83,10 +83,7 @@ pub async fn local(
     criteria: &PurgeCriteria,
 ) -> Result<PurgeOutcome, ServiceError> {
     match DataCategory::try_from(criteria.category) {
-        // Exports are swept once the export module lands (its purge is owned there).
-        Ok(DataCategory::Export) => Err(ServiceError::Unavailable(
-            "exports cannot be swept yet".into(),
-        )),
+        Ok(DataCategory::Export) => crate::export::purge(conn, state, tenant, criteria).await,
         Ok(DataCategory::DsrRecord) => crate::requests::purge(conn, state, tenant, criteria).await,
         _ => Err(ServiceError::internal(anyhow::anyhow!(
             "category is not retention's own"
