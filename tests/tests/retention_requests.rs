@@ -689,3 +689,175 @@ async fn a_held_erasure_waits_and_resumes_when_the_hold_is_released() -> anyhow:
     h.stack.stop().await?;
     Ok(())
 }
+
+/// Waits until the request reaches `state`.
+async fn until_state(
+    h: &Harness,
+    request_id: &str,
+    state: RequestState,
+) -> anyhow::Result<DataSubjectRequest> {
+    eventually(WAIT, || async {
+        let r = h.get(request_id).await.ok()?;
+        (r.state == state as i32).then_some(r)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opt_outs_set_consent_signals_and_rectification_keeps_only_vault_tokens()
+-> anyhow::Result<()> {
+    let h = Harness::start("dsr-signals").await?;
+    // Opt-out of sale/share: two signals; limit-sensitive: one.
+    for (subject, request_type, expected) in [
+        ("judy", RequestType::OptOutSaleShare, vec![2, 3]),
+        ("ken", RequestType::LimitSensitive, vec![4]),
+    ] {
+        let mut message = h.submission(subject, request_type);
+        message.jurisdiction = Jurisdiction::UsCaCcpa as i32;
+        message.identity_verified = true;
+        let (request, _) = request_of(h.submit(&h.officer, message).await?);
+        let done = until_state(&h, &request.request_id, RequestState::Completed).await?;
+        let signals: Vec<i32> = sqlx::query_scalar(
+            "SELECT signal FROM consent.preference_signals WHERE subject_ref = $1 AND enabled ORDER BY signal",
+        )
+        .bind(&done.subject_ref)
+        .fetch_all(&h.pool)
+        .await?;
+        assert_eq!(signals, expected, "{request_type:?}");
+    }
+
+    // Rectification: the corrected value goes to the vault; retention keeps its token.
+    let mut rectify = h.submission("liam", RequestType::Rectification);
+    rectify.identity_verified = true;
+    rectify.corrections = vec![Correction {
+        field: "contact.email".into(),
+        new_value: "liam.new@example.org".into(),
+    }];
+    let (request, _) = request_of(h.submit(&h.officer, rectify).await?);
+    let done = until_state(&h, &request.request_id, RequestState::Completed).await?;
+    assert_eq!(done.correction_record_ids.len(), 1);
+    assert!(done.correction_record_ids[0].starts_with("tok_"));
+    let leaked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM retention.requests r WHERE row_to_json(r)::text LIKE '%liam%'",
+    )
+    .fetch_one(&h.pool)
+    .await?;
+    assert_eq!(leaked, 0);
+    // A field naming a token that is not the subject's is refused, naming the field.
+    let mut foreign = h.submission("mia", RequestType::Rectification);
+    foreign.corrections = vec![Correction {
+        field: done.correction_record_ids[0].clone(),
+        new_value: "x".into(),
+    }];
+    let status = h
+        .submit(&h.officer, foreign)
+        .await
+        .expect_err("foreign token");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("corrections[0].field"));
+    h.stack.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dsr_records_are_minimized_only_after_the_statutory_floor() -> anyhow::Result<()> {
+    let h = Harness::start("dsr-records").await?;
+    h.retention
+        .clone()
+        .set_policy(bearer(
+            SetPolicyRequest {
+                policy: Some(RetentionPolicy {
+                    category: veil_proto::common::v1::DataCategory::DsrRecord as i32,
+                    period: Some(prost_types::Duration {
+                        seconds: 3600,
+                        nanos: 0,
+                    }),
+                    action: veil_proto::common::v1::RetentionAction::Anonymize as i32,
+                    ..Default::default()
+                }),
+            },
+            &h.officer,
+        ))
+        .await?;
+    let mut ids = Vec::new();
+    for subject in ["nina", "omar", "pia"] {
+        let (request, _) = request_of(
+            h.submit(&h.bot, h.submission(subject, RequestType::Access))
+                .await?,
+        );
+        ids.push(request.request_id);
+    }
+    // nina's closed request is 800 days old, omar's closed one 100 days, pia's old but open.
+    for id in &ids[..2] {
+        h.retention
+            .clone()
+            .cancel_request(bearer(
+                CancelRequestRequest {
+                    request_id: id.clone(),
+                    outcome: CancelOutcome::Rejected as i32,
+                    reason: "unfounded".into(),
+                },
+                &h.officer,
+            ))
+            .await?;
+    }
+    for (id, days) in [(&ids[0], 800), (&ids[1], 100), (&ids[2], 800)] {
+        sqlx::query("UPDATE retention.requests SET received_at = now() - make_interval(days => $2) WHERE request_id = $1::uuid")
+            .bind(id)
+            .bind(days)
+            .execute(&h.pool)
+            .await?;
+    }
+    let before: Vec<String> = {
+        let mut refs = Vec::new();
+        for id in &ids {
+            refs.push(h.get(id).await?.subject_ref);
+        }
+        refs
+    };
+    let sweep = |dry_run: bool| {
+        let mut client = h.retention.clone();
+        let message = RunSweepRequest {
+            dry_run,
+            categories: vec![veil_proto::common::v1::DataCategory::DsrRecord as i32],
+        };
+        let officer = h.officer.clone();
+        async move { client.run_sweep(bearer(message, &officer)).await }
+    };
+    let counted = |response: &RunSweepResponse| -> i64 {
+        response
+            .results
+            .iter()
+            .filter_map(|r| r.outcome.as_ref())
+            .map(|o| o.counts.values().sum::<i64>())
+            .sum()
+    };
+    let dry = sweep(true).await?.into_inner();
+    assert_eq!(counted(&dry), 1, "{dry:?}");
+    let real = sweep(false).await?.into_inner();
+    assert_eq!(counted(&real), 1, "{real:?}");
+    let after: Vec<DataSubjectRequest> = {
+        let mut rows = Vec::new();
+        for id in &ids {
+            rows.push(h.get(id).await?);
+        }
+        rows
+    };
+    assert_ne!(
+        after[0].subject_ref, before[0],
+        "the old closed record is unlinked"
+    );
+    assert_eq!(after[0].closing_reason, "");
+    assert_eq!(
+        after[0].state,
+        RequestState::Rejected as i32,
+        "kept, not deleted"
+    );
+    assert_eq!(after[1].subject_ref, before[1], "younger than the floor");
+    assert_eq!(
+        after[2].subject_ref, before[2],
+        "open requests are never purged"
+    );
+    h.stack.stop().await?;
+    Ok(())
+}
