@@ -7,6 +7,7 @@ mod admin;
 mod audit;
 mod bench;
 mod redact;
+mod retention;
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +32,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Data-subject requests: submit, status, list, extend, certificate, export.
     Dsr(veil_cli::dsr::DsrArgs),
+    /// Retention policies, legal holds and sweeps.
+    Retention(retention::RetentionArgs),
     /// Measure gateway throughput and latency on a throwaway in-process stack.
     Bench(bench::RawArgs),
     /// Run a scripted conversation through a running stack and verify its audit trail.
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Admin(args) => admin::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Dsr(args) => veil_cli::dsr::run(args),
+        Command::Retention(args) => retention::run(args),
         Command::Bench(args) => bench::main(args),
         Command::Demo(args) => veil_cli::demo::main(args),
     }

@@ -1,0 +1,237 @@
+//! `veil retention` end to end: the real binary against the whole stack running in the
+//! test, through the gateway with a privacy officer's API key.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use veil_cli::stack::{Stack, StackSettings};
+use veil_testkit::{TestEnv, spawn};
+
+const BOOTSTRAP: &str = "cli-retention-test-bootstrap-key-0123456789abcdef";
+
+fn settings(env: &TestEnv) -> StackSettings {
+    let mut gateway = env.settings::<veil_gateway::GatewaySettings>("gateway");
+    gateway.service.bootstrap_admin_key = veil_core::types::Personal::new(BOOTSTRAP.into());
+    let mut vault = env.settings::<veil_vault::VaultSettings>("vault");
+    vault.service.master_keys.insert(
+        "1".into(),
+        veil_core::types::Personal::new(
+            veil_core::crypto::KeyBytes::generate()
+                .to_base64()
+                .to_string(),
+        ),
+    );
+    StackSettings {
+        gateway,
+        consent: env.settings("consent"),
+        vault,
+        retention: env.settings("retention"),
+        audit: env.settings("audit"),
+    }
+}
+
+struct Cli {
+    url: String,
+}
+
+impl Cli {
+    async fn run(&self, token: &str, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_veil"));
+        command
+            .args(args)
+            .env("VEIL_GATEWAY", &self.url)
+            .env("VEIL_TOKEN", token);
+        tokio::task::spawn_blocking(move || command.output().expect("veil runs"))
+            .await
+            .unwrap()
+    }
+
+    async fn json(&self, token: &str, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(token, &all).await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json output")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policies_holds_and_sweeps_from_the_command_line() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = Stack::build(settings(&env)).await?;
+    let running: Vec<_> = stack
+        .services
+        .into_iter()
+        .map(|(name, service)| (name, spawn(service)))
+        .collect();
+    let gateway = &running.iter().find(|(n, _)| *n == "gateway").unwrap().1;
+    veil_testkit::probe::connect(&gateway.url(), Duration::from_secs(10)).await?;
+    let cli = Cli { url: gateway.url() };
+
+    let created = cli
+        .json(
+            BOOTSTRAP,
+            &[
+                "admin",
+                "tenant",
+                "create",
+                "--name",
+                "Keep Co",
+                "--slug",
+                "keep-co",
+                "--with-admin-key",
+            ],
+        )
+        .await;
+    let admin = created["admin_key"]["secret"].as_str().unwrap().to_string();
+    let officer = cli
+        .json(
+            &admin,
+            &[
+                "admin",
+                "key",
+                "create",
+                "--name",
+                "dpo",
+                "--role",
+                "privacy_officer",
+            ],
+        )
+        .await;
+    let officer = officer["secret"].as_str().unwrap().to_string();
+
+    let set = cli
+        .json(
+            &officer,
+            &[
+                "retention",
+                "policy",
+                "set",
+                "--category",
+                "transcript",
+                "--period",
+                "30d",
+                "--action",
+                "delete",
+            ],
+        )
+        .await;
+    assert_eq!(set["created"], true);
+    assert_eq!(set["period_secs"], 30 * 86_400);
+    assert_eq!(set["category"], "transcript");
+    let listed = cli.json(&officer, &["retention", "policy", "list"]).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed[0]["action"], "delete");
+
+    let hold = cli
+        .json(
+            &officer,
+            &[
+                "retention",
+                "hold",
+                "place",
+                "--subject",
+                "customer-9",
+                "--reason",
+                "litigation",
+                "--case-reference",
+                "CASE-9",
+            ],
+        )
+        .await;
+    let hold_id = hold["hold_id"].as_str().unwrap().to_string();
+    assert_eq!(hold["tenant_wide"], false);
+    assert_eq!(hold["subject_ref"].as_str().map(str::len), Some(64));
+    let holds = cli.json(&officer, &["retention", "hold", "list"]).await;
+    assert_eq!(holds.as_array().map(Vec::len), Some(1));
+
+    let dry = cli
+        .json(&officer, &["retention", "sweep", "--dry-run"])
+        .await;
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["results"][0]["service"], "gateway");
+    assert_eq!(dry["results"][0]["error"], "");
+    let text = cli.run(&officer, &["retention", "sweep"]).await;
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    assert!(String::from_utf8_lossy(&text.stdout).contains("gateway"));
+
+    let released = cli
+        .json(
+            &officer,
+            &[
+                "retention",
+                "hold",
+                "release",
+                &hold_id,
+                "--reason",
+                "settled",
+            ],
+        )
+        .await;
+    assert_eq!(released["release_reason"], "settled");
+    let in_force = cli.json(&officer, &["retention", "hold", "list"]).await;
+    assert_eq!(in_force.as_array().map(Vec::len), Some(0));
+    let deleted = cli
+        .json(
+            &officer,
+            &[
+                "retention",
+                "policy",
+                "delete",
+                listed[0]["policy_id"].as_str().unwrap(),
+            ],
+        )
+        .await;
+    assert_eq!(deleted["category"], "transcript");
+
+    // Bad usage exits 2 before any call; a refusal by the service exits 1.
+    let bad = cli
+        .run(
+            &officer,
+            &[
+                "retention",
+                "policy",
+                "set",
+                "--category",
+                "transcript",
+                "--period",
+                "30y",
+                "--action",
+                "delete",
+            ],
+        )
+        .await;
+    assert_eq!(bad.status.code(), Some(2));
+    let refused = cli
+        .run(
+            &officer,
+            &[
+                "retention",
+                "policy",
+                "set",
+                "--category",
+                "transcript",
+                "--period",
+                "30m",
+                "--action",
+                "delete",
+            ],
+        )
+        .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("policy.period"));
+    for (_, service) in running.into_iter().rev() {
+        service.stop().await?;
+    }
+    Ok(())
+}
