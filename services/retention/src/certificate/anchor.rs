@@ -27,6 +27,17 @@ pub async fn get_deletion_certificate(
     principal.require_any(READERS)?;
     let tenant = principal.tenant()?;
     let request_id = parse_request_id(&request.get_ref().request_id)?;
+    if !principal.has_role(Role::PrivacyOfficer) && !principal.has_role(Role::Auditor) {
+        // A bot sees only the requests it submitted (as for GetRequest).
+        let caller = principal.principal_id.to_string();
+        let mut conn = state.pool.acquire().await.map_err(ServiceError::from)?;
+        let own = crate::requests::store::load(&mut conn, tenant, request_id)
+            .await?
+            .is_some_and(|row| row.submitted_by.principal_id == caller);
+        if !own {
+            return Err(ServiceError::NotFound("deletion certificate".into()).into());
+        }
+    }
     let certificate = certificate_of(state, tenant, request_id).await?;
     Ok(Response::new(GetDeletionCertificateResponse {
         certificate: Some(certificate),
