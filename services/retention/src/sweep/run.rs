@@ -2,6 +2,7 @@
 //! plan, then works through the steps batch by batch, recording each batch, and closes
 //! each step together with its `retention_purge_completed` event.
 
+use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -61,23 +62,33 @@ fn criteria(
     }
 }
 
-/// One batch (or one count) at the step's owner.
+/// One batch (or one count) at the step's owner, and the transaction its bookkeeping
+/// goes in: for retention's own data the batch's transaction itself (so both commit
+/// together); otherwise one opened after the remote call, so no connection idles in a
+/// transaction while another service works. A failed local batch is rolled back.
 async fn batch(
     state: &Retention,
     tenant: TenantId,
     service: VeilService,
     criteria: PurgeCriteria,
-    tx: &mut sqlx::PgConnection,
-) -> Result<PurgeOutcome, String> {
-    match service {
-        VeilService::Retention => owners::local(tx, state, tenant, &criteria)
-            .await
-            .map_err(|error| owners::describe(&error.into())),
+) -> Result<(Result<PurgeOutcome, String>, Transaction<'static, Postgres>), ServiceError> {
+    let outcome = match service {
+        VeilService::Retention => {
+            let mut tx = state.pool.begin().await?;
+            match owners::local(&mut tx, state, tenant, &criteria).await {
+                Ok(outcome) => return Ok((Ok(outcome), tx)),
+                Err(error) => {
+                    tx.rollback().await?;
+                    Err(owners::describe(&error.into()))
+                }
+            }
+        }
         VeilService::Audit => Ok(owners::audit_kept(criteria.dry_run)),
         _ => owners::remote(state, tenant, service, criteria)
             .await
             .map_err(|status| owners::describe(&status)),
-    }
+    };
+    Ok((outcome, state.pool.begin().await?))
 }
 
 /// A dry run: every policy's owner counts once; nothing is recorded or emitted.
@@ -109,10 +120,9 @@ pub async fn dry_run(
                 step.cutoff,
             )
         };
-        // Retention's own purges run in a transaction that is rolled back: a dry run
-        // must not even keep their row locks.
-        let mut tx = state.pool.begin().await?;
-        let counted = batch(state, tenant, step.service, criteria, &mut tx).await;
+        // Rolled back: a dry run must not even keep the row locks of retention's own
+        // purges.
+        let (counted, tx) = batch(state, tenant, step.service, criteria).await?;
         tx.rollback().await?;
         let (outcome, error) = match counted {
             Ok(outcome) => (Some(outcome), String::new()),
@@ -228,16 +238,7 @@ async fn run_step(
             sweep_id: sweep_id.to_string(),
             ..criteria(step.category, &step.purpose_key, step.action, step.cutoff)
         };
-        let mut tx = state.pool.begin().await?;
-        let outcome = match batch(state, tenant, service, criteria, &mut tx).await {
-            Ok(outcome) => Ok(outcome),
-            Err(error) => {
-                // Whatever a failed local purge wrote goes; the step records the error.
-                tx.rollback().await?;
-                tx = state.pool.begin().await?;
-                Err(error)
-            }
-        };
+        let (outcome, mut tx) = batch(state, tenant, service, criteria).await?;
         step.done = match outcome {
             Ok(outcome) => {
                 step.absorb(&outcome);
@@ -284,6 +285,7 @@ async fn run_step(
             if !step.error.is_empty() {
                 tracing::warn!(
                     %sweep_id,
+                    policy_id = %step.policy_id,
                     service = step.service,
                     category = step.category,
                     action = ?RetentionAction::try_from(step.action).ok(),
