@@ -67,10 +67,22 @@ pub(crate) enum Failure {
 
 impl From<tonic::Status> for Failure {
     fn from(status: tonic::Status) -> Self {
-        let code = format!("{:?}", status.code()).to_lowercase();
+        let code = snake_case(&format!("{:?}", status.code()));
         let message = status.message().replace('\n', " ");
         Failure::Remote(format!("{code}: {message}"))
     }
+}
+
+/// `FailedPrecondition` -> `failed_precondition`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 /// A connected client and how to authenticate and print.
@@ -165,6 +177,22 @@ pub fn run(args: DsrArgs) -> ExitCode {
         Err(Failure::Remote(message)) => {
             eprintln!("veil dsr: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_read_as_snake_case_on_one_line() {
+        let failure = Failure::from(tonic::Status::failed_precondition("past\nthe maximum"));
+        match failure {
+            Failure::Remote(message) => {
+                assert_eq!(message, "failed_precondition: past the maximum");
+            }
+            Failure::Usage(_) => panic!("a refusal is remote"),
         }
     }
 }
