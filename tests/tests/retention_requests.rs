@@ -743,6 +743,23 @@ async fn opt_outs_set_consent_signals_and_rectification_keeps_only_vault_tokens(
     .fetch_one(&h.pool)
     .await?;
     assert_eq!(leaked, 0);
+    // Without corrections (an in-chat "correct my data") it waits for the values; a new
+    // submission with them continues the same request.
+    let mut bare = h.submission("noah", RequestType::Rectification);
+    bare.identity_verified = true;
+    let (waiting, _) = request_of(h.submit(&h.officer, bare.clone()).await?);
+    assert_eq!(waiting.state, RequestState::AwaitingInput as i32);
+    assert!(waiting.closing_reason.contains("corrected values"));
+    bare.corrections = vec![Correction {
+        field: "contact.phone".into(),
+        new_value: "+41 44 000 00 00".into(),
+    }];
+    let (continued, _) = request_of(h.submit(&h.officer, bare).await?);
+    assert_eq!(continued.request_id, waiting.request_id);
+    let continued = until_state(&h, &waiting.request_id, RequestState::Completed).await?;
+    assert_eq!(continued.correction_record_ids.len(), 1);
+    assert_eq!(continued.closing_reason, "");
+
     // A field naming a token that is not the subject's is refused, naming the field.
     let mut foreign = h.submission("mia", RequestType::Rectification);
     foreign.corrections = vec![Correction {

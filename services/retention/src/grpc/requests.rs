@@ -176,12 +176,8 @@ fn corrections(
         }
         return Ok(Vec::new());
     }
-    if items.is_empty() {
-        return Err(ServiceError::invalid(
-            "corrections",
-            "are required for REQUEST_TYPE_RECTIFICATION",
-        ));
-    }
+    // Empty is allowed (an in-chat "correct my data"): the request then waits in
+    // AWAITING_INPUT for a submission that brings the values.
     if items.len() > MAX_ITEMS {
         return Err(ServiceError::invalid(
             "corrections",
@@ -512,7 +508,10 @@ mod tests {
         }];
         assert!(corrections(RequestType::Rectification, &one).is_ok());
         assert!(corrections(RequestType::Erasure, &one).is_err());
-        assert!(corrections(RequestType::Rectification, &[]).is_err());
+        assert_eq!(
+            corrections(RequestType::Rectification, &[]).ok(),
+            Some(vec![])
+        );
         let bad = vec![Correction {
             field: "Contact Email".into(),
             new_value: "x".into(),

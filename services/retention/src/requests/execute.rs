@@ -44,6 +44,9 @@ use crate::state::Retention;
 
 /// Purpose stated to the vault when retention reads a subject id back for a peer call.
 pub const EXECUTION_PURPOSE: &str = "dsr_execution";
+/// Why a rectification without corrections waits.
+pub const AWAITING_CORRECTIONS: &str =
+    "waiting for the corrected values: submit the request again with corrections";
 /// Recipients read per page from consent.
 const RECIPIENT_PAGE: i32 = 500;
 
@@ -56,6 +59,9 @@ pub enum Started {
     Saga,
     /// IN_PROGRESS; call [`run_direct`] after the commit.
     Direct,
+    /// AWAITING_INPUT: a rectification without corrections waits for the subject's values
+    /// (a new submission of the same request type supplies them).
+    AwaitingInput,
 }
 
 /// Whether a request type runs through the saga (and is blocked by legal holds).
@@ -101,6 +107,18 @@ pub async fn start(
             .await?
             .ok_or_else(|| ServiceError::NotFound("request".into()))?;
         return Ok((started, Started::Saga));
+    }
+    if row.request_type == RequestType::Rectification && row.correction_tokens.is_empty() {
+        let waiting = store::transition(
+            conn,
+            state,
+            row,
+            RequestState::AwaitingInput,
+            "awaiting_corrections",
+            Some(AWAITING_CORRECTIONS),
+        )
+        .await?;
+        return Ok((waiting, Started::AwaitingInput));
     }
     let started = store::transition(
         conn,

@@ -184,6 +184,21 @@ async fn existing(
     let Some(row) = found else {
         return Ok(None);
     };
+    if row.state == RequestState::AwaitingInput
+        && row.request_type == RequestType::Rectification
+        && !submission.corrections.is_empty()
+    {
+        // The vault calls happen outside the transaction; the state is checked again.
+        drop(tx);
+        return Ok(Some(
+            supply_corrections(state, submission, row.request_id)
+                .await
+                .map(|mut supplied| {
+                    supplied.duplicate = duplicate;
+                    supplied
+                }),
+        ));
+    }
     if row.state != RequestState::Received {
         tx.commit().await?;
         return Ok(Some(Ok(Submitted {
@@ -236,6 +251,53 @@ async fn existing(
         duplicate,
         held_by: None,
     })))
+}
+
+/// Gives a rectification that awaits its values the corrections of a new submission
+/// and runs it.
+async fn supply_corrections(
+    state: &Retention,
+    submission: &Submission,
+    request_id: Uuid,
+) -> Result<Submitted, ServiceError> {
+    let prepared = prepare(state, submission).await?;
+    let mut tx = state.pool.begin().await?;
+    let row = store::load_for_update(&mut tx, submission.tenant, request_id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("request".into()))?;
+    if row.state != RequestState::AwaitingInput {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "request {request_id} no longer awaits corrections"
+        )));
+    }
+    sqlx::query(
+        "UPDATE requests SET correction_fields = $3, correction_tokens = $4, updated_at = now() \
+         WHERE tenant_id = $1 AND request_id = $2",
+    )
+    .bind(row.tenant.as_uuid())
+    .bind(request_id)
+    .bind(&prepared.correction_fields)
+    .bind(&prepared.correction_tokens)
+    .execute(&mut *tx)
+    .await?;
+    let next = store::transition_by(
+        &mut tx,
+        state,
+        &row,
+        RequestState::InProgress,
+        "corrections_received",
+        Some(""),
+        submission.actor.clone(),
+    )
+    .await?;
+    tx.commit().await?;
+    let (row, held_by) = after_commit(state, next, Some(Started::Direct)).await;
+    Ok(Submitted {
+        row,
+        challenge: None,
+        duplicate: true,
+        held_by,
+    })
 }
 
 fn issue(state: &Retention, tenant: TenantId, request_id: Uuid) -> Issued {
@@ -303,7 +365,7 @@ pub async fn after_commit(
                 }
             }
         }
-        None => (row, None),
+        Some(Started::AwaitingInput) | None => (row, None),
     }
 }
 
@@ -332,7 +394,7 @@ async fn prepare(state: &Retention, submission: &Submission) -> Result<Prepared,
             .await?;
             prepared.subject_token = tokens.into_iter().next();
         }
-        RequestType::Rectification => {
+        RequestType::Rectification if !submission.corrections.is_empty() => {
             let entity_types = correction_entity_types(state, submission).await?;
             let items = submission
                 .corrections
