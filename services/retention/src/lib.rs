@@ -1,5 +1,3 @@
-#![allow(dead_code)] // The skeleton's shared parts are used as the RPCs land; removed then.
-
 //! veil-retention: retention policies, legal holds, sweeps and data-subject requests.
 //!
 //! - Policies per tenant x data category x purpose, capped by platform settings; legal
