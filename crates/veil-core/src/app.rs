@@ -184,6 +184,37 @@ impl Foundation {
         });
     }
 
+    /// Like [`Foundation::spawn_consumer`], but the handler applies up to
+    /// `batch.max_messages` events per transaction (see [`events::BatchEventHandler`]).
+    pub fn spawn_batch_consumer<H>(
+        &mut self,
+        durable: &str,
+        filter: String,
+        handler: H,
+        batch: events::BatchSettings,
+    ) where
+        H: events::BatchEventHandler + 'static,
+    {
+        let js = self.jetstream.clone();
+        let stream = self.events.stream.clone();
+        let settings = self.events.consumer.clone();
+        let pool = self.pool.clone();
+        let metrics = self.metrics.clone();
+        let durable = durable.to_string();
+        self.spawn_task(format!("consumer {durable}"), move |token| async move {
+            let Some(consumer) =
+                Consumer::bind_retrying(js, &stream, &durable, &filter, settings, &token).await
+            else {
+                return;
+            };
+            let lag = consumer.lag();
+            metrics.add_probe(ProbeKind::ConsumerLag, durable, move || {
+                i64::try_from(lag.pending()).unwrap_or(i64::MAX)
+            });
+            consumer.run_batch(pool, handler, batch, token).await;
+        });
+    }
+
     /// Serves `routes` until `shutdown`; then drains calls, stops background tasks and
     /// flushes the outbox one last time.
     pub async fn serve(

@@ -18,9 +18,11 @@ use super::error::EventsError;
 use super::subjects::validate_token;
 use super::{MSG_ID_HEADER, TRACEPARENT_HEADER};
 
+mod batch;
 mod processing;
 mod settings;
 
+pub use batch::{BatchEventHandler, BatchSettings};
 pub use settings::ConsumerSettings;
 
 /// How long after its `expires` a pull may still deliver before it is abandoned.
@@ -194,6 +196,42 @@ impl Consumer {
         })
     }
 
+    /// Creates and binds the durable consumer, retrying with a growing delay while NATS
+    /// or the stream is not there yet; `None` when `shutdown` came first.
+    pub async fn bind_retrying(
+        js: jetstream::Context,
+        stream_name: &str,
+        durable_name: &str,
+        filter_subject: &str,
+        settings: ConsumerSettings,
+        shutdown: &CancellationToken,
+    ) -> Option<Self> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match Self::with_settings(
+                js.clone(),
+                stream_name,
+                durable_name,
+                filter_subject,
+                settings.clone(),
+            )
+            .await
+            {
+                Ok(consumer) => return Some(consumer),
+                Err(error) => tracing::warn!(
+                    consumer = %durable_name,
+                    error = %error_chain(&error, 500),
+                    "consumer not ready; retrying"
+                ),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
     /// The lag gauges, refreshed while [`Consumer::run`] runs.
     pub fn lag(&self) -> ConsumerLag {
         self.lag.clone()
@@ -205,12 +243,23 @@ impl Consumer {
     }
 
     /// Pulls and handles messages until `shutdown`, surviving NATS and database outages.
-    pub async fn run<H: EventHandler>(
-        mut self,
+    pub async fn run<H: EventHandler>(self, pool: PgPool, handler: H, shutdown: CancellationToken) {
+        self.drive(pool, Single(handler), shutdown).await;
+    }
+
+    /// Like [`Consumer::run`], but applies up to `batch.max_messages` messages per
+    /// transaction through a [`BatchEventHandler`] (see [`BatchSettings`]).
+    pub async fn run_batch<H: BatchEventHandler>(
+        self,
         pool: PgPool,
         handler: H,
+        batch: BatchSettings,
         shutdown: CancellationToken,
     ) {
+        self.drive(pool, Batched { handler, batch }, shutdown).await;
+    }
+
+    async fn drive<P: Pull>(mut self, pool: PgPool, pull: P, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(
             Duration::from_millis(self.settings.backoff_min_ms),
             Duration::from_millis(self.settings.backoff_max_ms),
@@ -237,9 +286,9 @@ impl Consumer {
                     }
                 }
             }
-            // Not raced against shutdown: `pull_once` stops between messages, so a
-            // handler's transaction is never abandoned half-way.
-            match self.pull_once(&pool, &handler, &shutdown).await {
+            // Not raced against shutdown: a pull stops between messages (or batches), so
+            // a handler's transaction is never abandoned half-way.
+            match pull.pull_once(&self, &pool, &shutdown).await {
                 Ok(true) => backoff.reset(),
                 Ok(false) => {
                     backoff.wait(&shutdown).await;
@@ -313,6 +362,51 @@ impl Consumer {
                 healthy = false;
             }
         }
+    }
+}
+
+/// One pull and the handling of what it delivers: per message or per batch.
+#[async_trait::async_trait]
+trait Pull: Send + Sync {
+    /// `Ok(false)` when the database was unavailable, so the caller backs off.
+    async fn pull_once(
+        &self,
+        consumer: &Consumer,
+        pool: &PgPool,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, EventsError>;
+}
+
+/// One transaction per message.
+struct Single<H>(H);
+
+#[async_trait::async_trait]
+impl<H: EventHandler> Pull for Single<H> {
+    async fn pull_once(
+        &self,
+        consumer: &Consumer,
+        pool: &PgPool,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, EventsError> {
+        consumer.pull_once(pool, &self.0, shutdown).await
+    }
+}
+
+/// One transaction per batch of messages.
+struct Batched<H> {
+    handler: H,
+    batch: BatchSettings,
+}
+
+#[async_trait::async_trait]
+impl<H: BatchEventHandler> Pull for Batched<H> {
+    async fn pull_once(
+        &self,
+        consumer: &Consumer,
+        pool: &PgPool,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, EventsError> {
+        batch::pull_once(consumer, pool, &self.handler, &self.batch, shutdown).await
     }
 }
 

@@ -16,7 +16,8 @@ mod stream;
 mod subjects;
 
 pub use consumer::{
-    Consumer, ConsumerLag, ConsumerSettings, EventHandler, HandlerError, ReceivedEvent,
+    BatchEventHandler, BatchSettings, Consumer, ConsumerLag, ConsumerSettings, EventHandler,
+    HandlerError, ReceivedEvent,
 };
 pub use error::EventsError;
 pub use outbox::{OUTBOX_DDL, OutboxEvent, enqueue, ensure_tables};

@@ -179,7 +179,7 @@ async fn unavailable(
 }
 
 /// A lost ack only means a redelivery, which `processed_events` absorbs.
-async fn acknowledge(message: &jetstream::Message, kind: AckKind) {
+pub(super) async fn acknowledge(message: &jetstream::Message, kind: AckKind) {
     if let Err(error) = message.ack_with(kind).await {
         tracing::debug!(error = %error, "ack not sent");
     }
