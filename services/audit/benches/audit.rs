@@ -1,73 +1,33 @@
 //! Audit log benchmarks on the local Postgres (a fresh database, dropped afterwards):
 //!
+//! 0. baseline: single-row inserts into the queue, one transaction each (what one
+//!    commit per event costs on this machine);
 //! 1. sustained appends/s of the writer (the batched path every event takes after the
-//!    ingest consumer queued it): `APPEND_EVENTS` queued events drained by
-//!    `Writer::step` until the queue is empty;
-//! 2. the log grown to `LOG_SIZE` entries through the same writer, one signed head,
-//!    then inclusion-proof latency through the store (`veil_audit::inclusion_proof`,
-//!    one query per proof) for `PROOFS` random leaves: median, p99, max;
+//!    ingest consumer queued it): `AUDIT_BENCH_APPENDS` queued events drained by
+//!    `Writer::step` until the queue is empty, synchronous commits;
+//! 2. the log grown to `AUDIT_BENCH_LOG_SIZE` entries through the same writer, one
+//!    signed head, then inclusion-proof latency (`veil_audit::inclusion_proof`, the
+//!    path of `GetInclusionProof`) for `AUDIT_BENCH_PROOFS` random leaves, first with
+//!    an empty proof cache (one query per proof, the old path), then with the cache
+//!    loaded from Postgres;
 //! 3. `verify_database` (what `veil audit verify` runs) over the whole log.
 //!
-//! Run: `cargo bench -p veil-audit --bench audit` (env `AUDIT_BENCH_LOG_SIZE` and
-//! `AUDIT_BENCH_APPENDS` override the sizes).
+//! Run: `cargo bench -p veil-audit --bench audit`.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+mod common;
 
 use std::time::{Duration, Instant};
 
-use prost::Message;
+use common::{audit_db, env_number, event, settings, summary};
 use rand::Rng;
 use uuid::Uuid;
-use veil_audit::AuditSettings;
 use veil_audit::heads::Heads;
+use veil_audit::node_cache::NodeCache;
 use veil_audit::tree_head::HeadSigner;
 use veil_audit::verify::{Verifier, db::verify_database};
 use veil_audit::writer::{Step, Writer};
 use veil_core::merkle::verify_inclusion;
-use veil_proto::common::v1::{Actor, ActorKind};
-use veil_proto::events::v1::event::Payload;
-use veil_proto::events::v1::{Event, GatewayMessageProcessed};
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A realistic envelope: a processed message with entity counts (about 300 bytes).
-fn event(i: u64, tenant: Uuid) -> (Uuid, Vec<u8>) {
-    let id = Uuid::now_v7();
-    let mut counts = std::collections::HashMap::new();
-    counts.insert("EMAIL_ADDRESS".to_string(), 1);
-    counts.insert("PHONE_NUMBER".to_string(), (i % 3) as i64);
-    let event = Event {
-        event_id: id.to_string(),
-        occurred_at: Some(veil_core::convert::now()),
-        tenant_id: tenant.to_string(),
-        subject_ref: format!("{:064x}", i % 5_000),
-        actor: Some(Actor {
-            kind: ActorKind::ApiKey as i32,
-            principal_id: "key_0123456789".into(),
-            roles: vec![1],
-            tenant_id: tenant.to_string(),
-        }),
-        source: 1,
-        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
-        request_id: Uuid::now_v7().to_string(),
-        payload: Some(Payload::GatewayMessageProcessed(GatewayMessageProcessed {
-            conversation_id: format!("conv-{}", i / 10),
-            message_id: Uuid::now_v7().to_string(),
-            message_role: "user".into(),
-            entity_counts: counts,
-            purposes: vec!["support".into()],
-            stored: true,
-            policy_version: 3,
-            text_bytes: 180,
-            ..GatewayMessageProcessed::default()
-        })),
-    };
-    (id, event.encode_to_vec())
-}
 
 /// Queues `count` events the way the ingest consumer does (multi-row inserts).
 async fn queue(pool: &sqlx::PgPool, count: u64, tenant: Uuid) {
@@ -96,56 +56,98 @@ async fn queue(pool: &sqlx::PgPool, count: u64, tenant: Uuid) {
     }
 }
 
-async fn drain(writer: &mut Writer) -> u64 {
+/// Single-row inserts, each its own transaction; returns rows/s. The rows are removed.
+async fn single_row_inserts(pool: &sqlx::PgPool, count: u64, tenant: Uuid) -> f64 {
+    let started = Instant::now();
+    for i in 0..count {
+        let (id, envelope) = event(i, tenant);
+        sqlx::query(
+            "INSERT INTO pending (event_id, tenant_id, subject_ref, actor_id, event_type,
+                                  occurred_at, envelope)
+             VALUES ($1, $2, $3, 'key_0123456789', 'gateway.message_processed', now(), $4)",
+        )
+        .bind(id)
+        .bind(tenant)
+        .bind(format!("{:064x}", i % 5_000))
+        .bind(envelope)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    sqlx::query("DELETE FROM pending")
+        .execute(pool)
+        .await
+        .unwrap();
+    rate
+}
+
+/// Drains the queue; returns the entries appended and the time of every batch.
+async fn drain(writer: &mut Writer) -> (u64, Vec<Duration>) {
     let mut appended = 0u64;
+    let mut batches = Vec::new();
     loop {
+        let started = Instant::now();
         match writer.step().await.unwrap() {
-            Step::Appended(n) => appended += n as u64,
-            Step::Idle => return appended,
+            Step::Appended(n) => {
+                batches.push(started.elapsed());
+                appended += n as u64;
+            }
+            Step::Idle => return (appended, batches),
             Step::Busy => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank]
+async fn proofs(
+    pool: &sqlx::PgPool,
+    cache: &NodeCache,
+    count: u64,
+    tree_size: u64,
+    root: &[u8],
+) -> Vec<Duration> {
+    let mut rng = rand::thread_rng();
+    let mut latencies = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let index = rng.gen_range(0..tree_size);
+        let started = Instant::now();
+        let proof = veil_audit::inclusion_proof(pool, cache, index, tree_size)
+            .await
+            .unwrap();
+        latencies.push(started.elapsed());
+        verify_inclusion(&proof.leaf_hash, index, tree_size, &proof.audit_path, root).unwrap();
+    }
+    latencies
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let appends = env_number("AUDIT_BENCH_APPENDS", 200_000);
     let log_size = env_number("AUDIT_BENCH_LOG_SIZE", 1_000_000).max(appends);
-    let proofs = env_number("AUDIT_BENCH_PROOFS", 10_000);
-    let db = veil_testkit::TestDb::create().await?;
-    let database = veil_core::config::DatabaseSettings {
-        url: veil_core::types::Personal::new(db.url()),
-        schema: "audit".into(),
-        max_connections: 4,
-        ..veil_core::config::DatabaseSettings::default()
-    };
-    let pool = veil_core::db::connect_and_migrate(&database, &veil_audit::MIGRATOR).await?;
-    veil_core::events::ensure_tables(&pool).await?;
-    let settings = AuditSettings {
-        // Rules stay out of the measured path: no event here reaches a threshold, but
-        // the entity counts are recorded for the volume rule like in production.
-        pii_volume_threshold: u64::MAX / 2,
-        append_batch: env_number("AUDIT_BENCH_BATCH", 5_000) as usize,
-        ..AuditSettings::default()
-    };
+    let proof_count = env_number("AUDIT_BENCH_PROOFS", 10_000);
+    let (db, pool) = audit_db().await;
+    let settings = settings();
     let events = veil_core::events::EventsConfig::default();
     let mut writer = Writer::new(pool.clone(), events.clone(), &settings);
     let tenant = Uuid::now_v7();
 
-    println!("== audit appends (writer batch {})", settings.append_batch);
+    println!("== baseline: single-row inserts, one transaction each");
+    let rate = single_row_inserts(&pool, 2_000, tenant).await;
+    println!("single-row inserts: {rate:.0} rows/s (2000 rows)");
+
+    println!(
+        "== audit appends (writer batch {}, synchronous commit)",
+        settings.append_batch
+    );
     queue(&pool, appends, tenant).await;
     let started = Instant::now();
-    let appended = drain(&mut writer).await;
+    let (appended, mut batches) = drain(&mut writer).await;
     let elapsed = started.elapsed();
     println!(
-        "appended {appended} queued events in {:.2} s: {:.0} appends/s",
+        "appended {appended} queued events in {:.2} s: {:.0} appends/s; per batch {}",
         elapsed.as_secs_f64(),
-        appended as f64 / elapsed.as_secs_f64()
+        appended as f64 / elapsed.as_secs_f64(),
+        summary(&mut batches)
     );
 
     let mut size = appended;
@@ -153,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
     while size < log_size {
         let chunk = (log_size - size).min(100_000);
         queue(&pool, chunk, tenant).await;
-        size += drain(&mut writer).await;
+        size += drain(&mut writer).await.0;
     }
     println!(
         "log grown to {size} entries (queueing included) in {:.1} s",
@@ -167,29 +169,25 @@ async fn main() -> anyhow::Result<()> {
     let head = heads.sign_current(true).await?.unwrap();
     let tree_size = u64::try_from(head.tree_size)?;
 
-    println!("== inclusion proofs on a {tree_size}-entry log ({proofs} random leaves)");
-    let mut rng = rand::thread_rng();
-    let mut latencies = Vec::with_capacity(proofs as usize);
-    for _ in 0..proofs {
-        let index = rng.gen_range(0..tree_size);
-        let started = Instant::now();
-        let proof = veil_audit::inclusion_proof(&pool, index, tree_size).await?;
-        latencies.push(started.elapsed());
-        verify_inclusion(
-            &proof.leaf_hash,
-            index,
-            tree_size,
-            &proof.audit_path,
-            &head.root_hash,
-        )?;
-    }
-    latencies.sort();
+    println!("== inclusion proofs on a {tree_size}-entry log ({proof_count} random leaves)");
+    let uncached = NodeCache::new(0);
+    let mut latencies = proofs(&pool, &uncached, proof_count, tree_size, &head.root_hash).await;
     println!(
-        "inclusion proof: median {:?}, p99 {:?}, max {:?}",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        latencies[latencies.len() - 1]
+        "inclusion proof, no cache (one query each): {}",
+        summary(&mut latencies)
     );
+    let cache = NodeCache::new(settings.proof_cache_mb << 20);
+    let started = Instant::now();
+    cache.catch_up(&pool).await?;
+    println!(
+        "proof cache loaded from Postgres in {:.2} s: {} entries, {} MB, lowest level {}",
+        started.elapsed().as_secs_f64(),
+        cache.size(),
+        cache.bytes() >> 20,
+        cache.min_level()
+    );
+    let mut latencies = proofs(&pool, &cache, proof_count, tree_size, &head.root_hash).await;
+    println!("inclusion proof, cached: {}", summary(&mut latencies));
 
     println!("== verify over {tree_size} entries");
     let started = Instant::now();

@@ -12,7 +12,8 @@
 mod error;
 mod grpc;
 mod incidents;
-mod ingest;
+pub mod ingest;
+pub mod node_cache;
 mod reports;
 mod rules;
 mod settings;
@@ -24,6 +25,8 @@ pub mod tree_head;
 pub mod verify;
 pub mod writer;
 
+use std::sync::Arc;
+
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use veil_core::app::{Foundation, Service};
@@ -34,6 +37,9 @@ use veil_proto::audit::v1::audit_service_server::AuditServiceServer;
 pub use error::AuditError;
 pub use grpc::inclusion_proof;
 pub use settings::AuditSettings;
+
+/// How often the proof cache reads what another replica appended.
+const CACHE_CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Service name: schema, subjects, metrics, token audience.
 pub const NAME: &str = "audit";
@@ -76,10 +82,20 @@ pub async fn build<S: Into<AuditSettings> + Clone>(
     let signer = head_signer(&service, &settings.auth)?;
     let subjects = SubjectKeys::from_settings(&settings.privacy)?;
     let mut foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
-    ingest::spawn(&mut foundation);
+    ingest::spawn(&mut foundation, &service);
+
+    let cache = Arc::new(node_cache::NodeCache::new(
+        service.proof_cache_mb.saturating_mul(1 << 20),
+    ));
+    let loader = cache.clone();
+    let pool = foundation.pool.clone();
+    foundation.spawn_task("proof cache", move |token| async move {
+        loader.run(pool, CACHE_CATCH_UP_EVERY, token).await;
+    });
 
     let writer = writer::Writer::new(foundation.pool.clone(), foundation.events.clone(), &service)
-        .with_relay(foundation.relay.clone());
+        .with_relay(foundation.relay.clone())
+        .with_cache(cache.clone());
     let idle = std::time::Duration::from_millis(service.append_idle_ms);
     foundation.spawn_task("audit writer", move |token| writer.run(idle, token));
 
@@ -95,6 +111,7 @@ pub async fn build<S: Into<AuditSettings> + Clone>(
         subjects,
         foundation.events.clone(),
         foundation.relay.clone(),
+        cache,
     );
     let server = InterceptedService::new(
         AuditServiceServer::new(api)

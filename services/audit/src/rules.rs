@@ -137,6 +137,41 @@ impl Rules {
         let mut opened = 0;
         for ((rule, tenant, key), end) in touched {
             let threshold = self.threshold(rule);
+            // The per-second sums bound the window from above (its first and last
+            // seconds count whole): below the threshold, nothing can open.
+            let (events, weight): (i64, i64) = sqlx::query_as(
+                "SELECT COALESCE(sum(events), 0)::bigint, COALESCE(sum(weight), 0)::bigint
+                 FROM rule_buckets
+                 WHERE rule = $1 AND tenant_id = $2 AND rule_key = $3
+                   AND second > $4 - make_interval(secs => $5 + 1) AND second <= $4",
+            )
+            .bind(rule)
+            .bind(tenant)
+            .bind(&key)
+            .bind(end)
+            .bind(threshold.window_secs as f64)
+            .fetch_one(&mut *conn)
+            .await?;
+            let bound = if rule == PII_VOLUME_SPIKE {
+                weight
+            } else {
+                events
+            };
+            if bound < threshold.limit {
+                continue;
+            }
+            let incident_tenant = (!tenant.is_nil()).then_some(tenant);
+            if incidents::active_exists(
+                &mut *conn,
+                rule,
+                incident_tenant,
+                &key,
+                self.settings.cooldown_secs,
+            )
+            .await?
+            {
+                continue;
+            }
             let count: WindowCount = sqlx::query_as(
                 "SELECT count(*) AS events, COALESCE(sum(weight), 0)::bigint AS weight,
                         count(DISTINCT subject_ref) AS subjects,
@@ -161,12 +196,7 @@ impl Rules {
             if measure < threshold.limit {
                 continue;
             }
-            let tenant = (!tenant.is_nil()).then_some(tenant);
-            if incidents::active_exists(&mut *conn, rule, tenant, &key, self.settings.cooldown_secs)
-                .await?
-            {
-                continue;
-            }
+            let tenant = incident_tenant;
             let incident = NewIncident {
                 tenant_id: tenant,
                 rule,
@@ -224,6 +254,10 @@ impl Rules {
         .bind((longest * 2) as f64)
         .execute(pool)
         .await?;
+        sqlx::query("DELETE FROM rule_buckets WHERE second < now() - make_interval(secs => $1)")
+            .bind((longest * 2) as f64)
+            .execute(pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }
@@ -249,6 +283,56 @@ async fn record(conn: &mut PgConnection, hits: &[Hit]) -> sqlx::Result<()> {
     .bind(&ids)
     .bind(&subjects)
     .bind(&weights)
+    .execute(&mut *conn)
+    .await?;
+    record_buckets(conn, hits).await
+}
+
+/// Adds the hits to their per-second sums (one row per rule, key and second).
+async fn record_buckets(conn: &mut PgConnection, hits: &[Hit]) -> sqlx::Result<()> {
+    let mut buckets: BTreeMap<(&str, Uuid, &str, time::OffsetDateTime), (i64, i64)> =
+        BTreeMap::new();
+    for hit in hits {
+        let second = hit
+            .occurred_at
+            .replace_nanosecond(0)
+            .unwrap_or(hit.occurred_at);
+        let sums = buckets
+            .entry((hit.rule, hit.tenant, hit.key.as_str(), second))
+            .or_default();
+        sums.0 += 1;
+        sums.1 = sums.1.saturating_add(hit.weight);
+    }
+    let mut columns = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for ((rule, tenant, key, second), (events, weight)) in buckets {
+        columns.0.push(rule);
+        columns.1.push(tenant);
+        columns.2.push(key);
+        columns.3.push(second);
+        columns.4.push(events);
+        columns.5.push(weight);
+    }
+    sqlx::query(
+        "INSERT INTO rule_buckets (rule, tenant_id, rule_key, second, events, weight)
+         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::timestamptz[],
+                              $5::bigint[], $6::bigint[])
+         ON CONFLICT (rule, tenant_id, rule_key, second) DO UPDATE
+         SET events = rule_buckets.events + excluded.events,
+             weight = rule_buckets.weight + excluded.weight",
+    )
+    .bind(&columns.0)
+    .bind(&columns.1)
+    .bind(&columns.2)
+    .bind(&columns.3)
+    .bind(&columns.4)
+    .bind(&columns.5)
     .execute(conn)
     .await?;
     Ok(())

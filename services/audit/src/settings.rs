@@ -20,6 +20,13 @@ pub struct AuditSettings {
     pub append_batch: usize,
     /// Milliseconds the writer waits when nothing is pending.
     pub append_idle_ms: u64,
+    /// Memory for the proofs' in-memory copy of the tree (about 64 MB per million
+    /// entries); beyond it the lowest levels are read from Postgres.
+    pub proof_cache_mb: usize,
+    /// Most events the ingest consumer queues in one transaction.
+    pub ingest_batch: usize,
+    /// Milliseconds the ingest consumer waits for a batch to fill after its first event.
+    pub ingest_wait_ms: u64,
     /// `vault.revealed` events by one principal within `reveal_window_secs` that open a
     /// `reveal_burst` incident.
     pub reveal_burst_threshold: u64,
@@ -48,6 +55,9 @@ impl Default for AuditSettings {
             tree_head_interval_secs: 60,
             append_batch: 5_000,
             append_idle_ms: 50,
+            proof_cache_mb: 256,
+            ingest_batch: 500,
+            ingest_wait_ms: 20,
             reveal_burst_threshold: 50,
             reveal_window_secs: 60,
             auth_failure_threshold: 20,
@@ -86,6 +96,24 @@ impl Validate for AuditSettings {
             return Err(ConfigError::invalid(
                 "service.append_batch",
                 "must be between 1 and 50000",
+            ));
+        }
+        if self.proof_cache_mb > 1 << 20 {
+            return Err(ConfigError::invalid(
+                "service.proof_cache_mb",
+                "must be at most 1048576",
+            ));
+        }
+        if !(1..=10_000).contains(&self.ingest_batch) {
+            return Err(ConfigError::invalid(
+                "service.ingest_batch",
+                "must be between 1 and 10000",
+            ));
+        }
+        if self.ingest_wait_ms > 10_000 {
+            return Err(ConfigError::invalid(
+                "service.ingest_wait_ms",
+                "must be at most 10000",
             ));
         }
         if self.append_idle_ms == 0 {

@@ -30,24 +30,40 @@ pub struct NewEntry<'a> {
     pub envelope: &'a [u8],
 }
 
-/// Queues an event for the writer; false when it was queued before (a redelivery).
-pub async fn enqueue(conn: &mut PgConnection, entry: &NewEntry<'_>) -> sqlx::Result<bool> {
+/// Queues events for the writer in arrival order with one insert; returns how many were
+/// new (the others were queued before: a redelivery).
+pub async fn enqueue_many(conn: &mut PgConnection, entries: &[NewEntry<'_>]) -> sqlx::Result<u64> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = entries.iter().map(|e| e.event_id).collect();
+    let tenants: Vec<Option<Uuid>> = entries.iter().map(|e| e.tenant_id).collect();
+    let subjects: Vec<Option<&str>> = entries.iter().map(|e| e.subject_ref).collect();
+    let actors: Vec<Option<&str>> = entries.iter().map(|e| e.actor_id).collect();
+    let types: Vec<&str> = entries.iter().map(|e| e.event_type).collect();
+    let times: Vec<time::OffsetDateTime> = entries.iter().map(|e| e.occurred_at).collect();
+    let envelopes: Vec<&[u8]> = entries.iter().map(|e| e.envelope).collect();
+    // ORDER BY the ordinality: queue positions (`seq`) follow the batch's order.
     let done = sqlx::query(
         "INSERT INTO pending (event_id, tenant_id, subject_ref, actor_id, event_type,
                               occurred_at, envelope)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         SELECT id, tenant, subject, actor, kind, at, envelope
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                     $6::timestamptz[], $7::bytea[])
+              WITH ORDINALITY AS u(id, tenant, subject, actor, kind, at, envelope, ord)
+         ORDER BY ord
          ON CONFLICT (event_id) DO NOTHING",
     )
-    .bind(entry.event_id)
-    .bind(entry.tenant_id)
-    .bind(entry.subject_ref)
-    .bind(entry.actor_id)
-    .bind(entry.event_type)
-    .bind(entry.occurred_at)
-    .bind(entry.envelope)
+    .bind(&ids)
+    .bind(&tenants)
+    .bind(&subjects)
+    .bind(&actors)
+    .bind(&types)
+    .bind(&times)
+    .bind(&envelopes)
     .execute(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.rows_affected())
 }
 
 /// How an entry is addressed.

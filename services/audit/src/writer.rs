@@ -9,6 +9,7 @@
 //! reloaded (O(log n) reads) whenever the stored size says another writer moved on.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
@@ -18,6 +19,7 @@ use veil_core::events::{EventsConfig, RelayHandle};
 use veil_core::merkle::{Appender, Hash, NewNode, leaf_hash};
 
 use crate::error::AuditError;
+use crate::node_cache::NodeCache;
 use crate::rules::{RuleSettings, Rules};
 use crate::settings::AuditSettings;
 use crate::store::tree;
@@ -55,6 +57,7 @@ pub struct Writer {
     batch: usize,
     rules: Rules,
     relay: Option<RelayHandle>,
+    cache: Option<Arc<NodeCache>>,
     appender: Option<Appender>,
     /// Highest queue position appended by this writer. Reading after it skips the dead
     /// rows of earlier batches that the queue index still holds until vacuum; a full
@@ -74,6 +77,7 @@ impl Writer {
             batch: settings.append_batch,
             rules: Rules::new(RuleSettings::from(settings), events),
             relay: None,
+            cache: None,
             appender: None,
             cursor: 0,
             last_full_read: std::time::Instant::now(),
@@ -83,6 +87,12 @@ impl Writer {
     /// Wakes `relay` after a batch that wrote events (incidents) to the outbox.
     pub fn with_relay(mut self, relay: RelayHandle) -> Self {
         self.relay = Some(relay);
+        self
+    }
+
+    /// Feeds the nodes of every committed batch to the proofs' `cache`.
+    pub fn with_cache(mut self, cache: Arc<NodeCache>) -> Self {
+        self.cache = Some(cache);
         self
     }
 
@@ -96,21 +106,18 @@ impl Writer {
         if !locked {
             return Ok(Step::Busy);
         }
-        // The batch's source rows stay queued until this commit, so a commit lost in a
-        // crash is simply appended again; and any later synchronous commit (a signed
-        // head) flushes the WAL past it, so no head can cover a lost batch.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
         let size = tree::size(&mut *tx).await?;
         // Taken out so that a failed batch leaves no half-advanced frontier behind.
         let mut appender = match self.appender.take() {
             Some(appender) if appender.size() == size => appender,
             _ => {
                 let mut appender = tree::appender(&mut *tx, size).await?;
-                let adopted = adopt(&mut tx, &mut appender, self.batch).await?;
+                let (adopted, nodes) = adopt(&mut tx, &mut appender, self.batch).await?;
                 if adopted > 0 {
                     tx.commit().await?;
+                    if let Some(cache) = &self.cache {
+                        cache.extend(size, appender.size(), &nodes);
+                    }
                     self.appender = Some(appender);
                     return Ok(Step::Appended(adopted));
                 }
@@ -147,12 +154,11 @@ impl Writer {
         insert_entries(&mut tx, first, &fresh, &leaves).await?;
         tree::insert_nodes(&mut tx, &nodes).await?;
         tree::set_size(&mut tx, appender.size()).await?;
-        sqlx::query("DELETE FROM pending WHERE seq = ANY($1)")
-            .bind(&seqs)
-            .execute(&mut *tx)
-            .await?;
         let opened = self.rules.evaluate(&mut tx, &fresh).await?;
         tx.commit().await?;
+        if let Some(cache) = &self.cache {
+            cache.extend(first, appender.size(), &nodes);
+        }
         self.appender = Some(appender);
         self.cursor = seqs
             .iter()
@@ -168,6 +174,8 @@ impl Writer {
         Ok(Step::Appended(fresh.len().max(1)))
     }
 
+    /// Takes the next batch out of the queue (deleted in this transaction, so a batch
+    /// that does not commit stays queued), in queue order.
     async fn read_queue(&mut self, conn: &mut PgConnection) -> sqlx::Result<Vec<QueuedRow>> {
         let full = self.cursor == 0 || self.last_full_read.elapsed() >= FULL_READ_EVERY;
         let mut rows = self
@@ -187,15 +195,19 @@ impl Writer {
         conn: &mut PgConnection,
         after: i64,
     ) -> sqlx::Result<Vec<QueuedRow>> {
-        sqlx::query_as(
-            "SELECT seq, event_id, tenant_id, subject_ref, actor_id, event_type, occurred_at,
-                    envelope
-             FROM pending WHERE seq > $1 ORDER BY seq LIMIT $2",
+        // One statement reads and removes the batch; RETURNING has no order of its own.
+        let mut rows: Vec<QueuedRow> = sqlx::query_as(
+            "DELETE FROM pending
+             WHERE seq IN (SELECT seq FROM pending WHERE seq > $1 ORDER BY seq LIMIT $2)
+             RETURNING seq, event_id, tenant_id, subject_ref, actor_id, event_type,
+                       occurred_at, envelope",
         )
         .bind(after)
         .bind(i64::try_from(self.batch).unwrap_or(i64::MAX))
         .fetch_all(conn)
-        .await
+        .await?;
+        rows.sort_unstable_by_key(|row| row.seq);
+        Ok(rows)
     }
 
     /// Removes rule bookkeeping older than every window.
@@ -252,7 +264,7 @@ async fn adopt(
     conn: &mut PgConnection,
     appender: &mut Appender,
     batch: usize,
-) -> Result<usize, AuditError> {
+) -> Result<(usize, Vec<NewNode>), AuditError> {
     let rows: Vec<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT idx, leaf_hash FROM entries WHERE idx >= $1 ORDER BY idx LIMIT $2")
             .bind(tree::to_i64(appender.size()))
@@ -281,7 +293,7 @@ async fn adopt(
             "entries adopted into the tree"
         );
     }
-    Ok(rows.len())
+    Ok((rows.len(), nodes))
 }
 
 async fn insert_entries(

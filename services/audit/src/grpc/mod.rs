@@ -9,6 +9,8 @@ mod reports;
 pub(crate) mod scope;
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use futures::Stream;
 use tonic::{Request, Response, Status};
@@ -24,6 +26,7 @@ use veil_proto::audit::v1::{
 };
 
 use crate::heads::Heads;
+use crate::node_cache::NodeCache;
 
 pub(crate) use entries::entry_to_proto;
 pub(crate) use proofs::head_to_proto;
@@ -36,6 +39,10 @@ pub struct AuditApi {
     subjects: SubjectKeys,
     events: EventsConfig,
     relay: RelayHandle,
+    cache: Arc<NodeCache>,
+    /// Largest signed tree size seen; heads only grow, so a proof up to it needs no
+    /// query to check the size.
+    signed_size: AtomicU64,
 }
 
 impl AuditApi {
@@ -46,6 +53,7 @@ impl AuditApi {
         subjects: SubjectKeys,
         events: EventsConfig,
         relay: RelayHandle,
+        cache: Arc<NodeCache>,
     ) -> Self {
         Self {
             pool,
@@ -53,6 +61,8 @@ impl AuditApi {
             subjects,
             events,
             relay,
+            cache,
+            signed_size: AtomicU64::new(0),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Signed tree heads, inclusion and consistency proofs.
 
+use std::sync::atomic::Ordering;
+
 use tonic::{Request, Response, Status};
 use veil_core::auth::Principal;
 use veil_core::error::ServiceError;
@@ -13,6 +15,7 @@ use veil_proto::audit::v1::{
 use super::AuditApi;
 use super::scope::{ENTRY_READERS, READERS};
 use crate::error::AuditError;
+use crate::node_cache::NodeCache;
 use crate::store::tree::{self, HeadRow};
 
 /// The wire form of a stored head.
@@ -50,13 +53,19 @@ pub(super) async fn signed_tree_head(
     }))
 }
 
-/// The largest signed size; proofs are served up to it.
-async fn signed_size(api: &AuditApi) -> Result<u64, Status> {
+/// Whether a head of at least `size` was signed; proofs are served up to the latest.
+/// Heads only grow, so the largest size seen answers without a query when it suffices.
+async fn is_signed(api: &AuditApi, size: u64) -> Result<bool, Status> {
+    if size <= api.signed_size.load(Ordering::Relaxed) {
+        return Ok(true);
+    }
     let latest = tree::latest_head(&api.pool)
         .await
         .map_err(ServiceError::from)?
         .ok_or_else(|| ServiceError::FailedPrecondition("no tree head signed yet".into()))?;
-    Ok(u64::try_from(latest.tree_size).unwrap_or_default())
+    let latest = u64::try_from(latest.tree_size).unwrap_or_default();
+    api.signed_size.fetch_max(latest, Ordering::Relaxed);
+    Ok(size <= latest)
 }
 
 pub(super) async fn inclusion(
@@ -69,27 +78,31 @@ pub(super) async fn inclusion(
     if request.tree_size <= request.leaf_index {
         return Err(ServiceError::invalid("tree_size", "must be greater than leaf_index").into());
     }
-    if request.tree_size > signed_size(api).await? {
+    if !is_signed(api, request.tree_size).await? {
         return Err(
             ServiceError::invalid("tree_size", "is beyond the latest signed tree head").into(),
         );
     }
-    let proof = inclusion_proof(&api.pool, request.leaf_index, request.tree_size).await?;
+    let proof =
+        inclusion_proof(&api.pool, &api.cache, request.leaf_index, request.tree_size).await?;
     Ok(Response::new(GetInclusionProofResponse {
         proof: Some(proof),
     }))
 }
 
-/// The inclusion proof of `index` in the tree of `size`, with one query for the leaf
-/// and every node on its path.
+/// The inclusion proof of `index` in the tree of `size`: the leaf and every node on its
+/// path from the proof cache, the ones it lacks with one query.
 pub async fn inclusion_proof(
     db: &sqlx::PgPool,
+    cache: &NodeCache,
     index: u64,
     size: u64,
 ) -> Result<InclusionProof, AuditError> {
     let plan = inclusion_plan(index, size)?;
     let leaf = NodeAddr::new(0, index);
-    let nodes = tree::fetch(db, plan.nodes().chain(std::iter::once(leaf))).await?;
+    let nodes = cache
+        .fetch(db, plan.nodes().chain(std::iter::once(leaf)))
+        .await?;
     let leaf_hash = nodes
         .get(&leaf)
         .ok_or(veil_core::merkle::MerkleError::MissingNode { level: 0, index })?;
@@ -118,7 +131,7 @@ pub(super) async fn consistency(
             ServiceError::invalid("second_tree_size", "must not be below first_tree_size").into(),
         );
     }
-    if second > signed_size(api).await? {
+    if !is_signed(api, second).await? {
         return Err(ServiceError::invalid(
             "second_tree_size",
             "is beyond the latest signed tree head",
@@ -126,7 +139,7 @@ pub(super) async fn consistency(
         .into());
     }
     let plan = consistency_plan(first, second).map_err(AuditError::from)?;
-    let nodes = tree::fetch(&api.pool, plan.nodes()).await?;
+    let nodes = api.cache.fetch(&api.pool, plan.nodes()).await?;
     let proof = plan.resolve(&nodes).map_err(AuditError::from)?;
     Ok(Response::new(GetConsistencyProofResponse {
         first_tree_size: first,

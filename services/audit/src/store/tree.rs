@@ -70,6 +70,87 @@ pub async fn fetch(
         .collect()
 }
 
+/// The leaf hashes of entries `[from, to)`, in index order.
+pub async fn leaf_range(
+    db: impl PgExecutor<'_>,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Hash>, AuditError> {
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT idx, leaf_hash FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+    )
+    .bind(to_i64(from))
+    .bind(to_i64(to))
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, (idx, hash))| {
+            if u64::try_from(idx).ok() != Some(from + i as u64) {
+                return Err(AuditError::Inconsistent(format!(
+                    "entry {idx} found where index {} was expected",
+                    from + i as u64
+                )));
+            }
+            hash.as_slice().try_into().map_err(|_| {
+                AuditError::Inconsistent(format!("leaf hash of entry {idx} is not 32 bytes"))
+            })
+        })
+        .collect()
+}
+
+/// The stored nodes of levels `min_level` and up that leaves `[from, to)` complete,
+/// ordered by level, then index.
+pub async fn node_ranges(
+    db: impl PgExecutor<'_>,
+    from: u64,
+    to: u64,
+    min_level: u32,
+) -> Result<Vec<(NodeAddr, Hash)>, AuditError> {
+    let (mut levels, mut lows, mut highs) = (Vec::new(), Vec::new(), Vec::new());
+    for level in min_level.max(1)..64 {
+        let (low, high) = (from >> level, to >> level);
+        if high > low {
+            levels.push(i16::try_from(level).unwrap_or(i16::MAX));
+            lows.push(to_i64(low));
+            highs.push(to_i64(high));
+        }
+    }
+    if levels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT n.level, n.idx, n.hash
+         FROM nodes n JOIN UNNEST($1::smallint[], $2::bigint[], $3::bigint[]) AS r(level, lo, hi)
+           ON n.level = r.level AND n.idx >= r.lo AND n.idx < r.hi
+         ORDER BY n.level, n.idx",
+    )
+    .bind(&levels)
+    .bind(&lows)
+    .bind(&highs)
+    .fetch_all(db)
+    .await?;
+    let expected: i64 = lows.iter().zip(&highs).map(|(low, high)| high - low).sum();
+    if i64::try_from(rows.len()).ok() != Some(expected) {
+        return Err(AuditError::Inconsistent(format!(
+            "{} of {expected} nodes stored for leaves {from}..{to}",
+            rows.len()
+        )));
+    }
+    rows.into_iter()
+        .map(|(level, index, hash)| {
+            let hash: Hash = hash.as_slice().try_into().map_err(|_| {
+                AuditError::Inconsistent(format!("node {level}/{index} is not 32 bytes"))
+            })?;
+            let addr = NodeAddr::new(
+                u32::try_from(level).unwrap_or_default(),
+                u64::try_from(index).unwrap_or_default(),
+            );
+            Ok((addr, hash))
+        })
+        .collect()
+}
+
 /// The appender of a tree of `size`, from its O(log n) frontier nodes.
 pub async fn appender(db: impl PgExecutor<'_>, size: u64) -> Result<Appender, AuditError> {
     let nodes = fetch(db, Appender::frontier_nodes(size)).await?;
