@@ -66,7 +66,7 @@ pub struct Submitted {
 /// Opens a request, or returns the open or idempotent one.
 pub async fn submit(state: &Retention, submission: Submission) -> Result<Submitted, ServiceError> {
     if let Some(found) = existing(state, &submission).await? {
-        return found;
+        return Ok(found);
     }
     let prepared = prepare(state, &submission).await?;
     let now = OffsetDateTime::now_utc();
@@ -106,7 +106,7 @@ pub async fn submit(state: &Retention, submission: Submission) -> Result<Submitt
         // A concurrent submission won the race; answer with its request.
         drop(tx);
         return match existing(state, &submission).await? {
-            Some(found) => found,
+            Some(found) => Ok(found),
             None => Err(ServiceError::Unavailable(
                 "a concurrent submission changed the request; retry".into(),
             )),
@@ -155,7 +155,7 @@ pub async fn submit(state: &Retention, submission: Submission) -> Result<Submitt
 async fn existing(
     state: &Retention,
     submission: &Submission,
-) -> Result<Option<Result<Submitted, ServiceError>>, ServiceError> {
+) -> Result<Option<Submitted>, ServiceError> {
     let mut tx = state.pool.begin().await?;
     let mut duplicate = false;
     let mut found = None;
@@ -190,18 +190,13 @@ async fn existing(
     {
         // The vault calls happen outside the transaction; the state is checked again.
         drop(tx);
-        return Ok(Some(
-            supply_corrections(state, submission, row.request_id)
-                .await
-                .map(|mut supplied| {
-                    supplied.duplicate = duplicate;
-                    supplied
-                }),
-        ));
+        let mut supplied = supply_corrections(state, submission, row.request_id).await?;
+        supplied.duplicate = duplicate;
+        return Ok(Some(supplied));
     }
     if row.state != RequestState::Received {
         tx.commit().await?;
-        return Ok(Some(Ok(Submitted {
+        return Ok(Some(Submitted {
             held_by: row
                 .hold_id
                 .clone()
@@ -209,7 +204,7 @@ async fn existing(
             row,
             challenge: None,
             duplicate,
-        })));
+        }));
     }
     if submission.identity_asserted {
         let verified = store::transition_by(
@@ -225,12 +220,12 @@ async fn existing(
         let (next, how) = execute::start(&mut tx, state, &verified).await?;
         tx.commit().await?;
         let (row, held_by) = after_commit(state, next, Some(how)).await;
-        return Ok(Some(Ok(Submitted {
+        return Ok(Some(Submitted {
             row,
             challenge: None,
             duplicate,
             held_by,
-        })));
+        }));
     }
     let issued = issue(state, row.tenant, row.request_id);
     sqlx::query(
@@ -245,12 +240,12 @@ async fn existing(
     .await?;
     tx.commit().await?;
     let challenge = deliver(state, &row, issued).await;
-    Ok(Some(Ok(Submitted {
+    Ok(Some(Submitted {
         row,
         challenge: Some(challenge),
         duplicate,
         held_by: None,
-    })))
+    }))
 }
 
 /// Gives a rectification that awaits its values the corrections of a new submission
