@@ -2,7 +2,8 @@
 //! turn it prints the original, what the LLM sees, the LLM's reply with placeholders,
 //! the reply restored for the user, the notices due and any privacy command; at the end
 //! it fetches the tenant's audit entries through the gateway and verifies one inclusion
-//! proof against a freshly signed tree head.
+//! proof against a freshly signed tree head, then follows the erasure the user asked for
+//! in the chat to its signed deletion certificate and verifies it against the audit log.
 
 use std::time::Duration;
 
@@ -14,7 +15,8 @@ use veil_proto::audit::v1::{
     AuditEntry, GetInclusionProofRequest, GetSignedTreeHeadRequest, QueryRequest, SignedTreeHead,
 };
 use veil_proto::common::v1::{
-    CollectionMethod, Jurisdiction, LegalBasis, NoticeKind, PageRequest, Role as ProtoRole,
+    CollectionMethod, Jurisdiction, LegalBasis, NoticeKind, PageRequest, PrivacyCommandType,
+    Role as ProtoRole,
 };
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
 use veil_proto::consent::v1::{
@@ -24,8 +26,9 @@ use veil_proto::consent::v1::{
 use veil_proto::gateway::v1::admin_service_client::AdminServiceClient;
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
-    CreateApiKeyRequest, CreateTenantRequest, MessageContext, MessageRole, PrivacyCommand,
-    ProcessMessageRequest, ProcessMessageResponse, RestoreTextRequest,
+    CreateApiKeyRequest, CreateTenantRequest, GetPrivacyPolicyRequest, MessageContext, MessageRole,
+    PrivacyCommand, ProcessMessageRequest, ProcessMessageResponse, RestoreTextRequest,
+    SetPrivacyPolicyRequest,
 };
 
 /// The subject (the end user) of the demo conversation.
@@ -111,12 +114,13 @@ pub fn main(args: DemoArgs) -> std::process::ExitCode {
 
 /// Keys of the demo tenant.
 struct Keys {
+    admin: String,
     bot: String,
     officer: String,
     auditor: String,
 }
 
-fn with_bearer<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
+pub(crate) fn with_bearer<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
     let mut request = Request::new(message);
     attach_bearer(&mut request, token)?;
     Ok(request)
@@ -133,6 +137,9 @@ pub struct DemoOutcome {
     pub audit_entries: usize,
     /// Whether an inclusion proof was fetched and verified against a signed head.
     pub proof_verified: bool,
+    /// Whether the in-chat erasure completed with a certificate that verified against
+    /// the audit log.
+    pub erasure_certified: bool,
 }
 
 /// Runs the demo and prints what happens.
@@ -150,10 +157,12 @@ pub async fn play(target: DemoTarget) -> anyhow::Result<DemoOutcome> {
     let slug = format!("demo-{}", random_suffix());
     let keys = create_tenant(gateway.clone(), &slug, &target.bootstrap_key).await?;
     set_up_consent(gateway.clone(), &keys).await?;
+    act_on_chat_requests(gateway.clone(), &keys).await?;
 
     let conversation = format!("{slug}-conversation");
     let mut pipeline = PrivacyGatewayServiceClient::new(gateway.clone());
     let mut consent = ConsentServiceClient::new(gateway.clone());
+    let mut erasure_request = None;
     for (number, turn) in SCRIPT.iter().enumerate() {
         let response = pipeline
             .process_message(with_bearer(
@@ -218,6 +227,11 @@ pub async fn play(target: DemoTarget) -> anyhow::Result<DemoOutcome> {
         if let Some(command) = &response.privacy_command {
             println!("{:<13} {}", "privacy cmd", describe_command(command));
             outcome.commands.push(command.command_type);
+            if command.command_type == PrivacyCommandType::Erase as i32
+                && !command.request_id.is_empty()
+            {
+                erasure_request = Some(command.request_id.clone());
+            }
         }
         outcome.restored.push(restored.text);
         if !response.effective_purposes.is_empty() {
@@ -228,8 +242,40 @@ pub async fn play(target: DemoTarget) -> anyhow::Result<DemoOutcome> {
             );
         }
     }
-    show_audit(gateway, &keys.auditor, SCRIPT.len(), &mut outcome).await?;
+    show_audit(gateway.clone(), &keys.auditor, SCRIPT.len(), &mut outcome).await?;
+    let Some(request_id) = erasure_request else {
+        anyhow::bail!("the erasure asked for in the chat was not submitted to retention");
+    };
+    crate::demo_erasure::show(gateway, &keys.officer, &keys.auditor, &request_id).await?;
+    outcome.erasure_certified = true;
     Ok(outcome)
+}
+
+/// Lets Veil act on privacy commands in the chat, the user being signed in to the shop
+/// (so the chat session counts as identity verification for data-subject requests).
+async fn act_on_chat_requests(gateway: Channel, keys: &Keys) -> anyhow::Result<()> {
+    let mut admin = AdminServiceClient::new(gateway);
+    let mut policy = admin
+        .get_privacy_policy(with_bearer(
+            GetPrivacyPolicyRequest::default(),
+            &keys.admin,
+        )?)
+        .await?
+        .into_inner()
+        .policy
+        .unwrap_or_default();
+    policy.auto_act_on_privacy_commands = true;
+    policy.chat_identity_verified = true;
+    admin
+        .set_privacy_policy(with_bearer(
+            SetPrivacyPolicyRequest {
+                policy: Some(policy),
+                ..Default::default()
+            },
+            &keys.admin,
+        )?)
+        .await?;
+    Ok(())
 }
 
 /// Creates the demo tenant with a bot, a privacy-officer and an auditor key.
@@ -267,6 +313,7 @@ async fn create_tenant(gateway: Channel, slug: &str, bootstrap: &str) -> anyhow:
             .unwrap_or_default())
     };
     Ok(Keys {
+        admin: admin_key.clone(),
         bot: key("demo bot", ProtoRole::Bot).await?,
         officer: key("demo privacy officer", ProtoRole::PrivacyOfficer).await?,
         auditor: key("demo auditor", ProtoRole::Auditor).await?,
@@ -351,7 +398,6 @@ fn fill_reply(template: &str, response: &ProcessMessageResponse) -> String {
 }
 
 fn describe_command(command: &PrivacyCommand) -> String {
-    use veil_proto::common::v1::PrivacyCommandType;
     use veil_proto::gateway::v1::PrivacyCommandAction;
     let kind =
         PrivacyCommandType::try_from(command.command_type).map_or("unknown", |k| k.as_str_name());

@@ -1,6 +1,7 @@
 //! The `veil` command line as a library, so tests run exactly what the binary runs.
 
 pub mod demo;
+mod demo_erasure;
 pub mod dsr;
 pub mod stack;
 pub mod up;

@@ -137,6 +137,7 @@ async fn the_demo_runs_through_a_stack_and_verifies_a_proof() {
     );
     assert!(outcome.audit_entries >= 5, "{outcome:?}");
     assert!(outcome.proof_verified, "{outcome:?}");
+    assert!(outcome.erasure_certified, "{outcome:?}");
     for service in running.into_iter().rev() {
         service.stop().await.unwrap();
     }
