@@ -726,6 +726,13 @@ async fn opt_outs_set_consent_signals_and_rectification_keeps_only_vault_tokens(
         assert_eq!(signals, expected, "{request_type:?}");
     }
 
+    // Access for a subject no service holds anything of still completes, with an export.
+    let mut access = h.submission("quinn", RequestType::Access);
+    access.identity_verified = true;
+    let (access, _) = request_of(h.submit(&h.officer, access).await?);
+    let done = until_state(&h, &access.request_id, RequestState::Completed).await?;
+    assert!(done.export_ready);
+
     // Rectification: the corrected value goes to the vault; retention keeps its token.
     let mut rectify = h.submission("liam", RequestType::Rectification);
     rectify.identity_verified = true;
