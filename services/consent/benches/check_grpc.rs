@@ -2,8 +2,12 @@
 //! (real Postgres and NATS), with concurrent clients, as the gateway calls it: checks
 //! per second, latency, and the CPU time the server and the client each spent per check
 //! (the machine is shared, so CPU per check is the figure that does not depend on what
-//! else runs). The baseline in the same run is the same binary with the cache off, so
-//! every check reads Postgres.
+//! else runs). Three runs of the same binary: the decision cache on with each caller
+//! taking its token as the gateway does (`TokenIssuer::token_for`, reused while fresh,
+//! so the server verifies the signature once and then hits its verified-token cache);
+//! the same with a freshly minted token on every call (how the gateway called before,
+//! a full Ed25519 verification per check); and the baseline with the decision cache off,
+//! so every check reads Postgres.
 //!
 //! `cargo bench -p veil-consent --bench check_grpc`
 #![allow(clippy::unwrap_used)]
@@ -14,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tonic::Request;
 use tonic::transport::Channel;
-use veil_core::auth::{Principal, attach_bearer};
+use veil_core::auth::{Principal, TokenIssuer, attach_bearer};
 use veil_core::types::{RequestId, Role, TenantId};
 use veil_proto::common::v1::{
     CollectionMethod, ConsentDecision, Jurisdiction, LegalBasis, NoticeKind, SubjectSelector,
@@ -31,15 +35,27 @@ const WORKERS: usize = 32;
 const WARMUP: Duration = Duration::from_secs(2);
 const MEASURE: Duration = Duration::from_secs(10);
 
-fn token(env: &TestEnv, tenant: TenantId, roles: &[Role]) -> String {
-    let issuer = env.issuer().unwrap().with_ttl(Duration::from_secs(300));
-    let principal = Principal {
+fn caller(tenant: TenantId, roles: &[Role]) -> Principal {
+    Principal {
         tenant: Some(tenant),
         principal_id: "bench".parse().unwrap(),
         roles: roles.to_vec(),
         request_id: RequestId::generate(),
-    };
-    issuer.mint_for("consent", &principal).unwrap()
+    }
+}
+
+fn token(env: &TestEnv, tenant: TenantId, roles: &[Role]) -> String {
+    let issuer = env.issuer().unwrap().with_ttl(Duration::from_secs(300));
+    issuer.mint_for("consent", &caller(tenant, roles)).unwrap()
+}
+
+/// How the load's callers get their internal token for each check.
+#[derive(Clone, Copy)]
+enum Tokens {
+    /// `token_for`, as the gateway does now.
+    Reused,
+    /// A fresh `mint_for` per call, as the gateway did before.
+    FreshPerCall,
 }
 
 fn req<T>(message: T, token: &str) -> Request<T> {
@@ -118,7 +134,9 @@ async fn seed(
 async fn load(
     channels: &[Channel],
     refs: Arc<Vec<String>>,
-    bot: String,
+    issuer: Arc<TokenIssuer>,
+    bot: Principal,
+    tokens: Tokens,
     length: Duration,
 ) -> Vec<Duration> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -126,6 +144,7 @@ async fn load(
     for w in 0..WORKERS {
         let mut client = ConsentServiceClient::new(channels[w % channels.len()].clone());
         let refs = refs.clone();
+        let issuer = issuer.clone();
         let bot = bot.clone();
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -143,8 +162,12 @@ async fn load(
                     jurisdiction: Jurisdiction::EuGdpr as i32,
                 };
                 let started = Instant::now();
+                let token: Arc<str> = match tokens {
+                    Tokens::Reused => issuer.token_for("consent", &bot).unwrap(),
+                    Tokens::FreshPerCall => issuer.mint_for("consent", &bot).unwrap().into(),
+                };
                 let response = client
-                    .check_consent(req(check, &bot))
+                    .check_consent(req(check, &token))
                     .await
                     .unwrap()
                     .into_inner();
@@ -195,7 +218,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn scenario(label: &str, cache_capacity: usize) -> anyhow::Result<()> {
+async fn scenario(label: &str, cache_capacity: usize, tokens: Tokens) -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
     let grpc_port = free_port()?;
     let mut vars = service_env(&env, grpc_port, free_port()?);
@@ -227,9 +250,19 @@ async fn scenario(label: &str, cache_capacity: usize) -> anyhow::Result<()> {
     let bot = token(&env, tenant, &[Role::Bot]);
     let mut client = ConsentServiceClient::new(channels[0].clone());
     let refs = Arc::new(seed(&mut client, &admin, &officer, &bot).await);
-    load(&channels, refs.clone(), bot.clone(), WARMUP).await;
+    let issuer = Arc::new(env.issuer()?);
+    let bot = caller(tenant, &[Role::Bot]);
+    load(
+        &channels,
+        refs.clone(),
+        issuer.clone(),
+        bot.clone(),
+        tokens,
+        WARMUP,
+    )
+    .await;
     let (server_before, client_before) = (cpu_time(&pid), cpu_time("self"));
-    let mut samples = load(&channels, refs, bot, MEASURE).await;
+    let mut samples = load(&channels, refs, issuer, bot, tokens, MEASURE).await;
     let server_cpu = cpu_time(&pid).saturating_sub(server_before);
     let client_cpu = cpu_time("self").saturating_sub(client_before);
     samples.sort();
@@ -259,7 +292,18 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        scenario("cache on", 100_000).await?;
-        scenario("baseline, cache off (every check reads postgres)", 0).await
+        scenario("cache on, reused token", 100_000, Tokens::Reused).await?;
+        scenario(
+            "cache on, fresh token per call (before)",
+            100_000,
+            Tokens::FreshPerCall,
+        )
+        .await?;
+        scenario(
+            "baseline, cache off (every check reads postgres), reused token",
+            0,
+            Tokens::Reused,
+        )
+        .await
     })
 }
