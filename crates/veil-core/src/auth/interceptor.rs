@@ -37,7 +37,9 @@ pub fn attach_bearer<T>(request: &mut Request<T>, token: &str) -> Result<(), Sta
 /// The request id a caller sent in `x-request-id`, if it is a plain short token. Reused
 /// internal tokens carry the id of the call that minted them, so this header is where a
 /// call's own id comes from. The rule matches `rpc_layer`'s, so logs and events agree
-/// and nothing that could be personal data becomes a request id.
+/// and nothing that could be personal data becomes a request id. The header is not
+/// signed: a token holder may label its calls, which is acceptable because request ids
+/// only correlate logs and events and never decide anything.
 fn call_request_id(metadata: &MetadataMap) -> Option<RequestId> {
     let value = metadata.get(REQUEST_ID_HEADER)?.to_str().ok()?;
     let plain = !value.is_empty()
