@@ -140,6 +140,8 @@ pub struct DemoOutcome {
     /// Whether the in-chat erasure completed with a certificate that verified against
     /// the audit log.
     pub erasure_certified: bool,
+    /// Transcript turns the gateway erased, as the certificate states.
+    pub erased_turns: i64,
 }
 
 /// Runs the demo and prints what happens.
@@ -246,7 +248,8 @@ pub async fn play(target: DemoTarget) -> anyhow::Result<DemoOutcome> {
     let Some(request_id) = erasure_request else {
         anyhow::bail!("the erasure asked for in the chat was not submitted to retention");
     };
-    crate::demo_erasure::show(gateway, &keys.officer, &keys.auditor, &request_id).await?;
+    outcome.erased_turns =
+        crate::demo_erasure::show(gateway, &keys.officer, &keys.auditor, &request_id).await?;
     outcome.erasure_certified = true;
     Ok(outcome)
 }

@@ -21,13 +21,14 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// Pause between two status reads while waiting.
 const POLL: Duration = Duration::from_millis(100);
 
-/// Waits for the request to complete, then prints and verifies its certificate.
+/// Waits for the request to complete, then prints and verifies its certificate; returns
+/// the transcript turns the gateway erased.
 pub async fn show(
     gateway: Channel,
     officer: &str,
     auditor: &str,
     request_id: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i64> {
     println!();
     println!("── erasure requested in the chat ──");
     let started = Instant::now();
@@ -63,6 +64,7 @@ pub async fn show(
         started.elapsed().as_millis()
     );
     let certificate = anchored_certificate(&mut retention, officer, request_id).await?;
+    let mut erased_turns = 0;
     for erasure in &certificate.erasures {
         let service = veil_proto::common::v1::VeilService::try_from(erasure.service)
             .map_or("unknown", |s| s.as_str_name());
@@ -72,6 +74,9 @@ pub async fn show(
             .map(|(kind, n)| format!("{kind} {n}"))
             .collect();
         counts.sort();
+        if erasure.service == veil_proto::common::v1::VeilService::Gateway as i32 {
+            erased_turns = erasure.counts.get("turns").copied().unwrap_or_default();
+        }
         println!("{:<13} {service}: {}", "erased", counts.join(", "));
     }
     let entry = AuditServiceClient::new(gateway)
@@ -96,7 +101,7 @@ pub async fn show(
         verified.leaf_index,
         verified.tree_size
     );
-    Ok(())
+    Ok(erased_turns)
 }
 
 /// The certificate once audit has appended its anchoring event.

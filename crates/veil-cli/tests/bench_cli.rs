@@ -138,6 +138,8 @@ async fn the_demo_runs_through_a_stack_and_verifies_a_proof() {
     assert!(outcome.audit_entries >= 5, "{outcome:?}");
     assert!(outcome.proof_verified, "{outcome:?}");
     assert!(outcome.erasure_certified, "{outcome:?}");
+    // Every turn of the conversation is gone, the one that asked for the erasure too.
+    assert_eq!(outcome.erased_turns, 5, "{outcome:?}");
     for service in running.into_iter().rev() {
         service.stop().await.unwrap();
     }

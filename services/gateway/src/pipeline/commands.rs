@@ -91,8 +91,11 @@ impl PipelineApi {
                 self.signal(call, subject, PreferenceSignalType::LimitSensitive, command)
                     .await
             }
+            // An erasure is submitted only once the turn asking for it is stored (see
+            // `erase_after_store`), so that the erasure also removes that turn.
+            CommandKind::Erase => Ok(()),
             kind if kind.is_data_subject_request() && policy.proto.auto_act_on_privacy_commands => {
-                self.submit(call, kind, detected, subject, policy, command)
+                self.submit(call, kind, &detected.purposes, subject, policy, command)
                     .await
             }
             _ => Ok(()),
@@ -170,11 +173,46 @@ impl PipelineApi {
         Ok(())
     }
 
+    /// Submits the erasure an in-chat command asked for, after the caller stored the turn:
+    /// submitted earlier, the saga could erase the subject before this turn's commit and
+    /// the turn asking for erasure would outlive it. The request id goes into the answer;
+    /// the turn's `privacy_command_detected` event, written with the turn, has none, and
+    /// retention's `request_received` event carries the same API request id.
+    pub(super) async fn erase_after_store(
+        &self,
+        call: &Call,
+        subject: &CommandSubject<'_>,
+        policy: &TenantPolicy,
+        command: &mut PrivacyCommand,
+    ) {
+        let wanted = command.command_type == CommandKind::Erase.to_proto()
+            && command.confidence >= ACT_CONFIDENCE
+            && policy.proto.auto_act_on_privacy_commands;
+        if !wanted {
+            return;
+        }
+        let purposes = command.purposes.clone();
+        if let Err(status) = self
+            .submit(
+                call,
+                CommandKind::Erase,
+                &purposes,
+                subject,
+                policy,
+                command,
+            )
+            .await
+        {
+            tracing::warn!(code = ?status.code(), kind = CommandKind::Erase.as_str(), "privacy command not applied");
+            command.action = PrivacyCommandAction::ConfirmationNeeded as i32;
+        }
+    }
+
     async fn submit(
         &self,
         call: &Call,
         kind: CommandKind,
-        detected: &DetectedCommand,
+        purposes: &[String],
         subject: &CommandSubject<'_>,
         policy: &TenantPolicy,
         command: &mut PrivacyCommand,
@@ -196,7 +234,7 @@ impl PipelineApi {
                 channel: RequestChannel::Chat as i32,
                 jurisdiction: subject.jurisdiction,
                 locale: subject.locale.to_string(),
-                purpose_keys: detected.purposes.clone(),
+                purpose_keys: purposes.to_vec(),
                 identity_verified: policy.proto.chat_identity_verified,
                 idempotency_key: idempotency_key(&call.principal.request_id, request_type),
                 ..Default::default()

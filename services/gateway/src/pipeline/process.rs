@@ -87,13 +87,13 @@ impl PipelineApi {
         } else {
             Vec::new()
         };
+        let subject = CommandSubject {
+            subject_id: &context.subject_id,
+            subject_ref: &subject_ref,
+            locale: &context.locale,
+            jurisdiction: context.jurisdiction,
+        };
         let command = if role == MessageRole::User {
-            let subject = CommandSubject {
-                subject_id: &context.subject_id,
-                subject_ref: &subject_ref,
-                locale: &context.locale,
-                jurisdiction: context.jurisdiction,
-            };
             self.privacy_command(call, &request.text, &subject, &policy)
                 .await
         } else {
@@ -144,7 +144,7 @@ impl PipelineApi {
                 entity_type: entity,
             })
             .collect();
-        let (privacy_command, command_event) = command.unzip();
+        let (mut privacy_command, command_event) = command.unzip();
         let stored = self
             .persist(
                 call,
@@ -163,6 +163,10 @@ impl PipelineApi {
                 },
             )
             .await?;
+        if let Some(command) = privacy_command.as_mut() {
+            self.erase_after_store(call, &subject, &policy, command)
+                .await;
+        }
         let entities = if restricted {
             Vec::new()
         } else {

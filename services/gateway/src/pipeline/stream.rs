@@ -191,19 +191,19 @@ impl PipelineApi {
                 entity_type: entity,
             })
             .collect();
+        let subject = CommandSubject {
+            subject_id: &context.subject_id,
+            subject_ref: &subject_ref,
+            locale: &context.locale,
+            jurisdiction: context.jurisdiction,
+        };
         let command = if role == MessageRole::User {
-            let subject = CommandSubject {
-                subject_id: &context.subject_id,
-                subject_ref: &subject_ref,
-                locale: &context.locale,
-                jurisdiction: context.jurisdiction,
-            };
             self.privacy_command(&call, &original, &subject, &policy)
                 .await
         } else {
             None
         };
-        let (privacy_command, command_event) = command.unzip();
+        let (mut privacy_command, command_event) = command.unzip();
         let stored = self
             .persist(
                 &call,
@@ -222,6 +222,10 @@ impl PipelineApi {
                 },
             )
             .await?;
+        if let Some(command) = privacy_command.as_mut() {
+            self.erase_after_store(&call, &subject, &policy, command)
+                .await;
+        }
         let completed = RedactStreamCompleted {
             stored: !stored.message_id.is_empty(),
             message_id: stored.message_id,
