@@ -101,6 +101,8 @@ pub struct NewTurn<'a> {
     pub role: i32,
     pub redacted_text: &'a str,
     pub entity_counts: serde_json::Value,
+    /// Purposes the turn was processed for; retention sweeps per purpose select by them.
+    pub purposes: &'a [String],
     /// False when consent says the turn must not be kept: only its index is computed.
     pub store: bool,
 }
@@ -147,8 +149,8 @@ pub async fn write_turn(
          ), stored AS (
              INSERT INTO transcript_messages
                  (message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
-                  redacted_text, entity_counts)
-             SELECT $1, $2, $3, $4, turn_index, $5, $6, $7 FROM next WHERE $8
+                  redacted_text, entity_counts, purposes)
+             SELECT $1, $2, $3, $4, turn_index, $5, $6, $7, $17 FROM next WHERE $8
          )
          SELECT turn_index FROM next",
     )
@@ -168,6 +170,7 @@ pub async fn write_turn(
     .bind(&subjects)
     .bind(&payloads)
     .bind(&traceparents)
+    .bind(turn.purposes)
     .fetch_one(db)
     .await
 }

@@ -7,8 +7,12 @@ mod retention_support;
 use retention_support::Stack;
 use tonic::Code;
 use veil_core::convert::timestamp;
-use veil_proto::common::v1::{DataCategory, PurgeCriteria, PurgeOutcome, RetentionAction};
-use veil_proto::gateway::v1::PurgeRequest;
+use veil_proto::common::v1::{
+    DataCategory, LegalBasis, PurgeCriteria, PurgeOutcome, RetentionAction,
+};
+use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
+use veil_proto::consent::v1::{Purpose, UpsertPurposeRequest};
+use veil_proto::gateway::v1::{MessageContext, MessageRole, ProcessMessageRequest, PurgeRequest};
 
 /// Criteria expiring everything older than 30 days.
 fn criteria(action: RetentionAction, held: &[&str], dry_run: bool, limit: i32) -> PurgeRequest {
@@ -237,5 +241,52 @@ async fn bad_criteria_are_refused_naming_the_field() -> anyhow::Result<()> {
         assert_eq!(status.code(), Code::InvalidArgument, "{field}");
         assert!(status.message().contains(field), "{}", status.message());
     }
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_processed_turn_records_the_purposes_a_purpose_sweep_selects_by() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    // A purpose that needs no consent, so the turn is processed for it.
+    let officer = stack.token(
+        "consent",
+        "officer",
+        &[veil_core::types::Role::PrivacyOfficer],
+    );
+    let mut upsert = tonic::Request::new(UpsertPurposeRequest {
+        purpose: Some(Purpose {
+            key: "support".into(),
+            name: "Support".into(),
+            legal_basis: LegalBasis::Contract as i32,
+            ..Default::default()
+        }),
+    });
+    veil_core::auth::attach_bearer(&mut upsert, &officer)?;
+    ConsentServiceClient::connect(stack.consent_url.clone())
+        .await?
+        .upsert_purpose(upsert)
+        .await?;
+    let response = stack
+        .pipeline()
+        .process_message(ProcessMessageRequest {
+            context: Some(MessageContext {
+                conversation_id: "conv-p".into(),
+                subject_id: "user-p".into(),
+                role: MessageRole::User as i32,
+                purposes: vec!["support".into()],
+                ..Default::default()
+            }),
+            text: "my order has not arrived".into(),
+        })
+        .await?
+        .into_inner();
+    assert!(response.stored);
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT purposes FROM transcript_messages WHERE conversation_id = 'conv-p'",
+    )
+    .fetch_one(&stack.pool)
+    .await?;
+    assert_eq!(stored, vec!["support".to_string()]);
+    assert_eq!(stored, response.effective_purposes);
     stack.stop().await
 }

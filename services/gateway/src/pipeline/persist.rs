@@ -125,6 +125,7 @@ impl PipelineApi {
             redacted_text: turn.redacted_text,
             entity_counts: serde_json::to_value(&entity_counts)
                 .map_err(|e| Retry::Failed(ServiceError::internal(e)))?,
+            purposes: &turn.consent.effective,
             store: store_turn,
         };
         let turn_index = store::write_turn(&self.pool, &new_turn, &placeholders, &events)

@@ -51,6 +51,7 @@ pub struct Stack {
     pub bot_key: String,
     pub channel: Channel,
     pub vault_channel: Channel,
+    pub consent_url: String,
     pub pool: PgPool,
     services: Vec<Running>,
 }
@@ -86,12 +87,14 @@ impl Stack {
         let vault_channel = veil_testkit::probe::connect(&vault.url(), timeout).await?;
         let (tenant, bot_key) = tenant_with_bot(channel.clone()).await?;
         let pool = env.db.pool("gateway").await?;
+        let consent_url = consent.url();
         Ok(Self {
             env,
             tenant,
             bot_key,
             channel,
             vault_channel,
+            consent_url,
             pool,
             services: vec![gateway, vault, consent],
         })
