@@ -173,15 +173,9 @@ impl EventHandler for ErasureConsumer {
             .subject_ref
             .parse()
             .map_err(|_| HandlerError::permanent(EraseError::Target))?;
-        let outcome = erase_and_report(
-            tx,
-            &self.events,
-            tenant,
-            &subject,
-            &request.request_id,
-        )
-        .await
-        .map_err(HandlerError::retryable)?;
+        let outcome = erase_and_report(tx, &self.events, tenant, &subject, &request.request_id)
+            .await
+            .map_err(HandlerError::retryable)?;
         tracing::info!(
             request_id = %request.request_id,
             turns = outcome.counts.get("turns").copied().unwrap_or(0),
