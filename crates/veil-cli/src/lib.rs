@@ -3,5 +3,6 @@
 pub mod demo;
 mod demo_erasure;
 pub mod dsr;
+pub mod gateway_cli;
 pub mod stack;
 pub mod up;

@@ -211,7 +211,7 @@ pub(super) async fn policy(context: &mut Context, command: PolicyCommand) -> Res
                     ..Default::default()
                 }),
             })?;
-            let response = context.client.set_policy(request).await?.into_inner();
+            let response = context.client().set_policy(request).await?.into_inner();
             let policy = response.policy.unwrap_or_default();
             let mut doc = policy_json(&policy);
             doc["created"] = json!(response.created);
@@ -236,7 +236,7 @@ pub(super) async fn policy(context: &mut Context, command: PolicyCommand) -> Res
                         page_token: token,
                     }),
                 })?;
-                let page = context.client.list_policies(request).await?.into_inner();
+                let page = context.client().list_policies(request).await?.into_inner();
                 policies.extend(page.policies);
                 token = page.page.unwrap_or_default().next_page_token;
                 if token.is_empty() {
@@ -259,7 +259,7 @@ pub(super) async fn policy(context: &mut Context, command: PolicyCommand) -> Res
         PolicyCommand::Delete(a) => {
             let request = context.request(DeletePolicyRequest { policy_id: a.id })?;
             let policy = context
-                .client
+                .client()
                 .delete_policy(request)
                 .await?
                 .into_inner()
@@ -300,7 +300,7 @@ pub(super) async fn hold(context: &mut Context, command: HoldCommand) -> Result<
                 expires_at,
             })?;
             let hold = context
-                .client
+                .client()
                 .place_hold(request)
                 .await?
                 .into_inner()
@@ -314,7 +314,7 @@ pub(super) async fn hold(context: &mut Context, command: HoldCommand) -> Result<
                 reason: a.reason,
             })?;
             let hold = context
-                .client
+                .client()
                 .release_hold(request)
                 .await?
                 .into_inner()
@@ -338,7 +338,7 @@ pub(super) async fn hold(context: &mut Context, command: HoldCommand) -> Result<
                         page_token: token,
                     }),
                 })?;
-                let page = context.client.list_holds(request).await?.into_inner();
+                let page = context.client().list_holds(request).await?.into_inner();
                 holds.extend(page.holds);
                 token = page.page.unwrap_or_default().next_page_token;
                 if token.is_empty() {
@@ -368,7 +368,7 @@ pub(super) async fn sweep(context: &mut Context, a: SweepArgs) -> Result<(), Fai
         dry_run: a.dry_run,
         categories,
     })?;
-    let response = context.client.run_sweep(request).await?.into_inner();
+    let response = context.client().run_sweep(request).await?.into_inner();
     let results: Vec<Value> = response
         .results
         .iter()
