@@ -2,17 +2,16 @@
 //! `retention.erasure_requested` event: the rows keep their proof value but lose the link
 //! to the person, and `consent.erasure_completed` reports the counts.
 
-use prost::Message as _;
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 use veil_core::app::Foundation;
 use veil_core::crypto::KeyBytes;
 use veil_core::emit::EventContext;
-use veil_core::events::{EventHandler, EventsConfig, HandlerError, ReceivedEvent};
-use veil_core::types::{SubjectRef, TenantId};
-use veil_proto::common::v1::{Actor, ActorKind, ErasureOutcome, VeilService};
+use veil_core::events::{EventHandler, EventsConfig, HandlerError, ReceivedEvent, erasure_target};
+use veil_core::types::SubjectRef;
+use veil_proto::common::v1::{ErasureOutcome, VeilService};
+use veil_proto::events::v1::ErasureCompleted;
 use veil_proto::events::v1::event::Payload;
-use veil_proto::events::v1::{ErasureCompleted, Event};
 
 use crate::store;
 
@@ -70,14 +69,6 @@ struct ErasureRequests {
     events: EventsConfig,
 }
 
-#[derive(Debug, thiserror::Error)]
-enum RequestError {
-    #[error("erasure request does not decode")]
-    Decode,
-    #[error("erasure request names no valid tenant or subject")]
-    Subject,
-}
-
 #[async_trait::async_trait]
 impl EventHandler for ErasureRequests {
     async fn handle(
@@ -85,45 +76,21 @@ impl EventHandler for ErasureRequests {
         tx: &mut Transaction<'_, Postgres>,
         received: &ReceivedEvent,
     ) -> Result<(), HandlerError> {
-        let event = Event::decode(received.payload.as_slice())
-            .map_err(|_| HandlerError::permanent(RequestError::Decode))?;
-        let Some(Payload::RetentionErasureRequested(request)) = event.payload else {
+        let Some(target) = erasure_target(&received.payload, VeilService::Consent)? else {
             return Ok(());
         };
-        let expected = &request.expected_services;
-        if !expected.is_empty() && !expected.contains(&(VeilService::Consent as i32)) {
-            return Ok(());
-        }
-        let tenant: TenantId = event
-            .tenant_id
-            .parse()
-            .map_err(|_| HandlerError::permanent(RequestError::Subject))?;
-        let subject: SubjectRef = event
-            .subject_ref
-            .parse()
-            .map_err(|_| HandlerError::permanent(RequestError::Subject))?;
-        let context = EventContext {
-            tenant: Some(tenant),
-            subject_ref: Some(subject.clone()),
-            actor: Some(Actor {
-                kind: ActorKind::Service as i32,
-                principal_id: "veil-consent".into(),
-                roles: Vec::new(),
-                tenant_id: tenant.to_string(),
-            }),
-            request_id: event.request_id.clone(),
-        };
+        let context = target.answer_context("consent");
         erase(
             tx,
             &self.events,
             &context,
-            tenant.as_uuid(),
-            &subject,
-            &request.request_id,
+            target.tenant.as_uuid(),
+            &target.subject,
+            &target.request_id,
         )
         .await
         .map_err(|e| HandlerError::retryable(e.to_string()))?;
-        tracing::info!(request_id = %request.request_id, "consent data erased for an erasure request");
+        tracing::info!(request_id = %target.request_id, "consent data erased for an erasure request");
         Ok(())
     }
 }

@@ -8,17 +8,18 @@
 
 use std::collections::HashMap;
 
-use prost::Message as _;
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 use veil_core::app::Foundation;
 use veil_core::convert::now;
 use veil_core::emit::{EventContext, emit};
-use veil_core::events::{EventHandler, EventsConfig, HandlerError, ReceivedEvent, RelayHandle};
+use veil_core::events::{
+    EventHandler, EventsConfig, HandlerError, ReceivedEvent, RelayHandle, erasure_target,
+};
 use veil_core::types::{SubjectRef, TenantId};
 use veil_proto::common::v1::{Actor, ActorKind, ErasureOutcome, VeilService};
+use veil_proto::events::v1::ErasureCompleted;
 use veil_proto::events::v1::event::Payload;
-use veil_proto::events::v1::{ErasureCompleted, Event};
 
 /// Durable consumer name; also its idempotency scope in `processed_events`.
 const DURABLE: &str = "gateway_erasure";
@@ -124,10 +125,6 @@ pub enum EraseError {
     Database(#[from] sqlx::Error),
     #[error("outbox: {0}")]
     Event(String),
-    #[error("event envelope does not decode")]
-    Decode,
-    #[error("erasure request without a valid tenant or subject ref")]
-    Target,
 }
 
 /// Registers the erasure-saga consumer.
@@ -155,29 +152,20 @@ impl EventHandler for ErasureConsumer {
         tx: &mut Transaction<'_, Postgres>,
         event: &ReceivedEvent,
     ) -> Result<(), HandlerError> {
-        let envelope = Event::decode(event.payload.as_slice())
-            .map_err(|_| HandlerError::permanent(EraseError::Decode))?;
-        let Some(Payload::RetentionErasureRequested(request)) = &envelope.payload else {
+        let Some(target) = erasure_target(&event.payload, VeilService::Gateway)? else {
             return Ok(());
         };
-        // A saga that does not expect the gateway is not ours to answer.
-        let expected = &request.expected_services;
-        if !expected.is_empty() && !expected.contains(&(VeilService::Gateway as i32)) {
-            return Ok(());
-        }
-        let tenant: TenantId = envelope
-            .tenant_id
-            .parse()
-            .map_err(|_| HandlerError::permanent(EraseError::Target))?;
-        let subject: SubjectRef = envelope
-            .subject_ref
-            .parse()
-            .map_err(|_| HandlerError::permanent(EraseError::Target))?;
-        let outcome = erase_and_report(tx, &self.events, tenant, &subject, &request.request_id)
-            .await
-            .map_err(HandlerError::retryable)?;
+        let outcome = erase_and_report(
+            tx,
+            &self.events,
+            target.tenant,
+            &target.subject,
+            &target.request_id,
+        )
+        .await
+        .map_err(HandlerError::retryable)?;
         tracing::info!(
-            request_id = %request.request_id,
+            request_id = %target.request_id,
             turns = outcome.counts.get("turns").copied().unwrap_or(0),
             "gateway erasure done"
         );

@@ -4,18 +4,17 @@
 
 use std::collections::HashMap;
 
-use prost::Message as _;
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::sync::Arc;
 use uuid::Uuid;
 use veil_core::app::Foundation;
 use veil_core::convert::now;
 use veil_core::emit::EventContext;
-use veil_core::events::{EventHandler, HandlerError, ReceivedEvent};
+use veil_core::events::{EventHandler, HandlerError, ReceivedEvent, erasure_target};
 use veil_core::types::{SubjectRef, TenantId};
-use veil_proto::common::v1::{Actor, ActorKind, ErasureOutcome, VeilService};
+use veil_proto::common::v1::{ErasureOutcome, VeilService};
 use veil_proto::events::v1::event::Payload;
-use veil_proto::events::v1::{ErasureCompleted, Event, VaultSubjectShredded};
+use veil_proto::events::v1::{ErasureCompleted, VaultSubjectShredded};
 
 use crate::error::VaultResult;
 use crate::state::Vault;
@@ -110,10 +109,6 @@ struct ErasureConsumer {
 
 #[derive(Debug, thiserror::Error)]
 enum SagaError {
-    #[error("event envelope does not decode")]
-    Decode,
-    #[error("erasure request without a valid tenant or subject ref")]
-    Target,
     #[error("vault error: {0}")]
     Vault(String),
 }
@@ -125,44 +120,27 @@ impl EventHandler for ErasureConsumer {
         tx: &mut Transaction<'_, Postgres>,
         event: &ReceivedEvent,
     ) -> Result<(), HandlerError> {
-        let envelope = Event::decode(event.payload.as_slice())
-            .map_err(|_| HandlerError::permanent(SagaError::Decode))?;
-        let Some(Payload::RetentionErasureRequested(request)) = &envelope.payload else {
+        let Some(target) = erasure_target(&event.payload, VeilService::Vault)? else {
             return Ok(());
         };
-        let expected = &request.expected_services;
-        if !expected.is_empty() && !expected.contains(&(VeilService::Vault as i32)) {
-            return Ok(());
-        }
-        let tenant: TenantId = envelope
-            .tenant_id
-            .parse()
-            .map_err(|_| HandlerError::permanent(SagaError::Target))?;
-        let subject: SubjectRef = envelope
-            .subject_ref
-            .parse()
-            .map_err(|_| HandlerError::permanent(SagaError::Target))?;
-        let context = EventContext {
-            tenant: Some(tenant),
-            subject_ref: Some(subject.clone()),
-            actor: Some(Actor {
-                kind: ActorKind::Service as i32,
-                principal_id: "veil-vault".into(),
-                roles: Vec::new(),
-                tenant_id: String::new(),
-            }),
-            request_id: envelope.request_id.clone(),
-        };
+        let context = target.answer_context("vault");
         let vault = &self.vault;
-        let shredded = shred_in(vault, tx, tenant, &subject, &request.request_id, &context)
-            .await
-            .map_err(|e| {
-                HandlerError::retryable(SagaError::Vault(
-                    tonic::Status::from(e).message().to_string(),
-                ))
-            })?;
+        let shredded = shred_in(
+            vault,
+            tx,
+            target.tenant,
+            &target.subject,
+            &target.request_id,
+            &context,
+        )
+        .await
+        .map_err(|e| {
+            HandlerError::retryable(SagaError::Vault(
+                tonic::Status::from(e).message().to_string(),
+            ))
+        })?;
         let completed = Payload::VaultErasureCompleted(ErasureCompleted {
-            request_id: request.request_id.clone(),
+            request_id: target.request_id.clone(),
             outcome: Some(shredded.outcome()),
         });
         vault.emit(tx, &context, completed).await.map_err(|e| {

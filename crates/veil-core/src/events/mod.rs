@@ -9,6 +9,7 @@
 
 mod backoff;
 mod consumer;
+mod erasure;
 mod error;
 mod outbox;
 mod relay;
@@ -19,6 +20,7 @@ pub use consumer::{
     BatchEventHandler, BatchSettings, Consumer, ConsumerLag, ConsumerSettings, EventHandler,
     HandlerError, ReceivedEvent,
 };
+pub use erasure::{ErasureRequestError, ErasureTarget, erasure_target};
 pub use error::EventsError;
 pub use outbox::{OUTBOX_DDL, OutboxEvent, enqueue, ensure_tables};
 pub use relay::{OutboxRelay, RelayHandle, RelayRound, RelaySettings};
