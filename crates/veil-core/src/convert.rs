@@ -2,7 +2,28 @@
 
 use veil_proto::common::v1 as pb;
 
+use crate::auth::Principal;
 use crate::types::Role;
+
+/// The audit actor of an internal-token principal acting through an API key (or as a
+/// service), with its roles and tenant.
+pub fn principal_actor(principal: &Principal) -> pb::Actor {
+    let kind = if principal.has_role(Role::Service) {
+        pb::ActorKind::Service
+    } else {
+        pb::ActorKind::ApiKey
+    };
+    pb::Actor {
+        kind: kind as i32,
+        principal_id: principal.principal_id.to_string(),
+        roles: principal
+            .roles
+            .iter()
+            .map(|r| role_to_proto(*r) as i32)
+            .collect(),
+        tenant_id: principal.tenant.map(|t| t.to_string()).unwrap_or_default(),
+    }
+}
 
 /// The proto role of a domain role.
 pub fn role_to_proto(role: Role) -> pb::Role {

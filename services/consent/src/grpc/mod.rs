@@ -19,14 +19,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use veil_core::auth::Principal;
-use veil_core::convert::role_to_proto;
 use veil_core::emit::EventContext;
 use veil_core::error::{ServiceError, ServiceResult};
 use veil_core::events::{EventsConfig, RelayHandle};
 use veil_core::subjects::{SubjectKeys, validate_subject_id};
 use veil_core::types::{Role, SubjectRef, TenantId};
 use veil_proto::common::v1::subject_selector::Subject;
-use veil_proto::common::v1::{Actor, ActorKind, PageRequest, SubjectSelector};
+use veil_proto::common::v1::{Actor, PageRequest, SubjectSelector};
 use veil_proto::consent::v1::consent_service_server::ConsentService;
 use veil_proto::consent::v1::*;
 use veil_proto::events::v1::event::Payload;
@@ -130,22 +129,8 @@ pub(crate) struct Caller {
 impl Caller {
     /// Who acted, for records and events.
     pub fn actor(&self) -> Actor {
-        let kind = if self.principal.has_role(Role::Service) {
-            ActorKind::Service
-        } else {
-            ActorKind::ApiKey
-        };
-        Actor {
-            kind: kind as i32,
-            principal_id: self.principal.principal_id.to_string(),
-            roles: self
-                .principal
-                .roles
-                .iter()
-                .map(|r| role_to_proto(*r) as i32)
-                .collect(),
-            tenant_id: self.tenant.to_string(),
-        }
+        // The principal's tenant is the caller's tenant (checked when the caller was made).
+        veil_core::convert::principal_actor(&self.principal)
     }
 
     /// Event context for this caller, about `subject` if any.

@@ -8,14 +8,13 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use veil_core::auth::Principal;
-use veil_core::convert::{from_timestamp, role_to_proto};
+use veil_core::convert::from_timestamp;
 use veil_core::error::ServiceError;
 use veil_core::subjects::validate_subject_id;
 use veil_core::types::{Role, SubjectRef, TenantId};
 use veil_proto::common::v1::subject_selector::Subject;
 use veil_proto::common::v1::{
-    Actor, ActorKind, Jurisdiction, PageRequest, PageResponse, RequestState, RequestType,
-    SubjectSelector,
+    Actor, Jurisdiction, PageRequest, PageResponse, RequestState, RequestType, SubjectSelector,
 };
 use veil_proto::retention::v1::*;
 
@@ -53,22 +52,8 @@ impl Caller {
     }
 
     fn actor(&self) -> Actor {
-        let kind = if self.principal.has_role(Role::Service) {
-            ActorKind::Service
-        } else {
-            ActorKind::ApiKey
-        };
-        Actor {
-            kind: kind as i32,
-            principal_id: self.principal.principal_id.to_string(),
-            roles: self
-                .principal
-                .roles
-                .iter()
-                .map(|r| role_to_proto(*r) as i32)
-                .collect(),
-            tenant_id: self.tenant.to_string(),
-        }
+        // The principal's tenant is the caller's tenant (checked when the caller was made).
+        veil_core::convert::principal_actor(&self.principal)
     }
 
     /// A bot only sees the requests it submitted; staff and services see all.

@@ -5,13 +5,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tonic::{Request, Status};
 use veil_core::auth::Principal;
-use veil_core::convert::role_to_proto;
 use veil_core::emit::EventContext;
 use veil_core::error::ServiceError;
 use veil_core::subjects::{SubjectKeys, validate_subject_id};
 use veil_core::types::{Role, SubjectRef, TenantId};
 use veil_proto::common::v1::subject_selector::Subject;
-use veil_proto::common::v1::{Actor, ActorKind, PageRequest, SubjectSelector};
+use veil_proto::common::v1::{Actor, PageRequest, SubjectSelector};
 
 /// Default and largest page sizes (AIP-158 as in every Veil list RPC).
 const DEFAULT_PAGE: i64 = 50;
@@ -36,22 +35,8 @@ impl Caller {
 
     /// Who acted, for records and events.
     pub fn actor(&self) -> Actor {
-        let kind = if self.principal.has_role(Role::Service) {
-            ActorKind::Service
-        } else {
-            ActorKind::ApiKey
-        };
-        Actor {
-            kind: kind as i32,
-            principal_id: self.principal.principal_id.to_string(),
-            roles: self
-                .principal
-                .roles
-                .iter()
-                .map(|r| role_to_proto(*r) as i32)
-                .collect(),
-            tenant_id: self.tenant.to_string(),
-        }
+        // The principal's tenant is the caller's tenant (checked when the caller was made).
+        veil_core::convert::principal_actor(&self.principal)
     }
 
     /// Event context of this caller, about `subject` if any.
