@@ -10,7 +10,9 @@
 //!    path of `GetInclusionProof`) for `AUDIT_BENCH_PROOFS` random leaves, first with
 //!    an empty proof cache (one query per proof, the old path), then with the cache
 //!    loaded from Postgres;
-//! 3. `verify_database` (what `veil audit verify` runs) over the whole log.
+//! 3. `verify_database` (what `veil audit verify` runs) over the whole log;
+//! 4. phase 1 again on top of the grown log, so a rate that falls with the log's size
+//!    shows.
 //!
 //! Run: `cargo bench -p veil-audit --bench audit`.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
@@ -99,6 +101,15 @@ async fn drain(writer: &mut Writer) -> (u64, Vec<Duration>) {
     }
 }
 
+fn report_appends(appended: u64, elapsed: Duration, batches: &mut [Duration]) {
+    println!(
+        "appended {appended} queued events in {:.2} s: {:.0} appends/s; per batch {}",
+        elapsed.as_secs_f64(),
+        appended as f64 / elapsed.as_secs_f64(),
+        summary(batches)
+    );
+}
+
 async fn proofs(
     pool: &sqlx::PgPool,
     cache: &NodeCache,
@@ -143,12 +154,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let (appended, mut batches) = drain(&mut writer).await;
     let elapsed = started.elapsed();
-    println!(
-        "appended {appended} queued events in {:.2} s: {:.0} appends/s; per batch {}",
-        elapsed.as_secs_f64(),
-        appended as f64 / elapsed.as_secs_f64(),
-        summary(&mut batches)
-    );
+    report_appends(appended, elapsed, &mut batches);
 
     let mut size = appended;
     let grow = Instant::now();
@@ -199,6 +205,12 @@ async fn main() -> anyhow::Result<()> {
         report.intact(),
         started.elapsed().as_secs_f64()
     );
+    println!("== audit appends on top of the {size}-entry log (same batch)");
+    queue(&pool, appends, tenant).await;
+    let started = Instant::now();
+    let (appended, mut batches) = drain(&mut writer).await;
+    report_appends(appended, started.elapsed(), &mut batches);
+
     if std::env::var_os("VEIL_TEST_KEEP_DB").is_some() {
         println!("kept database {} (schema audit)", db.name());
     }
