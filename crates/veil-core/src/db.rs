@@ -34,9 +34,14 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Connection options for the settings, with `search_path` pinned to the service schema.
+/// Connection options for the settings, with `search_path` pinned to the service schema
+/// and, unless the URL names one, `application_name` set to `veil-<schema>`, so that
+/// `pg_stat_activity` and the server's logs tell which service a connection serves.
 pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, DbError> {
-    let options: PgConnectOptions = settings.url.expose().parse().map_err(|_| DbError::Url)?;
+    let mut options: PgConnectOptions = settings.url.expose().parse().map_err(|_| DbError::Url)?;
+    if options.get_application_name().is_none() {
+        options = options.application_name(&format!("veil-{}", settings.schema));
+    }
     Ok(options.options([("search_path", settings.schema.as_str())]))
 }
 

@@ -40,6 +40,8 @@ pub use cache::KeyCache;
 pub use error::VaultError;
 pub use grpc::{record_aad, token_aad, token_string};
 pub use settings::VaultSettings;
+#[doc(hidden)]
+pub use store::keys::SUBJECT_KEYS_LOCKED_SQL;
 
 /// Service name: schema, subjects, metrics, token audience.
 pub const NAME: &str = "vault";

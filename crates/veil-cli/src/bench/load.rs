@@ -84,6 +84,10 @@ pub async fn closed_loop(load: &Load, messages: u64, concurrency: usize) -> Outc
             let mut client = load.client(worker);
             let mut rng = StdRng::from_entropy();
             let mut outcome = Outcome::default();
+            // Turns this client has sent: `next` counts every client's messages, so
+            // dividing it by 25 would start a new conversation (and a new subject)
+            // with almost every message.
+            let mut turns = 0u64;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= messages {
@@ -91,7 +95,8 @@ pub async fn closed_loop(load: &Load, messages: u64, concurrency: usize) -> Outc
                 }
                 // Each client works through conversations of 25 turns, one turn at a
                 // time, as a chat user would.
-                let conversation = format!("{}-{worker}-{}", load.phase, i / 25);
+                let conversation = format!("{}-{worker}-{}", load.phase, turns / 25);
+                turns += 1;
                 let request = load.request(conversation, chat_message(&mut rng));
                 let sent = Instant::now();
                 let result = client.process_message(request).await;

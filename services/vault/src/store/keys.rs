@@ -174,6 +174,18 @@ pub async fn insert_tenant_key(
     Ok(inserted.rows_affected() == 1)
 }
 
+/// The statement of [`subject_keys_locked`] ($1 tenant, $2 subject refs), public so a
+/// test can check its plan: it runs on every Tokenize and must find subjects by primary
+/// key, not by scanning the tenant's keys.
+pub const SUBJECT_KEYS_LOCKED_SQL: &str =
+    "SELECT k.subject_ref, k.key_id, k.kek_version, k.wrapped,
+        t.master_version AS kek_master_version, t.wrapped AS kek_wrapped
+ FROM subject_keys k
+ JOIN tenant_keys t ON t.tenant_id = k.tenant_id AND t.purpose = 'tenant_kek'
+                   AND t.version = k.kek_version
+ WHERE k.tenant_id = $1 AND k.subject_ref = ANY($2)
+ FOR KEY SHARE OF k";
+
 /// Data keys of `subjects` with their KEKs, key-share locked so a concurrent shred waits
 /// for this transaction (nothing is written under a key being destroyed).
 pub async fn subject_keys_locked(
@@ -181,19 +193,11 @@ pub async fn subject_keys_locked(
     tenant: Uuid,
     subjects: &[String],
 ) -> sqlx::Result<Vec<SubjectKeyRow>> {
-    sqlx::query_as(
-        "SELECT k.subject_ref, k.key_id, k.kek_version, k.wrapped,
-                t.master_version AS kek_master_version, t.wrapped AS kek_wrapped
-         FROM subject_keys k
-         JOIN tenant_keys t ON t.tenant_id = k.tenant_id AND t.purpose = 'tenant_kek'
-                           AND t.version = k.kek_version
-         WHERE k.tenant_id = $1 AND k.subject_ref = ANY($2)
-         FOR KEY SHARE OF k",
-    )
-    .bind(tenant)
-    .bind(subjects)
-    .fetch_all(tx)
-    .await
+    sqlx::query_as(SUBJECT_KEYS_LOCKED_SQL)
+        .bind(tenant)
+        .bind(subjects)
+        .fetch_all(tx)
+        .await
 }
 
 /// Data key of one subject with its KEK, without locking (reads).
