@@ -32,6 +32,9 @@ pub struct KeyHierarchy {
     tenant_keys: KeyCache<(TenantId, &'static str, u32), KeyBytes>,
     // key_id -> unwrapped subject data key.
     data_keys: KeyCache<Uuid, KeyBytes>,
+    // (tenant, subject ref) -> key_id of the subject's data key, for Tokenize's one-
+    // statement path (which checks it against the row; see `cached_subject_key`).
+    subject_key_ids: KeyCache<(TenantId, String), Uuid>,
     // Tenants whose KEK and token key are known to exist.
     ready: KeyCache<TenantId, ()>,
 }
@@ -54,6 +57,7 @@ impl KeyHierarchy {
             master,
             tenant_keys: KeyCache::new(settings.tenant_key_cache_size, ttl),
             data_keys: KeyCache::new(settings.data_key_cache_size, ttl),
+            subject_key_ids: KeyCache::new(settings.data_key_cache_size, ttl),
             ready: KeyCache::new(settings.tenant_key_cache_size, ttl),
         }
     }
@@ -246,6 +250,27 @@ impl KeyHierarchy {
             }
         }
         Ok(())
+    }
+
+    /// The subject's data key as this replica last saw it: its id and, when the key
+    /// itself is still cached, the key. A hint only: whoever uses it must check under a
+    /// lock that the subject's key row still has this id (a shred on another replica
+    /// does not reach this cache).
+    pub fn cached_subject_key(
+        &self,
+        tenant: TenantId,
+        subject_ref: &str,
+    ) -> Option<(Uuid, Option<KeyBytes>)> {
+        let key_id = self
+            .subject_key_ids
+            .get(&(tenant, subject_ref.to_string()))?;
+        Some((key_id, self.data_keys.get(&key_id)))
+    }
+
+    /// Remembers which data key the subject has (see [`Self::cached_subject_key`]).
+    pub fn remember_subject_key(&self, tenant: TenantId, subject_ref: &str, key_id: Uuid) {
+        self.subject_key_ids
+            .insert((tenant, subject_ref.to_string()), key_id);
     }
 
     /// Forgets a destroyed data key on this replica (others never use theirs again

@@ -113,21 +113,82 @@ pub async fn tokenize(
     distinct.sort();
     distinct.dedup();
 
+    if let Some((is_first, created)) =
+        tokenize_with_cached_keys(vault, tenant, &request, &tokens, &subjects, &distinct).await?
+    {
+        return Ok(response(tokens, subjects, is_first, &created));
+    }
+
     let mut tx = vault.pool.begin().await?;
     let keys = subject_keys(vault, &mut tx, tenant, &distinct).await?;
     let mut ciphers: HashMap<&str, DataCipher> = HashMap::with_capacity(keys.len());
-    if request.store_value {
-        for row in &keys {
+    for row in &keys {
+        vault
+            .keys
+            .remember_subject_key(tenant, &row.subject_ref, row.key_id);
+        if request.store_value {
             let key = vault.keys.data_key(tenant, row).await?;
             ciphers.insert(row.subject_ref.as_str(), DataCipher::new(&key));
         }
     }
-    // A value repeated within the batch is stored once; later copies report created =
-    // false, as a repeat in a later call would.
+    let (rows, is_first) = token_rows(tenant, &request, &tokens, &subjects, &ciphers)?;
+    let created = sql::insert_tokens(&mut tx, tenant.as_uuid(), &rows).await?;
+    tx.commit().await?;
+    Ok(response(tokens, subjects, is_first, &created))
+}
+
+/// The one-statement path of Tokenize, taken when this replica has every subject's key
+/// cached (the steady state of a conversation). `None` when a key is not cached or no
+/// longer the subject's key; the caller then takes the transactional path, which reads
+/// (or creates) the keys and refreshes the cache.
+async fn tokenize_with_cached_keys(
+    vault: &Vault,
+    tenant: TenantId,
+    request: &TokenizeRequest,
+    tokens: &[String],
+    subjects: &[SubjectRef],
+    distinct: &[SubjectRef],
+) -> VaultResult<Option<(Vec<bool>, CreatedTokens)>> {
+    let mut key_ids = Vec::with_capacity(distinct.len());
+    let mut ciphers: HashMap<&str, DataCipher> = HashMap::with_capacity(distinct.len());
+    for subject in distinct {
+        let Some((key_id, key)) = vault.keys.cached_subject_key(tenant, subject.as_str()) else {
+            return Ok(None);
+        };
+        if request.store_value {
+            let Some(key) = key else {
+                return Ok(None);
+            };
+            ciphers.insert(subject.as_str(), DataCipher::new(&key));
+        }
+        key_ids.push(key_id);
+    }
+    let (rows, is_first) = token_rows(tenant, request, tokens, subjects, &ciphers)?;
+    let refs: Vec<&str> = distinct.iter().map(SubjectRef::as_str).collect();
+    let created =
+        sql::insert_tokens_under_keys(&vault.pool, tenant.as_uuid(), &rows, &refs, &key_ids)
+            .await?;
+    Ok(created.map(|created| (is_first, created)))
+}
+
+/// `(token, subject_ref)` byte pairs a batch stored for the first time.
+type CreatedTokens = HashSet<(Vec<u8>, Vec<u8>)>;
+
+/// The rows a batch stores, values sealed with `ciphers` (by subject ref) when asked,
+/// and per item whether it is the first of its value in the batch. A value repeated
+/// within the batch is stored once; later copies report created = false, as a repeat
+/// in a later call would.
+fn token_rows(
+    tenant: TenantId,
+    request: &TokenizeRequest,
+    tokens: &[String],
+    subjects: &[SubjectRef],
+    ciphers: &HashMap<&str, DataCipher>,
+) -> VaultResult<(TokenRows, Vec<bool>)> {
     let mut first = HashSet::with_capacity(tokens.len());
     let mut rows = TokenRows::default();
     let mut is_first = Vec::with_capacity(tokens.len());
-    for ((item, token), subject) in request.items.iter().zip(&tokens).zip(&subjects) {
+    for ((item, token), subject) in request.items.iter().zip(tokens).zip(subjects) {
         let new = first.insert((token.as_str(), subject.as_str()));
         is_first.push(new);
         if !new {
@@ -153,9 +214,17 @@ pub async fn tokenize(
         rows.entity_types.push(item.entity_type.clone());
         rows.sealed_values.push(sealed);
     }
-    let created = sql::insert_tokens(&mut tx, tenant.as_uuid(), &rows).await?;
-    tx.commit().await?;
-    let results = tokens
+    Ok((rows, is_first))
+}
+
+/// The answer: each item's token, created when its first copy in the batch was new.
+fn response(
+    tokens: Vec<String>,
+    subjects: Vec<SubjectRef>,
+    is_first: Vec<bool>,
+    created: &CreatedTokens,
+) -> TokenizeResponse {
+    let tokens = tokens
         .into_iter()
         .zip(subjects)
         .zip(is_first)
@@ -168,7 +237,7 @@ pub async fn tokenize(
             TokenResult { token, created }
         })
         .collect();
-    Ok(TokenizeResponse { tokens: results })
+    TokenizeResponse { tokens }
 }
 
 /// Originals of a batch of tokens for a stated purpose; audited with counts only.
