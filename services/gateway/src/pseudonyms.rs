@@ -71,22 +71,27 @@ pub async fn load(
     Ok((rows, counters))
 }
 
-/// Every row of a conversation for one subject (for restoring).
+/// Every row of a conversation for one subject. Rows restricted by a retention sweep
+/// only with `include_restricted` (a subject's own export); otherwise their placeholders
+/// stay in the text.
 pub async fn for_subject(
     db: impl PgExecutor<'_>,
     tenant: Uuid,
     conversation: &str,
     subject_ref: &str,
+    include_restricted: bool,
 ) -> sqlx::Result<Vec<Row>> {
     sqlx::query_as(
         "SELECT DISTINCT ON (placeholder) token, placeholder, entity_type
          FROM conversation_pseudonyms
          WHERE tenant_id = $1 AND conversation_id = $2 AND subject_ref = $3
+           AND ($4 OR restricted_at IS NULL)
          ORDER BY placeholder, created_at",
     )
     .bind(tenant)
     .bind(conversation)
     .bind(subject_ref)
+    .bind(include_restricted)
     .fetch_all(db)
     .await
 }

@@ -25,18 +25,28 @@ pub struct Restorer {
 
 impl Restorer {
     /// Loads the conversation's placeholders of `subject_ref` and reveals their values
-    /// (as the gateway service principal `service`).
+    /// (as the gateway service principal `service`). Placeholders a retention sweep
+    /// restricted are loaded only with `include_restricted`: for the subject's own copy
+    /// (GDPR Art. 15), and for the stream redactor, which must know every placeholder in
+    /// use so that it never hands out a taken one (it matches values, never outputs
+    /// them). A bot's restore leaves restricted placeholders in the text.
     pub async fn load(
         pool: &sqlx::PgPool,
         clients: &Clients,
         service: &Principal,
-        tenant: TenantId,
-        conversation: &str,
-        subject_ref: &str,
+        scope: (TenantId, &str, &str),
+        include_restricted: bool,
     ) -> Result<Self, tonic::Status> {
-        let rows = pseudonyms::for_subject(pool, tenant.as_uuid(), conversation, subject_ref)
-            .await
-            .map_err(ServiceError::from)?;
+        let (tenant, conversation, subject_ref) = scope;
+        let rows = pseudonyms::for_subject(
+            pool,
+            tenant.as_uuid(),
+            conversation,
+            subject_ref,
+            include_restricted,
+        )
+        .await
+        .map_err(ServiceError::from)?;
         // The vault reveals at most DETOKENIZE_BATCH tokens per call; a long conversation
         // (or a subject export) can hold more.
         let mut values: HashMap<String, (String, String)> = HashMap::new();

@@ -200,6 +200,8 @@ pub struct TurnRow {
     pub redacted_text: String,
     pub subject_ref: String,
     pub created_at: time::OffsetDateTime,
+    /// Restricted by a retention sweep, or its subject is restricted.
+    pub restricted: bool,
 }
 
 /// Up to `limit` turns of a conversation after `after` (exclusive), in order.
@@ -211,10 +213,15 @@ pub async fn turns(
     limit: i64,
 ) -> sqlx::Result<Vec<TurnRow>> {
     sqlx::query_as(
-        "SELECT message_id, turn_index, role, redacted_text, subject_ref, created_at
-         FROM transcript_messages
-         WHERE tenant_id = $1 AND conversation_id = $2 AND turn_index > $3
-         ORDER BY turn_index LIMIT $4",
+        "SELECT t.message_id, t.turn_index, t.role, t.redacted_text, t.subject_ref,
+                t.created_at,
+                t.restricted_at IS NOT NULL
+                    OR EXISTS (SELECT 1 FROM subject_restrictions r
+                               WHERE r.tenant_id = t.tenant_id
+                                 AND r.subject_ref = t.subject_ref) AS restricted
+         FROM transcript_messages t
+         WHERE t.tenant_id = $1 AND t.conversation_id = $2 AND t.turn_index > $3
+         ORDER BY t.turn_index LIMIT $4",
     )
     .bind(tenant)
     .bind(conversation_id)

@@ -12,7 +12,10 @@ use veil_proto::common::v1::{
 };
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
 use veil_proto::consent::v1::{Purpose, UpsertPurposeRequest};
-use veil_proto::gateway::v1::{MessageContext, MessageRole, ProcessMessageRequest, PurgeRequest};
+use veil_proto::gateway::v1::{
+    MessageContext, MessageRole, ProcessMessageRequest, PurgeRequest, RestoreTextRequest,
+    TranscriptTurn,
+};
 
 /// Criteria expiring everything older than 30 days.
 fn criteria(action: RetentionAction, held: &[&str], dry_run: bool, limit: i32) -> PurgeRequest {
@@ -133,6 +136,58 @@ async fn batches_stop_at_the_limit_and_say_more_remains() -> anyhow::Result<()> 
     stack.stop().await
 }
 
+/// A placeholder whose map row a sweep restricted is no longer restored; one stored
+/// after the sweep is.
+#[tokio::test(flavor = "multi_thread")]
+async fn restricted_placeholders_are_not_restored() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let said = stack
+        .say(
+            "conv-r",
+            "user-r",
+            MessageRole::User,
+            "I am anna@example.com",
+        )
+        .await?;
+    assert_eq!(said.redacted_text, "I am <EMAIL_ADDRESS_1>");
+    let restore = |text: &'static str| {
+        let mut pipeline = stack.pipeline();
+        async move {
+            anyhow::Ok(
+                pipeline
+                    .restore_text(RestoreTextRequest {
+                        conversation_id: "conv-r".into(),
+                        subject_id: "user-r".into(),
+                        text: text.into(),
+                    })
+                    .await?
+                    .into_inner()
+                    .text,
+            )
+        }
+    };
+    assert_eq!(restore("<EMAIL_ADDRESS_1>").await?, "anna@example.com");
+    // The turn and its map row expire, and the policy restricts them.
+    sqlx::raw_sql(
+        "UPDATE conversation_pseudonyms SET created_at = now() - interval '40 days';
+         UPDATE transcript_messages SET created_at = now() - interval '40 days'",
+    )
+    .execute(&stack.pool)
+    .await?;
+    let restricted = purge(&stack, criteria(RetentionAction::Restrict, &[], false, 0)).await?;
+    assert_eq!(counts(&restricted), (1, 1));
+    assert_eq!(restore("<EMAIL_ADDRESS_1>").await?, "<EMAIL_ADDRESS_1>");
+
+    stack
+        .say("conv-r", "user-r", MessageRole::User, "or ben@example.com")
+        .await?;
+    assert_eq!(
+        restore("<EMAIL_ADDRESS_1> <EMAIL_ADDRESS_2>").await?,
+        "<EMAIL_ADDRESS_1> ben@example.com"
+    );
+    stack.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn anonymize_unlinks_turns_and_restrict_marks_rows() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
@@ -152,6 +207,33 @@ async fn anonymize_unlinks_turns_and_restrict_marks_rows() -> anyhow::Result<()>
     assert_eq!(marked, 10);
     let again = purge(&stack, criteria(RetentionAction::Restrict, &[], false, 0)).await?;
     assert_eq!(counts(&again), (0, 0));
+    // Restricted turns keep their place in the transcript; only a privacy officer reads
+    // their text. A turn stored after the sweep is not restricted.
+    let seen = |turns: &[TranscriptTurn]| -> Vec<(i64, bool, bool)> {
+        turns
+            .iter()
+            .map(|t| (t.turn_index, t.restricted, t.redacted_text.is_empty()))
+            .collect()
+    };
+    let agent = stack.transcript(&stack.agent_key, "conv-a").await?;
+    assert_eq!(
+        seen(&agent),
+        [(0, true, true), (1, true, true), (2, true, true)]
+    );
+    let officer = stack.transcript(&stack.officer_key, "conv-a").await?;
+    assert_eq!(
+        seen(&officer),
+        [(0, true, false), (1, true, false), (2, true, false)]
+    );
+    assert_eq!(
+        officer[1].redacted_text,
+        "my mail is <EMAIL_ADDRESS_2>, turn 1"
+    );
+    stack
+        .say("conv-c", "user-c", MessageRole::User, "thanks")
+        .await?;
+    let fresh = stack.transcript(&stack.agent_key, "conv-c").await?;
+    assert_eq!(seen(&fresh), [(0, false, false)]);
 
     let held = stack.subject_ref("user-b");
     let anonymized = purge(

@@ -334,6 +334,17 @@ async fn restriction_stores_but_stops_processing_until_lifted() -> anyhow::Resul
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
     assert_eq!(refused.message(), "processing restricted");
+    // Agents see the restricted subject's turns without text, officers with it.
+    let agent = stack.transcript(&stack.agent_key, "conv-1").await?;
+    assert!(
+        agent
+            .iter()
+            .all(|t| t.restricted && t.redacted_text.is_empty())
+    );
+    assert_eq!(agent.len(), 2);
+    let officer = stack.transcript(&stack.officer_key, "conv-1").await?;
+    assert_eq!(officer[0].redacted_text, "Write to <EMAIL_ADDRESS_1>");
+    assert!(officer[0].restricted);
     // Another subject is processed as usual.
     let ben = stack
         .say("conv-9", "ben", MessageRole::User, "I am ben@example.com")
@@ -348,6 +359,12 @@ async fn restriction_stores_but_stops_processing_until_lifted() -> anyhow::Resul
         .await?;
     assert!(!lifted.processing_restricted);
     assert_eq!(lifted.redacted_text, "Write to <EMAIL_ADDRESS_1>");
+    let agent = stack.transcript(&stack.agent_key, "conv-1").await?;
+    assert!(
+        agent
+            .iter()
+            .all(|t| !t.restricted && !t.redacted_text.is_empty())
+    );
     assert_eq!(
         restore(&stack, "anna", "<EMAIL_ADDRESS_1>").await?,
         ANNA_MAIL

@@ -168,9 +168,8 @@ impl Export {
                         &self.pool,
                         &self.clients,
                         &self.service,
-                        self.tenant,
-                        &row.conversation_id,
-                        self.subject.as_str(),
+                        (self.tenant, &row.conversation_id, self.subject.as_str()),
+                        true,
                     )
                     .await?;
                     restorer = Some((row.conversation_id.clone(), loaded));

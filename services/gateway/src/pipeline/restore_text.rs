@@ -30,9 +30,8 @@ impl PipelineApi {
             &self.pool,
             &self.clients,
             &call.service(),
-            call.tenant,
-            &request.conversation_id,
-            subject_ref.as_str(),
+            (call.tenant, &request.conversation_id, subject_ref.as_str()),
+            false,
         )
         .await?;
         let (text, counts, unknown) = restorer.restore(&request.text);

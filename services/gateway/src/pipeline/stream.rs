@@ -113,9 +113,8 @@ impl PipelineApi {
             &self.pool,
             &self.clients,
             &call.service(),
-            call.tenant,
-            &context.conversation_id,
-            subject_ref.as_str(),
+            (call.tenant, &context.conversation_id, subject_ref.as_str()),
+            true,
         )
         .await?;
         let mut redactor = self.engine.stream(&policy.pii, known.map.clone());
@@ -266,9 +265,8 @@ impl PipelineApi {
             &self.pool,
             &self.clients,
             &call.service(),
-            call.tenant,
-            &start.conversation_id,
-            subject_ref.as_str(),
+            (call.tenant, &start.conversation_id, subject_ref.as_str()),
+            false,
         )
         .await?;
         let mut restorer = veil_pii::StreamRestorer::new(&known.map);

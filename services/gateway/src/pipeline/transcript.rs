@@ -4,6 +4,7 @@
 use veil_core::convert::timestamp;
 use veil_core::error::ServiceError;
 use veil_core::subjects::validate_subject_id;
+use veil_core::types::Role;
 use veil_proto::common::v1::PageResponse;
 use veil_proto::gateway::v1::{
     GetNoticesRequest, GetNoticesResponse, GetTranscriptRequest, GetTranscriptResponse,
@@ -81,6 +82,10 @@ impl PipelineApi {
             .first()
             .map(|r| r.subject_ref.clone())
             .unwrap_or_default();
+        // A restricted turn may only be stored (GDPR Art. 18): agents see that it exists,
+        // in its place, but not its text; privacy officers, who handle the requests and
+        // claims it is kept for, see the text too.
+        let officer = call.caller.roles.contains(&Role::PrivacyOfficer);
         let turns: Vec<TranscriptTurn> = rows
             .into_iter()
             .take(usize::try_from(size).unwrap_or(usize::MAX))
@@ -88,8 +93,13 @@ impl PipelineApi {
                 message_id: row.message_id.to_string(),
                 turn_index: row.turn_index,
                 role: row.role,
-                redacted_text: row.redacted_text,
+                redacted_text: if row.restricted && !officer {
+                    String::new()
+                } else {
+                    row.redacted_text
+                },
                 created_at: Some(timestamp(row.created_at)),
+                restricted: row.restricted,
                 ..Default::default()
             })
             .collect();

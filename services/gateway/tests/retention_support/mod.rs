@@ -20,8 +20,8 @@ use veil_proto::gateway::v1::admin_service_client::AdminServiceClient;
 use veil_proto::gateway::v1::gateway_internal_service_client::GatewayInternalServiceClient;
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
-    CreateApiKeyRequest, CreateTenantRequest, MessageContext, MessageRole, ProcessMessageRequest,
-    ProcessMessageResponse,
+    CreateApiKeyRequest, CreateTenantRequest, GetTranscriptRequest, MessageContext, MessageRole,
+    ProcessMessageRequest, ProcessMessageResponse, TranscriptTurn,
 };
 use veil_testkit::{Running, TestEnv};
 
@@ -49,6 +49,10 @@ pub struct Stack {
     pub env: TestEnv,
     pub tenant: TenantId,
     pub bot_key: String,
+    /// A support agent's key (reads transcripts).
+    pub agent_key: String,
+    /// A privacy officer's key.
+    pub officer_key: String,
     pub channel: Channel,
     pub vault_channel: Channel,
     pub consent_url: String,
@@ -85,13 +89,15 @@ impl Stack {
         let timeout = std::time::Duration::from_secs(10);
         let channel = veil_testkit::probe::connect(&gateway.url(), timeout).await?;
         let vault_channel = veil_testkit::probe::connect(&vault.url(), timeout).await?;
-        let (tenant, bot_key) = tenant_with_bot(channel.clone()).await?;
+        let (tenant, keys) = tenant_with_bot(channel.clone()).await?;
         let pool = env.db.pool("gateway").await?;
         let consent_url = consent.url();
         Ok(Self {
             env,
             tenant,
-            bot_key,
+            bot_key: keys.bot,
+            agent_key: keys.agent,
+            officer_key: keys.officer,
             channel,
             vault_channel,
             consent_url,
@@ -139,6 +145,25 @@ impl Stack {
             self.channel.clone(),
             Bearer(Some(self.bot_key.clone())),
         )
+    }
+
+    /// The first page (up to 50 turns) of a conversation's transcript as read with `key`.
+    pub async fn transcript(
+        &self,
+        key: &str,
+        conversation: &str,
+    ) -> anyhow::Result<Vec<TranscriptTurn>> {
+        Ok(PrivacyGatewayServiceClient::with_interceptor(
+            self.channel.clone(),
+            Bearer(Some(key.to_string())),
+        )
+        .get_transcript(GetTranscriptRequest {
+            conversation_id: conversation.into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .turns)
     }
 
     /// One turn through ProcessMessage.
@@ -270,7 +295,7 @@ pub fn by_ref(subject_ref: &SubjectRef) -> Option<SubjectSelector> {
     })
 }
 
-async fn tenant_with_bot(channel: Channel) -> anyhow::Result<(TenantId, String)> {
+async fn tenant_with_bot(channel: Channel) -> anyhow::Result<(TenantId, Keys)> {
     let mut admin =
         AdminServiceClient::with_interceptor(channel.clone(), Bearer(Some(BOOTSTRAP.into())));
     let created = admin
@@ -285,16 +310,39 @@ async fn tenant_with_bot(channel: Channel) -> anyhow::Result<(TenantId, String)>
     let tenant: TenantId = created.tenant.unwrap().tenant_id.parse()?;
     let admin_key = created.admin_key.unwrap().secret;
     let mut admin = AdminServiceClient::with_interceptor(channel, Bearer(Some(admin_key)));
-    let bot_key = admin
-        .create_api_key(CreateApiKeyRequest {
-            name: "bot".into(),
-            roles: vec![ProtoRole::Bot as i32],
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .created
-        .unwrap()
-        .secret;
-    Ok((tenant, bot_key))
+    let mut keys = Vec::new();
+    for (name, role) in [
+        ("bot", ProtoRole::Bot),
+        ("agent", ProtoRole::Agent),
+        ("officer", ProtoRole::PrivacyOfficer),
+    ] {
+        let key = admin
+            .create_api_key(CreateApiKeyRequest {
+                name: name.into(),
+                roles: vec![role as i32],
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .created
+            .unwrap()
+            .secret;
+        keys.push(key);
+    }
+    let [bot, agent, officer] = <[String; 3]>::try_from(keys).unwrap();
+    Ok((
+        tenant,
+        Keys {
+            bot,
+            agent,
+            officer,
+        },
+    ))
+}
+
+/// API keys of the test tenant.
+pub struct Keys {
+    pub bot: String,
+    pub agent: String,
+    pub officer: String,
 }
