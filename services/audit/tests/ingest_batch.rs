@@ -3,9 +3,12 @@
 //! its batch, and a redelivery of everything (every ack lost) adds nothing.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use async_nats::jetstream;
+use common::audit_pool;
 use prost::Message;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -18,19 +21,6 @@ use veil_testkit::{TestDb, TestNats, eventually};
 
 const DURABLE: &str = "audit_ingest";
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn audit_pool(db: &TestDb) -> PgPool {
-    let database = veil_core::config::DatabaseSettings {
-        url: veil_core::types::Personal::new(db.url()),
-        schema: "audit".into(),
-        ..veil_core::config::DatabaseSettings::default()
-    };
-    let pool = veil_core::db::connect_and_migrate(&database, &veil_audit::MIGRATOR)
-        .await
-        .unwrap();
-    veil_core::events::ensure_tables(&pool).await.unwrap();
-    pool
-}
 
 fn envelope(id: Uuid, i: usize) -> Vec<u8> {
     Event {

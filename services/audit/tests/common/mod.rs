@@ -125,3 +125,18 @@ pub fn context(tenant: TenantId, subject_ref: Option<&str>, actor: &str) -> Even
         request_id: String::new(),
     }
 }
+
+/// A pool on the audit schema of `db`, migrated, with the outbox tables: for tests that
+/// drive the writer or the ingest directly instead of a running service.
+pub async fn audit_pool(db: &veil_testkit::TestDb) -> sqlx::PgPool {
+    let database = veil_core::config::DatabaseSettings {
+        url: veil_core::types::Personal::new(db.url()),
+        schema: "audit".into(),
+        ..veil_core::config::DatabaseSettings::default()
+    };
+    let pool = veil_core::db::connect_and_migrate(&database, &veil_audit::MIGRATOR)
+        .await
+        .unwrap();
+    veil_core::events::ensure_tables(&pool).await.unwrap();
+    pool
+}
