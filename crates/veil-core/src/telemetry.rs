@@ -136,6 +136,24 @@ pub fn set_remote_parent(span: &tracing::Span, traceparent: Option<&str>) {
     let _ = span.set_parent(context);
 }
 
+/// Most links one span gets (the OpenTelemetry SDK's default limit per span).
+const MAX_LINKS: usize = 128;
+
+/// Links `span` to the remote contexts described by `traceparents`: a batch handled in
+/// one span continues none of its events' traces, but each of them can be followed to
+/// the batch that handled it. Malformed or absent headers are skipped.
+pub fn link_remote<'a>(span: &tracing::Span, traceparents: impl IntoIterator<Item = &'a str>) {
+    use opentelemetry::trace::TraceContextExt as _;
+    for traceparent in traceparents.into_iter().take(MAX_LINKS) {
+        let carrier = HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
+        let context = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+        let linked = context.span().span_context().clone();
+        if linked.is_valid() {
+            span.add_link(linked);
+        }
+    }
+}
+
 /// Adapts gRPC metadata / HTTP headers for trace-context extraction.
 pub struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
 
@@ -176,4 +194,65 @@ pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) 
     let context =
         opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
     let _ = span.set_parent(context);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    /// Keeps every ended span.
+    #[derive(Debug, Clone, Default)]
+    struct Collect(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanProcessor for Collect {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+        fn on_end(&self, span: SpanData) {
+            self.0.lock().unwrap().push(span);
+        }
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(
+            &self,
+            _: std::time::Duration,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_batch_span_links_every_valid_traceparent() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let collect = Collect::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(collect.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let first = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let second = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("event_batch");
+            link_remote(&span, [first, "not a traceparent", second]);
+        });
+        let spans = collect.0.lock().unwrap();
+        let links: Vec<String> = spans[0]
+            .links
+            .iter()
+            .map(|link| link.span_context.trace_id().to_string())
+            .collect();
+        assert_eq!(
+            links,
+            [
+                "0af7651916cd43dd8448eb211c80319c",
+                "4bf92f3577b34da6a3ce929d0e0e4736"
+            ]
+        );
+    }
 }

@@ -246,6 +246,12 @@ pub(super) async fn process_batch<H: BatchEventHandler>(
     let events: Vec<ReceivedEvent> = apply.iter().map(|d| d.event.clone()).collect();
     let span =
         tracing::info_span!("event_batch", consumer = %consumer.durable, events = events.len());
+    crate::telemetry::link_remote(
+        &span,
+        events
+            .iter()
+            .filter_map(|event| event.traceparent.as_deref()),
+    );
     let handled = handler
         .handle_batch(&mut tx, &events)
         .instrument(span)
