@@ -2,10 +2,13 @@
 //! must clean up after itself, and the demo against a stack ending in a verified proof.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::process::Command;
 
+use common::stack_settings;
 use veil_cli::demo::{DemoTarget, play};
-use veil_cli::stack::{Stack, StackSettings};
+use veil_cli::stack::Stack;
 use veil_proto::common::v1::PrivacyCommandType;
 use veil_testkit::{TestEnv, spawn};
 
@@ -71,27 +74,6 @@ fn a_small_bench_reports_json_and_leaves_no_database_behind() {
     assert!(report["baseline"]["inserts_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["messages_per_insert"].as_f64().unwrap() > 0.0);
     assert!(!stderr.contains("cleanup"), "{stderr}");
-}
-
-fn stack_settings(env: &TestEnv, bootstrap: &str) -> StackSettings {
-    let mut gateway = env.settings::<veil_gateway::GatewaySettings>("gateway");
-    gateway.service.bootstrap_admin_key = veil_core::types::Personal::new(bootstrap.into());
-    let mut vault = env.settings::<veil_vault::VaultSettings>("vault");
-    vault.service.master_keys.insert(
-        "1".into(),
-        veil_core::types::Personal::new(
-            veil_core::crypto::KeyBytes::generate()
-                .to_base64()
-                .to_string(),
-        ),
-    );
-    StackSettings {
-        gateway,
-        consent: env.settings("consent"),
-        vault,
-        retention: env.settings("retention"),
-        audit: env.settings("audit"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

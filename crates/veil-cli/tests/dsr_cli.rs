@@ -2,120 +2,27 @@
 //! through the gateway with a privacy officer's API key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
-use std::time::Duration;
+mod common;
 
+use common::{RunningStack, stack_settings, stderr};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use veil_cli::stack::{Stack, StackSettings};
-use veil_testkit::{TestEnv, eventually, spawn};
+use std::time::Duration;
+use veil_testkit::{TestEnv, eventually};
 
 const BOOTSTRAP: &str = "cli-dsr-test-bootstrap-key-0123456789abcdef";
-
-fn settings(env: &TestEnv) -> StackSettings {
-    let mut gateway = env.settings::<veil_gateway::GatewaySettings>("gateway");
-    gateway.service.bootstrap_admin_key = veil_core::types::Personal::new(BOOTSTRAP.into());
-    let mut vault = env.settings::<veil_vault::VaultSettings>("vault");
-    vault.service.master_keys.insert(
-        "1".into(),
-        veil_core::types::Personal::new(
-            veil_core::crypto::KeyBytes::generate()
-                .to_base64()
-                .to_string(),
-        ),
-    );
-    let mut retention = env.settings::<veil_retention::RetentionSettings>("retention");
-    retention.service.saga_retry_secs = 1;
-    StackSettings {
-        gateway,
-        consent: env.settings("consent"),
-        vault,
-        retention,
-        audit: env.settings("audit"),
-    }
-}
-
-struct Cli {
-    url: String,
-}
-
-impl Cli {
-    async fn run(&self, token: &str, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_veil"));
-        command
-            .args(args)
-            .env_remove("VEIL_GATEWAY")
-            .env("VEIL_GATEWAY", &self.url)
-            .env("VEIL_TOKEN", token);
-        tokio::task::spawn_blocking(move || command.output().expect("veil runs"))
-            .await
-            .unwrap()
-    }
-
-    async fn json(&self, token: &str, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = self.run(token, &all).await;
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json output")
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn submit_status_list_extend_and_export_from_the_command_line() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let stack = Stack::build(settings(&env)).await?;
-    let running: Vec<_> = stack
-        .services
-        .into_iter()
-        .map(|(name, service)| (name, spawn(service)))
-        .collect();
-    let gateway = &running.iter().find(|(n, _)| *n == "gateway").unwrap().1;
-    veil_testkit::probe::connect(&gateway.url(), Duration::from_secs(10)).await?;
-    let cli = Cli { url: gateway.url() };
-
-    let created = cli
-        .json(
-            BOOTSTRAP,
-            &[
-                "admin",
-                "tenant",
-                "create",
-                "--name",
-                "DSR Co",
-                "--slug",
-                "dsr-co",
-                "--with-admin-key",
-            ],
-        )
-        .await;
-    let admin = created["admin_key"]["secret"].as_str().unwrap().to_string();
-    let officer = cli
-        .json(
-            &admin,
-            &[
-                "admin",
-                "key",
-                "create",
-                "--name",
-                "dpo",
-                "--role",
-                "privacy_officer",
-            ],
-        )
-        .await;
-    let officer = officer["secret"].as_str().unwrap().to_string();
+    let mut settings = stack_settings(&env, BOOTSTRAP);
+    settings.retention.service.saga_retry_secs = 1;
+    let stack = RunningStack::start(settings).await?;
+    let cli = &stack.cli;
+    let officer = stack.officer(BOOTSTRAP, "DSR Co", "dsr-co").await;
 
     // The subject has a vault record, so every service has something to export.
-    let channel = veil_testkit::probe::connect(&gateway.url(), Duration::from_secs(10)).await?;
+    let channel = veil_testkit::probe::connect(&cli.url, Duration::from_secs(10)).await?;
     let mut put = tonic::Request::new(veil_proto::vault::v1::PutRecordRequest {
         subject_id: "customer-7".into(),
         category: "contact".into(),
@@ -253,8 +160,5 @@ async fn submit_status_list_extend_and_export_from_the_command_line() -> anyhow:
     let out = cli.run(&officer, &["dsr", "certificate", &access_id]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 
-    for (_, service) in running.into_iter().rev() {
-        service.stop().await?;
-    }
-    Ok(())
+    stack.stop().await
 }
