@@ -16,45 +16,26 @@
 //! `cargo test --benches` it runs one sample).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{Base, ROWS, samples_arg, summary};
 use tonic::transport::Channel;
-use veil_core::subjects::SubjectKeys;
-use veil_core::types::{Role, TenantId};
-use veil_e2e::{TestStack, bearer, create_tenant, internal_token, stack_settings};
+use veil_core::types::Role;
+use veil_e2e::{bearer, stack_settings};
 use veil_proto::common::v1::{
     CollectionMethod, Jurisdiction, LegalBasis, RequestState, RequestType,
 };
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
 use veil_proto::consent::v1::{ConsentChoice, Purpose, RecordConsentRequest, UpsertPurposeRequest};
-use veil_proto::retention::v1::retention_service_client::RetentionServiceClient;
 use veil_proto::retention::v1::{GetRequestRequest, SubmitRequestRequest};
 use veil_proto::vault::v1::PutRecordRequest;
 use veil_proto::vault::v1::vault_service_client::VaultServiceClient;
 use veil_testkit::TestEnv;
 
-const TURNS: i64 = 10_000;
-
-fn summary(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{name:<34} n={:<3} median {:>8.1} ms  p99 {:>8.1} ms  min {:>8.1} ms  max {:>8.1} ms",
-        samples.len(),
-        at(0.5).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
-        samples[0].as_secs_f64() * 1e3,
-        samples[samples.len() - 1].as_secs_f64() * 1e3,
-    );
-}
-
 struct Bench {
-    env: TestEnv,
-    stack: TestStack,
-    tenant: TenantId,
-    subjects: SubjectKeys,
-    gateway_db: sqlx::PgPool,
-    retention: RetentionServiceClient<Channel>,
+    base: Base,
     vault: VaultServiceClient<Channel>,
     consent: ConsentServiceClient<Channel>,
 }
@@ -64,27 +45,15 @@ impl Bench {
         let env = TestEnv::new().await.unwrap();
         let mut settings = stack_settings(&env);
         settings.retention.service.saga_retry_secs = 2;
-        let stack = TestStack::start(settings).await.unwrap();
-        let tenant = create_tenant(stack.channel("gateway").await.unwrap(), "bench")
-            .await
-            .unwrap()
-            .id;
-        let subjects = SubjectKeys::from_settings(&env.settings::<()>("bench").privacy).unwrap();
-        let gateway_db = env.db.pool("gateway").await.unwrap();
-        let retention = RetentionServiceClient::new(stack.channel("retention").await.unwrap());
-        let vault = VaultServiceClient::new(stack.channel("vault").await.unwrap());
-        let consent = ConsentServiceClient::new(stack.channel("consent").await.unwrap());
+        let base = Base::start(env, settings, "bench").await;
+        let vault = VaultServiceClient::new(base.stack.channel("vault").await.unwrap());
+        let consent = ConsentServiceClient::new(base.stack.channel("consent").await.unwrap());
         let bench = Self {
-            env,
-            stack,
-            tenant,
-            subjects,
-            gateway_db,
-            retention,
+            base,
             vault,
             consent,
         };
-        let token = bench.token("consent", Role::PrivacyOfficer);
+        let token = bench.base.token("consent", Role::PrivacyOfficer);
         bench
             .consent
             .clone()
@@ -105,48 +74,9 @@ impl Bench {
         bench
     }
 
-    fn token(&self, audience: &str, role: Role) -> String {
-        internal_token(&self.env, audience, Some(self.tenant), &[role]).unwrap()
-    }
-
-    /// 10,000 turns and pseudonym rows of `subject` in the gateway schema.
-    async fn seed_gateway(&self, subject: &str) {
-        let subject_ref = self.subjects.subject_ref(&self.tenant, subject);
-        let mut tx = self.gateway_db.begin().await.unwrap();
-        sqlx::query(
-            "INSERT INTO transcript_messages (message_id, tenant_id, conversation_id, subject_ref,
-                 turn_index, role, redacted_text)
-             SELECT gen_random_uuid(), $1, $2 || '-' || (i / 100), $3, i % 100, 1,
-                    'Please call me at <PHONE_NUMBER_1>, turn ' || i
-             FROM generate_series(0, $4 - 1) AS i",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(subject)
-        .bind(subject_ref.as_str())
-        .bind(TURNS)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO conversation_pseudonyms (tenant_id, conversation_id, token, placeholder,
-                 entity_type, number, subject_ref)
-             SELECT $1, $2 || '-' || (i / 100), 'tok_BENCH_' || $2 || '_' || i,
-                    '<PHONE_NUMBER_' || (i % 100 + 1) || '>', 'PHONE_NUMBER', i % 100 + 1, $3
-             FROM generate_series(0, $4 - 1) AS i",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(subject)
-        .bind(subject_ref.as_str())
-        .bind(TURNS)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-    }
-
     /// A subject as the erasure finds it: turns, a vault record, a consent record.
     async fn seed_subject(&self, subject: &str) {
-        self.seed_gateway(subject).await;
+        self.base.seed_gateway(subject, 0).await;
         self.vault
             .clone()
             .put_record(bearer(
@@ -158,7 +88,7 @@ impl Bench {
                     content_type: "text/plain".into(),
                     ..Default::default()
                 },
-                &self.token("vault", Role::PrivacyOfficer),
+                &self.base.token("vault", Role::PrivacyOfficer),
             ))
             .await
             .unwrap();
@@ -174,7 +104,7 @@ impl Bench {
                     language: "en".into(),
                     ..Default::default()
                 },
-                &self.token("consent", Role::PrivacyOfficer),
+                &self.base.token("consent", Role::PrivacyOfficer),
             ))
             .await
             .unwrap();
@@ -182,8 +112,8 @@ impl Bench {
 
     /// Submit -> COMPLETED with a certificate, polled every 2 ms.
     async fn erase(&self, subject: &str) -> Duration {
-        let token = self.token("retention", Role::PrivacyOfficer);
-        let mut retention = self.retention.clone();
+        let token = self.base.token("retention", Role::PrivacyOfficer);
+        let mut retention = self.base.retention.clone();
         let started = Instant::now();
         let request_id = retention
             .submit_request(bearer(
@@ -222,9 +152,9 @@ impl Bench {
                 let left: i64 = sqlx::query_scalar(
                     "SELECT count(*) FROM transcript_messages WHERE tenant_id = $1 AND subject_ref = $2",
                 )
-                .bind(self.tenant.as_uuid())
-                .bind(self.subjects.subject_ref(&self.tenant, subject).as_str())
-                .fetch_one(&self.gateway_db)
+                .bind(self.base.tenant.as_uuid())
+                .bind(self.base.subjects.subject_ref(&self.base.tenant, subject).as_str())
+                .fetch_one(&self.base.gateway_db)
                 .await
                 .unwrap();
                 assert_eq!(left, 0, "every turn erased");
@@ -237,50 +167,10 @@ impl Bench {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
-
-    /// The same rows removed by plain DELETEs in one transaction.
-    async fn plain_delete(&self, subject: &str) -> Duration {
-        let subject_ref = self.subjects.subject_ref(&self.tenant, subject);
-        let started = Instant::now();
-        let mut tx = self.gateway_db.begin().await.unwrap();
-        let turns = sqlx::query(
-            "DELETE FROM transcript_messages WHERE tenant_id = $1 AND subject_ref = $2",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(subject_ref.as_str())
-        .execute(&mut *tx)
-        .await
-        .unwrap()
-        .rows_affected();
-        sqlx::query(
-            "DELETE FROM conversation_pseudonyms WHERE tenant_id = $1 AND subject_ref = $2",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(subject_ref.as_str())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-        let elapsed = started.elapsed();
-        assert_eq!(turns as i64, TURNS);
-        elapsed
-    }
-}
-
-fn samples_arg() -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--bench") {
-        return 1;
-    }
-    args.iter()
-        .position(|a| a == "--samples")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(15)
 }
 
 fn main() {
-    let samples = samples_arg();
+    let samples = samples_arg(15);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -297,13 +187,12 @@ fn main() {
             bench.seed_subject(&subject).await;
             erasures.push(bench.erase(&subject).await);
             let baseline = format!("baseline-subject-{i}");
-            bench.seed_gateway(&baseline).await;
-            deletes.push(bench.plain_delete(&baseline).await);
+            bench.base.seed_gateway(&baseline, 0).await;
+            deletes.push(bench.base.plain_delete(&baseline, false).await);
         }
-        println!("erasure of a subject with {TURNS} messages (+{TURNS} pseudonym rows):");
+        println!("erasure of a subject with {ROWS} messages (+{ROWS} pseudonym rows):");
         summary("saga submit -> COMPLETED+cert", erasures);
         summary("baseline: plain DELETEs", deletes);
-        let Bench { stack, .. } = bench;
-        stack.stop().await.unwrap();
+        bench.base.stop().await;
     });
 }
