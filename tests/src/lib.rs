@@ -6,8 +6,8 @@ use std::time::Duration;
 use tonic::Request;
 use tonic::transport::Channel;
 use veil_cli::stack::{Stack, StackSettings};
-use veil_core::auth::{Principal, attach_bearer};
-use veil_core::types::{RequestId, Role, TenantId};
+use veil_core::auth::attach_bearer;
+use veil_core::types::{Role, TenantId};
 use veil_proto::common::v1::Role as ProtoRole;
 use veil_proto::gateway::v1::admin_service_client::AdminServiceClient;
 use veil_proto::gateway::v1::{CreateApiKeyRequest, CreateTenantRequest};
@@ -141,11 +141,5 @@ pub fn internal_token(
     tenant: Option<TenantId>,
     roles: &[Role],
 ) -> anyhow::Result<String> {
-    let principal = Principal {
-        tenant,
-        principal_id: "e2e-test".parse()?,
-        roles: roles.to_vec(),
-        request_id: RequestId::generate(),
-    };
-    Ok(env.issuer()?.mint_for(audience, &principal)?)
+    env.token(audience, "e2e-test", tenant, roles)
 }

@@ -60,18 +60,16 @@ async fn written_log(env: &TestEnv) -> anyhow::Result<sqlx::PgPool> {
     veil_testkit::eventually(Duration::from_secs(30), count).await?;
     let channel = veil_testkit::probe::connect(&running.url(), Duration::from_secs(10)).await?;
     let mut client = veil_proto::audit::v1::audit_service_client::AuditServiceClient::new(channel);
-    let principal = veil_core::auth::Principal {
-        tenant: Some(tenant),
-        principal_id: "auditor".parse()?,
-        roles: vec![Role::Auditor],
-        request_id: veil_core::types::RequestId::generate(),
-    };
-    let token = env.issuer()?.mint_for("audit", &principal)?;
-    let mut request = tonic::Request::new(veil_proto::audit::v1::GetSignedTreeHeadRequest {
-        tree_size: 0,
-        sign_now: true,
-    });
-    veil_core::auth::attach_bearer(&mut request, &token)?;
+    let request = env.request(
+        "audit",
+        "auditor",
+        Some(tenant),
+        &[Role::Auditor],
+        veil_proto::audit::v1::GetSignedTreeHeadRequest {
+            tree_size: 0,
+            sign_now: true,
+        },
+    )?;
     client.get_signed_tree_head(request).await?;
     running.stop().await?;
     Ok(pool)

@@ -4,9 +4,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
+use veil_core::auth::{Principal, attach_bearer};
 use veil_core::config::{LogFormat, Settings};
 use veil_core::events::EventsConfig;
-use veil_core::types::Personal;
+use veil_core::types::{Personal, RequestId, Role, TenantId};
 
 use crate::{TestDb, TestNats};
 
@@ -68,5 +69,37 @@ impl TestEnv {
     pub fn issuer(&self) -> anyhow::Result<veil_core::auth::TokenIssuer> {
         let key = veil_core::auth::signing_key_from_base64(&self.signing_key)?;
         Ok(veil_core::auth::TokenIssuer::new(key, "test", "veil-test"))
+    }
+
+    /// An internal token for `audience`, as `principal_id` with `roles` in `tenant`.
+    pub fn token(
+        &self,
+        audience: &str,
+        principal_id: &str,
+        tenant: Option<TenantId>,
+        roles: &[Role],
+    ) -> anyhow::Result<String> {
+        let principal = Principal {
+            tenant,
+            principal_id: principal_id.parse()?,
+            roles: roles.to_vec(),
+            request_id: RequestId::generate(),
+        };
+        Ok(self.issuer()?.mint_for(audience, &principal)?)
+    }
+
+    /// `message` as a request to `audience` carrying such a [`Self::token`].
+    pub fn request<T>(
+        &self,
+        audience: &str,
+        principal_id: &str,
+        tenant: Option<TenantId>,
+        roles: &[Role],
+        message: T,
+    ) -> anyhow::Result<tonic::Request<T>> {
+        let token = self.token(audience, principal_id, tenant, roles)?;
+        let mut request = tonic::Request::new(message);
+        attach_bearer(&mut request, &token)?;
+        Ok(request)
     }
 }

@@ -9,9 +9,9 @@ use prost::Message;
 use tonic::Request;
 use tonic::transport::Channel;
 use veil_audit::AuditSettings;
-use veil_core::auth::{Principal, attach_bearer};
+use veil_core::auth::attach_bearer;
 use veil_core::emit::{EventContext, envelope, kind_of};
-use veil_core::types::{RequestId, Role, TenantId};
+use veil_core::types::{Role, TenantId};
 use veil_proto::audit::v1::audit_service_client::AuditServiceClient;
 use veil_proto::common::v1::{Actor, ActorKind};
 use veil_proto::events::v1::Event;
@@ -51,13 +51,7 @@ impl Audit {
     /// A client calling as `roles` of `tenant` (None: no tenant).
     pub async fn client(&self, tenant: Option<TenantId>, roles: &[Role]) -> anyhow::Result<Client> {
         let channel = veil_testkit::probe::connect(&self.running.url(), WAIT).await?;
-        let principal = Principal {
-            tenant,
-            principal_id: "auditor-1".parse()?,
-            roles: roles.to_vec(),
-            request_id: RequestId::generate(),
-        };
-        let token = self.env.issuer()?.mint_for("audit", &principal)?;
+        let token = self.env.token("audit", "auditor-1", tenant, roles)?;
         Ok(Client {
             inner: AuditServiceClient::new(channel),
             token,

@@ -8,8 +8,7 @@ use sqlx::PgPool;
 use tonic::Request;
 use tonic::transport::Channel;
 use veil_consent::ConsentSettings;
-use veil_core::auth::{Principal, attach_bearer};
-use veil_core::types::{RequestId, Role, TenantId};
+use veil_core::types::{Role, TenantId};
 use veil_proto::common::v1::{CollectionMethod, Jurisdiction, LegalBasis, NoticeKind};
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
 use veil_proto::consent::v1::*;
@@ -58,21 +57,9 @@ impl Harness {
 
     /// A request of `tenant` with `roles`.
     pub fn req_as<T>(&self, tenant: TenantId, message: T, roles: &[Role]) -> Request<T> {
-        let principal = Principal {
-            tenant: Some(tenant),
-            principal_id: "test-caller".parse().unwrap(),
-            roles: roles.to_vec(),
-            request_id: RequestId::generate(),
-        };
-        let token = self
-            .env
-            .issuer()
+        self.env
+            .request("consent", "test-caller", Some(tenant), roles, message)
             .unwrap()
-            .mint_for("consent", &principal)
-            .unwrap();
-        let mut request = Request::new(message);
-        attach_bearer(&mut request, &token).unwrap();
-        request
     }
 
     /// The consent schema, to inspect or tamper with rows.

@@ -11,8 +11,8 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
-use veil_core::auth::{Principal, attach_bearer};
-use veil_core::types::{RequestId, Role, SubjectRef, TenantId};
+use veil_core::auth::attach_bearer;
+use veil_core::types::{Role, SubjectRef, TenantId};
 use veil_proto::common::v1::Role as ProtoRole;
 use veil_proto::common::v1::{SubjectSelector, subject_selector};
 use veil_proto::events::v1::Event;
@@ -116,16 +116,8 @@ impl Stack {
 
     /// An internal token for `audience` as `principal_id` with `roles` in the tenant.
     pub fn token(&self, audience: &str, principal_id: &str, roles: &[Role]) -> String {
-        let principal = Principal {
-            tenant: Some(self.tenant),
-            principal_id: principal_id.parse().unwrap(),
-            roles: roles.to_vec(),
-            request_id: RequestId::generate(),
-        };
         self.env
-            .issuer()
-            .unwrap()
-            .mint_for(audience, &principal)
+            .token(audience, principal_id, Some(self.tenant), roles)
             .unwrap()
     }
 

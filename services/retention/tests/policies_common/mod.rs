@@ -7,8 +7,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tonic::Request;
 use tonic::transport::Channel;
-use veil_core::auth::{Principal, attach_bearer};
-use veil_core::types::{RequestId, Role, TenantId};
+use veil_core::types::{Role, TenantId};
 use veil_proto::common::v1::{DataCategory, RetentionAction};
 use veil_proto::events::v1::Event;
 use veil_proto::retention::v1::retention_service_client::RetentionServiceClient;
@@ -52,21 +51,9 @@ impl Harness {
 
     /// A request of `tenant` with `roles`.
     pub fn req_as<T>(&self, tenant: TenantId, message: T, roles: &[Role]) -> Request<T> {
-        let principal = Principal {
-            tenant: Some(tenant),
-            principal_id: "test-officer".parse().unwrap(),
-            roles: roles.to_vec(),
-            request_id: RequestId::generate(),
-        };
-        let token = self
-            .env
-            .issuer()
+        self.env
+            .request("retention", "test-officer", Some(tenant), roles, message)
             .unwrap()
-            .mint_for("retention", &principal)
-            .unwrap();
-        let mut request = Request::new(message);
-        attach_bearer(&mut request, &token).unwrap();
-        request
     }
 
     /// The retention schema.

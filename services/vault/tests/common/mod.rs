@@ -7,9 +7,8 @@ use std::time::Duration;
 use prost::Message as _;
 use tonic::Request;
 use tonic::transport::Channel;
-use veil_core::auth::{Principal, attach_bearer};
 use veil_core::crypto::KeyBytes;
-use veil_core::types::{Personal, RequestId, Role, TenantId};
+use veil_core::types::{Personal, Role, TenantId};
 use veil_proto::events::v1::Event;
 use veil_proto::events::v1::event::Payload;
 use veil_proto::vault::v1::vault_service_client::VaultServiceClient;
@@ -93,16 +92,8 @@ pub fn as_principal<T>(
     roles: &[Role],
     message: T,
 ) -> Request<T> {
-    let principal = Principal {
-        tenant,
-        principal_id: "vault-test".parse().unwrap(),
-        roles: roles.to_vec(),
-        request_id: RequestId::generate(),
-    };
-    let token = env.issuer().unwrap().mint_for("vault", &principal).unwrap();
-    let mut request = Request::new(message);
-    attach_bearer(&mut request, &token).unwrap();
-    request
+    env.request("vault", "vault-test", tenant, roles, message)
+        .unwrap()
 }
 
 /// Every event in the outbox of `pool`, decoded.
