@@ -11,8 +11,9 @@ use veil_proto::vault::v1::{TokenizeItem, TokenizeRequest};
 /// Every Tokenize reads its subjects' keys. Among many subjects of one tenant that read
 /// must go through the primary key: a plan that scans the tenant's keys and filters
 /// made each call cost 0.5 ms at 10,000 subjects, growing with every new subject.
-/// Checked before the table's first ANALYZE (the state that misled the planner) and as
-/// the generic plan a long-lived pooled connection ends up with.
+/// Checked as the generic plan a long-lived pooled connection ends up with, in the three
+/// states of the table's statistics: none yet, taken while the table was small (then
+/// stale), and current.
 #[tokio::test(flavor = "multi_thread")]
 async fn subject_keys_are_read_by_primary_key_among_many_subjects() -> anyhow::Result<()> {
     let mut vault = TestVault::start().await?;
@@ -33,24 +34,41 @@ async fn subject_keys_are_read_by_primary_key_among_many_subjects() -> anyhow::R
         ))
         .await?;
     let pool = vault.db().await?;
-    sqlx::query(
-        "INSERT INTO subject_keys (tenant_id, subject_ref, key_id, kek_version, wrapped)
-         SELECT k.tenant_id, md5(i::text) || md5((i + 1)::text), gen_random_uuid(),
-                k.kek_version, k.wrapped
-         FROM subject_keys k, generate_series(1, 5000) AS i
-         WHERE k.tenant_id = $1",
-    )
-    .bind(tenant.as_uuid())
-    .execute(&pool)
-    .await?;
     let mut conn = pool.acquire().await?;
-    // Before the table's first ANALYZE (the state that misled the planner into the
-    // tenant scan), then with statistics.
-    for analyzed in [false, true] {
-        if analyzed {
-            sqlx::query("ANALYZE subject_keys")
+    let grow = "INSERT INTO subject_keys (tenant_id, subject_ref, key_id, kek_version, wrapped)
+                SELECT k.tenant_id, md5(i::text) || md5((i + 1)::text), gen_random_uuid(),
+                       k.kek_version, k.wrapped
+                FROM subject_keys k, generate_series(1, 5000) AS i
+                WHERE k.tenant_id = $1";
+    for state in ["never analyzed", "analyzed", "analyzed while small"] {
+        match state {
+            "never analyzed" => {
+                sqlx::query(grow)
+                    .bind(tenant.as_uuid())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            "analyzed" => {
+                sqlx::query("ANALYZE subject_keys")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            _ => {
+                // Back to the one real key, statistics of that, then many keys again.
+                sqlx::query(
+                    "DELETE FROM subject_keys
+                     WHERE created_at > (SELECT min(created_at) FROM subject_keys)",
+                )
                 .execute(&mut *conn)
                 .await?;
+                sqlx::query("ANALYZE subject_keys")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(grow)
+                    .bind(tenant.as_uuid())
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
         let plan = generic_plan(
             &mut conn,
@@ -59,7 +77,7 @@ async fn subject_keys_are_read_by_primary_key_among_many_subjects() -> anyhow::R
             &tenant,
         )
         .await?;
-        assert_by_subject(&plan);
+        assert_by_subject(state, &plan);
 
         // The one-statement Tokenize checks the cached keys the same way.
         let plan = generic_plan(
@@ -69,21 +87,21 @@ async fn subject_keys_are_read_by_primary_key_among_many_subjects() -> anyhow::R
             &tenant,
         )
         .await?;
-        assert_by_subject(&plan);
+        assert_by_subject(state, &plan);
     }
     Ok(())
 }
 
 /// Every read of `subject_keys` in `plan` is an index lookup by subject or key id, not
 /// a scan of the tenant's keys (or of the table).
-fn assert_by_subject(plan: &serde_json::Value) {
+fn assert_by_subject(state: &str, plan: &serde_json::Value) {
     let mut conditions = Vec::new();
     relation_conditions(plan, "subject_keys", &mut conditions);
     assert!(!conditions.is_empty(), "plan: {plan:#}");
     for condition in conditions {
         assert!(
             condition.contains("(subject_ref = ") || condition.contains("(key_id = "),
-            "subject_keys read by `{condition}`; plan: {plan:#}"
+            "{state}: subject_keys read by `{condition}`; plan: {plan:#}"
         );
     }
 }

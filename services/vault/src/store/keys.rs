@@ -175,16 +175,19 @@ pub async fn insert_tenant_key(
 }
 
 /// The statement of [`subject_keys_locked`] ($1 tenant, $2 subject refs), public so a
-/// test can check its plan: it runs on every Tokenize and must find subjects by primary
-/// key, not by scanning the tenant's keys.
+/// test can check its plan: it runs on every Tokenize that misses the key cache. Each
+/// subject is looked up by the full primary key in a LATERAL subquery: with `subject_ref
+/// = ANY($2)` a generic plan made while the table was small (stale statistics) scanned
+/// every key of the tenant and filtered.
 pub const SUBJECT_KEYS_LOCKED_SQL: &str =
     "SELECT k.subject_ref, k.key_id, k.kek_version, k.wrapped,
         t.master_version AS kek_master_version, t.wrapped AS kek_wrapped
- FROM subject_keys k
+ FROM UNNEST($2::text[]) AS s(subject_ref)
+ JOIN LATERAL (SELECT * FROM subject_keys
+               WHERE tenant_id = $1 AND subject_ref = s.subject_ref
+               FOR KEY SHARE) k ON true
  JOIN tenant_keys t ON t.tenant_id = k.tenant_id AND t.purpose = 'tenant_kek'
-                   AND t.version = k.kek_version
- WHERE k.tenant_id = $1 AND k.subject_ref = ANY($2)
- FOR KEY SHARE OF k";
+                   AND t.version = k.kek_version";
 
 /// Data keys of `subjects` with their KEKs, key-share locked so a concurrent shred waits
 /// for this transaction (nothing is written under a key being destroyed).

@@ -47,13 +47,14 @@ pub async fn insert_tokens(
 }
 
 /// The statement of [`insert_tokens_under_keys`], public so a test can check its plan.
-// Key ids are unique across subjects and never reused, so matching rows by the two sets
-// is matching them pairwise; a join on the pairs was planned as a scan of every subject
-// key of the tenant.
+/// Each subject's key row is read by the full primary key in a LATERAL subquery (a
+/// plain join, or `= ANY`, was planned as a scan of every key of the tenant).
 pub const TOKENS_UNDER_KEYS_SQL: &str = "WITH keys AS (
-     SELECT key_id FROM subject_keys
-     WHERE tenant_id = $1 AND subject_ref = ANY($6) AND key_id = ANY($7)
-     FOR KEY SHARE
+     SELECT k.key_id
+     FROM UNNEST($6::text[], $7::uuid[]) AS c(subject_ref, key_id)
+     JOIN LATERAL (SELECT key_id FROM subject_keys
+                   WHERE tenant_id = $1 AND subject_ref = c.subject_ref
+                   FOR KEY SHARE) k ON k.key_id = c.key_id
  ), checked AS (
      SELECT count(*) = cardinality($7::uuid[]) AS ok FROM keys
  ), written AS (
@@ -73,7 +74,7 @@ pub const TOKENS_UNDER_KEYS_SQL: &str = "WITH keys AS (
 
 /// [`insert_tokens`] in one autocommit statement for values sealed under cached data
 /// keys: the keys' rows are key-share locked and the rows go in only if every subject
-/// still has the key it was sealed under (`key_ids[i]` for `subjects[i]`). `None` when a
+/// still has the key it was sealed under (`key_ids[i]` for `subjects[i]`, distinct). `None` when a
 /// key is gone or was replaced (a shred, perhaps a concurrent one: its delete and this
 /// lock wait for each other); nothing is written then. Saves the transaction's BEGIN,
 /// key read and COMMIT round trips of the general path.
