@@ -135,6 +135,12 @@ pub struct DatabaseSettings {
     pub connect_timeout_secs: u64,
     /// Run the service's migrations at start-up.
     pub migrate: bool,
+    /// Connections plan every prepared statement once (`plan_cache_mode =
+    /// force_generic_plan`). Not a setting: a service turns it on when its hot
+    /// statements are written and tested for generic plans and Postgres would otherwise
+    /// re-plan them on every call, which can cost more than running them.
+    #[serde(skip)]
+    pub generic_plans: bool,
 }
 
 impl Default for DatabaseSettings {
@@ -145,6 +151,7 @@ impl Default for DatabaseSettings {
             max_connections: 16,
             connect_timeout_secs: 10,
             migrate: true,
+            generic_plans: false,
         }
     }
 }

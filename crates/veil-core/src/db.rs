@@ -34,15 +34,19 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Connection options for the settings, with `search_path` pinned to the service schema
-/// and, unless the URL names one, `application_name` set to `veil-<schema>`, so that
+/// Connection options for the settings, with `search_path` pinned to the service schema,
+/// generic plans when the service asks for them and, unless the URL names one, `application_name` set to `veil-<schema>`, so that
 /// `pg_stat_activity` and the server's logs tell which service a connection serves.
 pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, DbError> {
     let mut options: PgConnectOptions = settings.url.expose().parse().map_err(|_| DbError::Url)?;
     if options.get_application_name().is_none() {
         options = options.application_name(&format!("veil-{}", settings.schema));
     }
-    Ok(options.options([("search_path", settings.schema.as_str())]))
+    options = options.options([("search_path", settings.schema.as_str())]);
+    if settings.generic_plans {
+        options = options.options([("plan_cache_mode", "force_generic_plan")]);
+    }
+    Ok(options)
 }
 
 /// Creates the schema if needed and returns a pool whose connections use it.
@@ -116,4 +120,37 @@ pub async fn connect_and_migrate(
         migrator.run(&pool).await?;
     }
     Ok(pool)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::types::Personal;
+
+    fn settings(url: &str, generic_plans: bool) -> DatabaseSettings {
+        DatabaseSettings {
+            url: Personal::new(url.to_string()),
+            schema: "vault".into(),
+            generic_plans,
+            ..DatabaseSettings::default()
+        }
+    }
+
+    #[test]
+    fn connections_name_their_service_and_plan_generically_when_asked() {
+        let plain = connect_options(&settings("postgres://u@h/db", false)).unwrap();
+        assert_eq!(plain.get_application_name(), Some("veil-vault"));
+        assert_eq!(plain.get_options(), Some("-c search_path=vault"));
+
+        let generic = connect_options(&settings("postgres://u@h/db", true)).unwrap();
+        assert_eq!(
+            generic.get_options(),
+            Some("-c search_path=vault -c plan_cache_mode=force_generic_plan")
+        );
+
+        let named =
+            connect_options(&settings("postgres://u@h/db?application_name=ops", false)).unwrap();
+        assert_eq!(named.get_application_name(), Some("ops"));
+    }
 }
