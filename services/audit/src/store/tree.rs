@@ -56,18 +56,7 @@ pub async fn fetch(
     .bind(&indexes)
     .fetch_all(db)
     .await?;
-    rows.into_iter()
-        .map(|(level, index, hash)| {
-            let hash: Hash = hash.as_slice().try_into().map_err(|_| {
-                AuditError::Inconsistent(format!("node {level}/{index} is not 32 bytes"))
-            })?;
-            let addr = NodeAddr::new(
-                u32::try_from(level).unwrap_or_default(),
-                u64::try_from(index).unwrap_or_default(),
-            );
-            Ok((addr, hash))
-        })
-        .collect()
+    rows.into_iter().map(node_of).collect()
 }
 
 /// The leaf hashes of entries `[from, to)`, in index order.
@@ -137,18 +126,21 @@ pub async fn node_ranges(
             rows.len()
         )));
     }
-    rows.into_iter()
-        .map(|(level, index, hash)| {
-            let hash: Hash = hash.as_slice().try_into().map_err(|_| {
-                AuditError::Inconsistent(format!("node {level}/{index} is not 32 bytes"))
-            })?;
-            let addr = NodeAddr::new(
-                u32::try_from(level).unwrap_or_default(),
-                u64::try_from(index).unwrap_or_default(),
-            );
-            Ok((addr, hash))
-        })
-        .collect()
+    rows.into_iter().map(node_of).collect()
+}
+
+/// A stored node row (level, index, hash) as an address and a hash; a hash that is not
+/// 32 bytes means the table was changed behind the writer's back.
+fn node_of((level, index, hash): (i16, i64, Vec<u8>)) -> Result<(NodeAddr, Hash), AuditError> {
+    let hash: Hash = hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| AuditError::Inconsistent(format!("node {level}/{index} is not 32 bytes")))?;
+    let addr = NodeAddr::new(
+        u32::try_from(level).unwrap_or_default(),
+        u64::try_from(index).unwrap_or_default(),
+    );
+    Ok((addr, hash))
 }
 
 /// The appender of a tree of `size`, from its O(log n) frontier nodes.
