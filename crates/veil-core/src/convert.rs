@@ -13,6 +13,12 @@ pub fn principal_actor(principal: &Principal) -> pb::Actor {
     } else {
         pb::ActorKind::ApiKey
     };
+    actor_as(principal, kind)
+}
+
+/// The audit actor of `principal` as an actor of `kind` (for callers that tell kinds
+/// apart differently from [`principal_actor`]).
+pub fn actor_as(principal: &Principal, kind: pb::ActorKind) -> pb::Actor {
     pb::Actor {
         kind: kind as i32,
         principal_id: principal.principal_id.to_string(),

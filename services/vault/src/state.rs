@@ -3,7 +3,7 @@
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use veil_core::auth::Principal;
-use veil_core::convert::role_to_proto;
+use veil_core::convert::actor_as;
 use veil_core::emit::{EventContext, emit};
 use veil_core::error::ServiceError;
 use veil_core::events::{EventsConfig, RelayHandle};
@@ -78,16 +78,7 @@ pub fn actor(principal: &Principal) -> Actor {
     } else {
         ActorKind::User
     };
-    Actor {
-        kind: kind as i32,
-        principal_id: principal.principal_id.to_string(),
-        roles: principal
-            .roles
-            .iter()
-            .map(|r| role_to_proto(*r) as i32)
-            .collect(),
-        tenant_id: principal.tenant.map(|t| t.to_string()).unwrap_or_default(),
-    }
+    actor_as(principal, kind)
 }
 
 /// A system actor for background work (rewrap completion).
