@@ -145,41 +145,7 @@ impl Foundation {
     where
         H: EventHandler + 'static,
     {
-        let js = self.jetstream.clone();
-        let stream = self.events.stream.clone();
-        let settings = self.events.consumer.clone();
-        let pool = self.pool.clone();
-        let metrics = self.metrics.clone();
-        let durable = durable.to_string();
-        self.spawn_task(format!("consumer {durable}"), move |token| async move {
-            let mut delay = Duration::from_millis(100);
-            let consumer = loop {
-                match Consumer::with_settings(
-                    js.clone(),
-                    &stream,
-                    &durable,
-                    &filter,
-                    settings.clone(),
-                )
-                .await
-                {
-                    Ok(consumer) => break consumer,
-                    Err(error) => tracing::warn!(
-                        consumer = %durable,
-                        error = %crate::error::ErrorChain(&error),
-                        "consumer not ready; retrying"
-                    ),
-                }
-                tokio::select! {
-                    _ = token.cancelled() => return,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-            };
-            let lag = consumer.lag();
-            metrics.add_probe(ProbeKind::ConsumerLag, durable, move || {
-                i64::try_from(lag.pending()).unwrap_or(i64::MAX)
-            });
+        self.spawn_bound(durable, filter, move |consumer, pool, token| async move {
             consumer.run(pool, handler, token).await;
         });
     }
@@ -194,6 +160,18 @@ impl Foundation {
         batch: events::BatchSettings,
     ) where
         H: events::BatchEventHandler + 'static,
+    {
+        self.spawn_bound(durable, filter, move |consumer, pool, token| async move {
+            consumer.run_batch(pool, handler, batch, token).await;
+        });
+    }
+
+    /// A task that binds the durable consumer (retrying until it exists or shutdown),
+    /// exports its lag and hands it to `run`.
+    fn spawn_bound<F, Fut>(&mut self, durable: &str, filter: String, run: F)
+    where
+        F: FnOnce(Consumer, PgPool, CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
     {
         let js = self.jetstream.clone();
         let stream = self.events.stream.clone();
@@ -211,7 +189,7 @@ impl Foundation {
             metrics.add_probe(ProbeKind::ConsumerLag, durable, move || {
                 i64::try_from(lag.pending()).unwrap_or(i64::MAX)
             });
-            consumer.run_batch(pool, handler, batch, token).await;
+            run(consumer, pool, token).await;
         });
     }
 
