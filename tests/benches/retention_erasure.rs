@@ -23,12 +23,10 @@ use std::time::{Duration, Instant};
 use common::{Base, ROWS, samples_arg, summary};
 use tonic::transport::Channel;
 use veil_core::types::Role;
-use veil_e2e::{bearer, stack_settings};
-use veil_proto::common::v1::{
-    CollectionMethod, Jurisdiction, LegalBasis, RequestState, RequestType,
-};
+use veil_e2e::{bearer, stack_settings, support_purpose};
+use veil_proto::common::v1::{CollectionMethod, Jurisdiction, RequestState, RequestType};
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
-use veil_proto::consent::v1::{ConsentChoice, Purpose, RecordConsentRequest, UpsertPurposeRequest};
+use veil_proto::consent::v1::{ConsentChoice, RecordConsentRequest};
 use veil_proto::retention::v1::{GetRequestRequest, SubmitRequestRequest};
 use veil_proto::vault::v1::PutRecordRequest;
 use veil_proto::vault::v1::vault_service_client::VaultServiceClient;
@@ -57,18 +55,7 @@ impl Bench {
         bench
             .consent
             .clone()
-            .upsert_purpose(bearer(
-                UpsertPurposeRequest {
-                    purpose: Some(Purpose {
-                        key: "support".into(),
-                        name: "Support".into(),
-                        legal_basis: LegalBasis::Consent as i32,
-                        consent_required: true,
-                        ..Default::default()
-                    }),
-                },
-                &token,
-            ))
+            .upsert_purpose(bearer(support_purpose(), &token))
             .await
             .unwrap();
         bench

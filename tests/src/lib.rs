@@ -143,3 +143,17 @@ pub fn internal_token(
 ) -> anyhow::Result<String> {
     env.token(audience, "e2e-test", tenant, roles)
 }
+
+/// The consent-based `support` purpose (consent required) that the retention tests and
+/// benchmarks record consent for.
+pub fn support_purpose() -> veil_proto::consent::v1::UpsertPurposeRequest {
+    veil_proto::consent::v1::UpsertPurposeRequest {
+        purpose: Some(veil_proto::consent::v1::Purpose {
+            key: "support".into(),
+            name: "Support".into(),
+            legal_basis: veil_proto::common::v1::LegalBasis::Consent as i32,
+            consent_required: true,
+            ..Default::default()
+        }),
+    }
+}

@@ -6,15 +6,12 @@ use std::time::Duration;
 
 use tonic::transport::Channel;
 use veil_core::types::{Role, TenantId};
-use veil_e2e::{TestStack, bearer, create_tenant, internal_token, stack_settings};
+use veil_e2e::{TestStack, bearer, create_tenant, internal_token, stack_settings, support_purpose};
 use veil_proto::common::v1::subject_selector::Subject;
-use veil_proto::common::v1::{
-    CollectionMethod, Jurisdiction, LegalBasis, RequestState, SubjectSelector,
-};
+use veil_proto::common::v1::{CollectionMethod, Jurisdiction, RequestState, SubjectSelector};
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
 use veil_proto::consent::v1::{
-    ConsentChoice, Purpose, Recipient, RecipientKind, RecordConsentRequest, UpsertPurposeRequest,
-    UpsertRecipientRequest,
+    ConsentChoice, Recipient, RecipientKind, RecordConsentRequest, UpsertRecipientRequest,
 };
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{MessageContext, MessageRole, ProcessMessageRequest};
@@ -114,18 +111,7 @@ impl World {
         let consent_token = self.token("consent", Role::PrivacyOfficer)?;
         let mut consent = ConsentServiceClient::new(self.stack.channel("consent").await?);
         consent
-            .upsert_purpose(bearer(
-                UpsertPurposeRequest {
-                    purpose: Some(Purpose {
-                        key: "support".into(),
-                        name: "Support".into(),
-                        legal_basis: LegalBasis::Consent as i32,
-                        consent_required: true,
-                        ..Default::default()
-                    }),
-                },
-                &consent_token,
-            ))
+            .upsert_purpose(bearer(support_purpose(), &consent_token))
             .await?;
         consent
             .upsert_recipient(bearer(
