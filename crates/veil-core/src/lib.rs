@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod batch;
 pub mod broker;
 pub mod client;
 pub mod config;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tonic::Request;
 use tonic::transport::Channel;
 use veil_core::auth::{Principal, TokenIssuer, attach_bearer};
+use veil_core::batch::Batcher;
 use veil_core::client::{ClientTlsSettings, channel};
 use veil_core::error::ServiceError;
 use veil_proto::common::v1::{SubjectSelector, subject_selector};
@@ -25,7 +26,24 @@ pub struct Clients {
     retention: Channel,
     audit: Channel,
     issuer: Arc<TokenIssuer>,
+    /// Concurrent messages' Tokenize calls, merged (see [`Self::tokenize`]).
+    tokenizer: Batcher<TokenizeCall, TokenizeAnswer>,
 }
+
+/// One message's Tokenize: its caller, subject and `(entity type, value)` pairs.
+pub struct TokenizeCall {
+    principal: Principal,
+    subject_id: String,
+    values: Vec<(String, String)>,
+    store_value: bool,
+}
+
+type TokenizeAnswer = Result<Vec<String>, tonic::Status>;
+
+/// Calls merged into one vault Tokenize at most (each brings a message's values).
+const TOKENIZE_BATCH: usize = 32;
+/// Tokenize calls in flight at once; while all are busy, the next batch gathers.
+const TOKENIZE_IN_FLIGHT: usize = 4;
 
 impl Clients {
     pub fn new(
@@ -33,11 +51,16 @@ impl Clients {
         tls: Option<&ClientTlsSettings>,
         issuer: Arc<TokenIssuer>,
     ) -> anyhow::Result<Self> {
+        let vault = channel("service.vault_url", &settings.vault_url, tls)?;
         Ok(Self {
             consent: channel("service.consent_url", &settings.consent_url, tls)?,
-            vault: channel("service.vault_url", &settings.vault_url, tls)?,
             retention: channel("service.retention_url", &settings.retention_url, tls)?,
             audit: channel("service.audit_url", &settings.audit_url, tls)?,
+            tokenizer: Batcher::spawn(TOKENIZE_BATCH, TOKENIZE_IN_FLIGHT, {
+                let (vault, issuer) = (vault.clone(), issuer.clone());
+                move |calls| tokenize_batch(vault.clone(), issuer.clone(), calls)
+            }),
+            vault,
             issuer,
         })
     }
@@ -63,7 +86,8 @@ impl Clients {
     }
 
     /// Tokens for `(entity type, value)` pairs of one subject; the vault keeps each value
-    /// encrypted under the subject's data key so the bot can restore it later.
+    /// encrypted under the subject's data key so the bot can restore it later. Calls of
+    /// concurrent messages of one tenant share a vault round trip.
     pub async fn tokenize(
         &self,
         principal: &Principal,
@@ -74,23 +98,16 @@ impl Clients {
         if values.is_empty() {
             return Ok(Vec::new());
         }
-        let items = values
-            .iter()
-            .map(|(entity_type, value)| TokenizeItem {
-                subject_id: subject_id.to_string(),
-                entity_type: entity_type.clone(),
-                value: value.clone(),
-            })
-            .collect();
-        let request = self.request("vault", principal, TokenizeRequest { items, store_value })?;
-        let response = VaultServiceClient::new(self.vault.clone())
-            .tokenize(request)
-            .await?
-            .into_inner();
-        if response.tokens.len() != values.len() {
-            return Err(tonic::Status::internal("vault returned a short token list"));
-        }
-        Ok(response.tokens.into_iter().map(|t| t.token).collect())
+        let call = TokenizeCall {
+            principal: principal.clone(),
+            subject_id: subject_id.to_string(),
+            values: values.to_vec(),
+            store_value,
+        };
+        self.tokenizer
+            .call(call)
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?
     }
 
     /// The originals of `tokens` for the subject (restoring text to that same subject).
@@ -132,18 +149,134 @@ impl Clients {
         principal: &Principal,
         message: T,
     ) -> Result<Request<T>, tonic::Status> {
-        let token = self
-            .issuer
-            .token_for(audience, principal)
-            .map_err(ServiceError::internal)?;
-        let mut request = Request::new(message);
-        attach_bearer(&mut request, &token)?;
-        if let Ok(value) = principal.request_id.as_str().parse() {
-            request
-                .metadata_mut()
-                .insert(veil_core::rpc_layer::REQUEST_ID_HEADER, value);
-        }
-        veil_core::telemetry::inject_metadata(request.metadata_mut());
-        Ok(request)
+        request(&self.issuer, audience, principal, message)
     }
+}
+
+/// An internal request: the message with a token for `audience`, the request id and the
+/// trace context.
+fn request<T>(
+    issuer: &TokenIssuer,
+    audience: &str,
+    principal: &Principal,
+    message: T,
+) -> Result<Request<T>, tonic::Status> {
+    let token = issuer
+        .token_for(audience, principal)
+        .map_err(ServiceError::internal)?;
+    let mut request = Request::new(message);
+    attach_bearer(&mut request, &token)?;
+    if let Ok(value) = principal.request_id.as_str().parse() {
+        request
+            .metadata_mut()
+            .insert(veil_core::rpc_layer::REQUEST_ID_HEADER, value);
+    }
+    veil_core::telemetry::inject_metadata(request.metadata_mut());
+    Ok(request)
+}
+
+/// Answers a batch of Tokenize calls: one vault call per caller and `store_value`, the
+/// merged items split back in order. When a merged call fails, each of its calls is
+/// retried alone, so a bad value fails only its own message, with an error that names
+/// its own item.
+async fn tokenize_batch(
+    vault: Channel,
+    issuer: Arc<TokenIssuer>,
+    calls: Vec<TokenizeCall>,
+) -> Vec<TokenizeAnswer> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, call) in calls.iter().enumerate() {
+        let same = |g: &&mut Vec<usize>| {
+            let first = &calls[g[0]];
+            first.store_value == call.store_value
+                && first.principal.tenant == call.principal.tenant
+                && first.principal.principal_id == call.principal.principal_id
+                && first.principal.roles == call.principal.roles
+        };
+        match groups.iter_mut().find(same) {
+            Some(group) => group.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let answers = futures::future::join_all(groups.iter().map(|group| {
+        let members: Vec<&TokenizeCall> = group.iter().map(|&i| &calls[i]).collect();
+        tokenize_group(&vault, &issuer, members)
+    }))
+    .await;
+    let mut out: Vec<Option<TokenizeAnswer>> = (0..calls.len()).map(|_| None).collect();
+    for (group, answers) in groups.into_iter().zip(answers) {
+        for (i, answer) in group.into_iter().zip(answers) {
+            out[i] = Some(answer);
+        }
+    }
+    out.into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(tonic::Status::internal("tokenize call lost"))))
+        .collect()
+}
+
+/// One vault call for calls of one caller; each retried alone when it fails.
+async fn tokenize_group(
+    vault: &Channel,
+    issuer: &TokenIssuer,
+    calls: Vec<&TokenizeCall>,
+) -> Vec<TokenizeAnswer> {
+    let merged = tokenize_once(vault, issuer, &calls).await;
+    match merged {
+        Ok(mut tokens) => {
+            let mut answers = Vec::with_capacity(calls.len());
+            for call in calls.iter().rev() {
+                answers.push(Ok(tokens.split_off(tokens.len() - call.values.len())));
+            }
+            answers.reverse();
+            answers
+        }
+        Err(error) if calls.len() == 1 => vec![Err(error)],
+        Err(_) => {
+            futures::future::join_all(
+                calls
+                    .iter()
+                    .map(|call| tokenize_once(vault, issuer, std::slice::from_ref(call))),
+            )
+            .await
+        }
+    }
+}
+
+/// The tokens of every value of `calls`, in order, from one vault call.
+async fn tokenize_once(
+    vault: &Channel,
+    issuer: &TokenIssuer,
+    calls: &[&TokenizeCall],
+) -> TokenizeAnswer {
+    let first = calls
+        .first()
+        .ok_or_else(|| tonic::Status::internal("empty tokenize batch"))?;
+    let items: Vec<TokenizeItem> = calls
+        .iter()
+        .flat_map(|call| {
+            call.values.iter().map(|(entity_type, value)| TokenizeItem {
+                subject_id: call.subject_id.clone(),
+                entity_type: entity_type.clone(),
+                value: value.clone(),
+            })
+        })
+        .collect();
+    let count = items.len();
+    let request = request(
+        issuer,
+        "vault",
+        &first.principal,
+        TokenizeRequest {
+            items,
+            store_value: first.store_value,
+        },
+    )?;
+    let response = VaultServiceClient::new(vault.clone())
+        .tokenize(request)
+        .await?
+        .into_inner();
+    if response.tokens.len() != count {
+        return Err(tonic::Status::internal("vault returned a short token list"));
+    }
+    Ok(response.tokens.into_iter().map(|t| t.token).collect())
 }

@@ -1,0 +1,158 @@
+//! Natural batching of calls to a shared resource (a database, another service).
+//!
+//! Calls that arrive while the resource is busy with earlier batches wait in a queue and
+//! leave together in the next batch, so under load N calls cost one round trip, and a
+//! caller on an idle system waits for nothing: a batch is sent as soon as a slot is free,
+//! never on a timer. At most `max_in_flight` batches run at once, each of at most
+//! `max_batch` calls.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// One queued call: its input and where its output goes.
+type Job<I, O> = (I, oneshot::Sender<O>);
+
+/// A handle to a batching task; cheap to clone.
+pub struct Batcher<I, O> {
+    queue: mpsc::UnboundedSender<Job<I, O>>,
+}
+
+impl<I, O> Clone for Batcher<I, O> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+/// The batching task is gone (the runtime is shutting down) or dropped this call's
+/// output (the batch function returned fewer outputs than inputs).
+#[derive(Debug, thiserror::Error)]
+#[error("the batch this call joined ended without an answer")]
+pub struct BatchLost;
+
+impl<I, O> Batcher<I, O>
+where
+    I: Send + 'static,
+    O: Send + 'static,
+{
+    /// Starts the batching task. `run` gets a batch's inputs and must return one output
+    /// per input, in the same order.
+    pub fn spawn<F, Fut>(max_batch: usize, max_in_flight: usize, run: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<O>> + Send + 'static,
+    {
+        let (queue, mut jobs) = mpsc::unbounded_channel::<Job<I, O>>();
+        let max_batch = max_batch.max(1);
+        let slots = Arc::new(Semaphore::new(max_in_flight.max(1)));
+        tokio::spawn(async move {
+            loop {
+                // A slot first: while every slot is busy the queue fills, and the next
+                // batch takes all of it.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let Some(first) = jobs.recv().await else {
+                    return;
+                };
+                let mut batch = vec![first];
+                while batch.len() < max_batch {
+                    match jobs.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let (inputs, replies): (Vec<I>, Vec<oneshot::Sender<O>>) =
+                    batch.into_iter().unzip();
+                let work = run(inputs);
+                tokio::spawn(async move {
+                    let outputs = work.await;
+                    for (output, reply) in outputs.into_iter().zip(replies) {
+                        // A caller that gave up no longer listens; nothing to do.
+                        let _ = reply.send(output);
+                    }
+                    drop(slot);
+                });
+            }
+        });
+        Self { queue }
+    }
+
+    /// Queues `input` at once (calls join batches in the order they were made) and
+    /// returns the wait for its batch's answer.
+    pub fn call(&self, input: I) -> impl Future<Output = Result<O, BatchLost>> + use<I, O> {
+        let (reply, answer) = oneshot::channel();
+        let queued = self.queue.send((input, reply));
+        async move {
+            queued.map_err(|_| BatchLost)?;
+            answer.await.map_err(|_| BatchLost)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn each_caller_gets_its_own_output() {
+        let batcher = Batcher::spawn(8, 2, |inputs: Vec<u32>| async move {
+            inputs.into_iter().map(|i| i * 10).collect::<Vec<_>>()
+        });
+        let calls = (0..50).map(|i| {
+            let batcher = batcher.clone();
+            tokio::spawn(async move { (i, batcher.call(i).await.unwrap()) })
+        });
+        for call in calls {
+            let (i, out) = call.await.unwrap();
+            assert_eq!(out, i * 10);
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_queued_behind_a_busy_slot_leave_together() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let seen = sizes.clone();
+        let batcher = Batcher::spawn(100, 1, move |inputs: Vec<u32>| {
+            seen.lock().unwrap().push(inputs.len());
+            let mut released = released.clone();
+            async move {
+                let _ = released.wait_for(|go| *go).await;
+                inputs
+            }
+        });
+        // The first call takes the only slot and holds it until released.
+        let first = tokio::spawn(batcher.call(0));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while sizes.lock().unwrap().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "first batch never ran"
+            );
+            tokio::task::yield_now().await;
+        }
+        // Queued while the slot is busy.
+        let rest: Vec<_> = (1..=10).map(|i| batcher.call(i)).collect();
+        release.send(true).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), 0);
+        for (i, call) in rest.into_iter().enumerate() {
+            assert_eq!(call.await.unwrap(), i as u32 + 1);
+        }
+        assert_eq!(*sizes.lock().unwrap(), vec![1, 10]);
+    }
+
+    #[tokio::test]
+    async fn a_short_answer_loses_the_calls_it_left_out() {
+        let batcher = Batcher::spawn(1, 1, |_inputs: Vec<u32>| async { Vec::<u32>::new() });
+        assert!(batcher.call(1).await.is_err());
+    }
+}
