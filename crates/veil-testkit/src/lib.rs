@@ -5,6 +5,7 @@ pub mod binary;
 pub mod db;
 pub mod env;
 pub mod nats;
+pub mod plans;
 pub mod probe;
 pub mod spawn;
 

@@ -24,6 +24,11 @@ mod restriction;
 mod settings;
 mod store;
 
+/// The per-message statements, for the plan test (tests/hot_plans.rs).
+pub use pseudonyms::LOAD_MANY_SQL;
+pub use restriction::RESTRICTED_AMONG_SQL;
+pub use store::WRITE_TURNS_SQL;
+
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -51,6 +56,9 @@ pub type Config = Settings<GatewaySettings>;
 
 /// Migrations of the `gateway` schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connections of the pipeline's per-message statements (see [`build`]).
+const HOT_CONNECTIONS: u32 = 8;
 
 /// Connects, migrates and binds; the returned service is ready to run.
 pub async fn build(settings: Config) -> anyhow::Result<Service> {
@@ -95,9 +103,21 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         limiter.clone(),
         clients.upstreams(),
     ));
+    // The per-message statements (restriction, placeholders, the batched turn write) are
+    // written for generic plans (tests/hot_plans.rs checks them): left to choose,
+    // Postgres re-plans a batch statement for most calls, as its arrays change length.
+    // They get connections of their own with generic plans; everything else keeps
+    // Postgres' choice.
+    let hot = veil_core::config::DatabaseSettings {
+        generic_plans: true,
+        max_connections: HOT_CONNECTIONS,
+        ..settings.database.clone()
+    };
+    let hot_pool = veil_core::db::connect(&hot).await?;
     let pipeline = pipeline::PipelineApi::new(
         &foundation,
         pipeline::PipelineParts {
+            hot_pool,
             auth: authenticator,
             limiter,
             clients,

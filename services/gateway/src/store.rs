@@ -92,87 +92,168 @@ pub async fn active_key(db: impl PgExecutor<'_>, key_id: &str) -> sqlx::Result<O
     .await
 }
 
-/// A redacted turn to store.
-pub struct NewTurn<'a> {
+/// Everything one turn leaves behind: the redacted turn, its new placeholders and its
+/// outbox events.
+pub struct TurnWrite {
     pub message_id: Uuid,
     pub tenant: Uuid,
-    pub conversation_id: &'a str,
-    pub subject_ref: &'a str,
+    pub conversation_id: String,
+    pub subject_ref: String,
     pub role: i32,
-    pub redacted_text: &'a str,
-    pub entity_counts: serde_json::Value,
+    pub redacted_text: String,
+    /// Entity type -> count, as a JSON object.
+    pub entity_counts: String,
     /// Purposes the turn was processed for; retention sweeps per purpose select by them.
-    pub purposes: &'a [String],
+    pub purposes: Vec<String>,
     /// False when consent says the turn must not be kept: only its index is computed.
     pub store: bool,
+    pub placeholders: Vec<NewPlaceholder>,
+    pub events: Vec<OutboxEvent>,
 }
 
-/// The conversation's new placeholders, as parallel columns.
-#[derive(Default)]
-pub struct NewPlaceholders<'a> {
-    pub tokens: Vec<&'a str>,
-    pub placeholders: Vec<&'a str>,
-    pub entity_types: Vec<&'a str>,
-    pub numbers: Vec<i32>,
+/// A placeholder the conversation gets with a turn.
+pub struct NewPlaceholder {
+    pub token: String,
+    pub placeholder: String,
+    pub entity_type: String,
+    pub number: i32,
 }
 
-/// Writes everything a turn leaves behind in ONE statement, which Postgres runs
-/// atomically without an explicit transaction (one round trip instead of six): the new
-/// placeholders (a token already mapped by a concurrent turn keeps its row), the outbox
-/// events, and the turn at the conversation's next index, which it returns. Concurrent
-/// turns of one conversation are serialized by the unique (tenant, conversation, turn):
-/// the loser fails with a unique violation and nothing of it is written.
-pub async fn write_turn(
-    db: impl PgExecutor<'_>,
-    turn: &NewTurn<'_>,
-    placeholders: &NewPlaceholders<'_>,
-    events: &[OutboxEvent],
-) -> sqlx::Result<i64> {
-    let event_ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-    let subjects: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
-    let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
-    let traceparents: Vec<Option<&str>> = events.iter().map(|e| e.traceparent.as_deref()).collect();
-    sqlx::query_scalar(
-        "WITH placeholders AS (
-             INSERT INTO conversation_pseudonyms
-                 (tenant_id, conversation_id, token, placeholder, entity_type, number,
-                  subject_ref)
-             SELECT $2, $3, t, p, e, n, $4
-             FROM UNNEST($9::text[], $10::text[], $11::text[], $12::int[]) AS x(t, p, e, n)
-             ON CONFLICT (tenant_id, conversation_id, token) DO NOTHING
-         ), events AS (
-             INSERT INTO outbox (event_id, subject, payload, traceparent)
-             SELECT * FROM UNNEST($13::uuid[], $14::text[], $15::bytea[], $16::text[])
-         ), next AS (
-             SELECT COALESCE(MAX(turn_index) + 1, 0) AS turn_index FROM transcript_messages
-             WHERE tenant_id = $2 AND conversation_id = $3
-         ), stored AS (
-             INSERT INTO transcript_messages
-                 (message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
-                  redacted_text, entity_counts, purposes)
-             SELECT $1, $2, $3, $4, turn_index, $5, $6, $7, $17 FROM next WHERE $8
-         )
-         SELECT turn_index FROM next",
+/// [`write_turns`]' statement (public for the plan test, tests/hot_plans.rs).
+pub const WRITE_TURNS_SQL: &str = "WITH input AS (
+        SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[],
+                             $6::text[], $7::text[], $8::text[], $9::bool[])
+            AS x(message_id, tenant_id, conversation_id, subject_ref, role,
+                 redacted_text, entity_counts, purposes, store)
+    ), placeholders AS (
+        INSERT INTO conversation_pseudonyms
+            (tenant_id, conversation_id, subject_ref, token, placeholder, entity_type,
+             number)
+        SELECT * FROM UNNEST($10::uuid[], $11::text[], $12::text[], $13::text[],
+                             $14::text[], $15::text[], $16::int[])
+        ON CONFLICT (tenant_id, conversation_id, token) DO NOTHING
+    ), events AS (
+        INSERT INTO outbox (event_id, subject, payload, traceparent)
+        SELECT * FROM UNNEST($17::uuid[], $18::text[], $19::bytea[], $20::text[])
+    ), next AS (
+        SELECT input.*, n.turn_index FROM input CROSS JOIN LATERAL (
+            SELECT COALESCE(MAX(m.turn_index) + 1, 0) AS turn_index
+            FROM transcript_messages m
+            WHERE m.tenant_id = input.tenant_id
+              AND m.conversation_id = input.conversation_id) n
+    ), stored AS (
+        INSERT INTO transcript_messages
+            (message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
+             redacted_text, entity_counts, purposes)
+        SELECT message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
+               redacted_text, entity_counts::jsonb,
+               ARRAY(SELECT jsonb_array_elements_text(purposes::jsonb))
+        FROM next WHERE store
     )
-    .bind(turn.message_id)
-    .bind(turn.tenant)
-    .bind(turn.conversation_id)
-    .bind(turn.subject_ref)
-    .bind(turn.role)
-    .bind(turn.redacted_text)
-    .bind(&turn.entity_counts)
-    .bind(turn.store)
-    .bind(&placeholders.tokens)
-    .bind(&placeholders.placeholders)
-    .bind(&placeholders.entity_types)
-    .bind(&placeholders.numbers)
-    .bind(&event_ids)
-    .bind(&subjects)
-    .bind(&payloads)
-    .bind(&traceparents)
-    .bind(turn.purposes)
-    .fetch_one(db)
-    .await
+    SELECT message_id, turn_index FROM next";
+
+/// Writes `turns` in ONE statement, which Postgres runs atomically without an explicit
+/// transaction: the new placeholders (a token already mapped by a concurrent turn keeps
+/// its row), the outbox events, and each turn at its conversation's next index. Returns
+/// the indexes in the order of `turns`, which must name each conversation at most once.
+/// Concurrent turns of one conversation are serialized by the unique (tenant,
+/// conversation, turn): the loser fails with a unique violation and nothing of the
+/// statement is written.
+pub async fn write_turns(db: impl PgExecutor<'_>, turns: &[&TurnWrite]) -> sqlx::Result<Vec<i64>> {
+    let mut t = TurnColumns::default();
+    for turn in turns {
+        t.push(turn)?;
+    }
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(WRITE_TURNS_SQL)
+        .bind(&t.message_ids)
+        .bind(&t.tenants)
+        .bind(&t.conversations)
+        .bind(&t.subject_refs)
+        .bind(&t.roles)
+        .bind(&t.texts)
+        .bind(&t.entity_counts)
+        .bind(&t.purposes)
+        .bind(&t.store)
+        .bind(&t.p_tenants)
+        .bind(&t.p_conversations)
+        .bind(&t.p_subject_refs)
+        .bind(&t.p_tokens)
+        .bind(&t.p_placeholders)
+        .bind(&t.p_entity_types)
+        .bind(&t.p_numbers)
+        .bind(&t.event_ids)
+        .bind(&t.event_subjects)
+        .bind(&t.event_payloads)
+        .bind(&t.event_traceparents)
+        .fetch_all(db)
+        .await?;
+    turns
+        .iter()
+        .map(|turn| {
+            rows.iter()
+                .find(|(id, _)| *id == turn.message_id)
+                .map(|(_, index)| *index)
+                .ok_or(sqlx::Error::RowNotFound)
+        })
+        .collect()
+}
+
+/// [`write_turns`]' parameters: one array per column.
+#[derive(Default)]
+struct TurnColumns<'a> {
+    message_ids: Vec<Uuid>,
+    tenants: Vec<Uuid>,
+    conversations: Vec<&'a str>,
+    subject_refs: Vec<&'a str>,
+    roles: Vec<i32>,
+    texts: Vec<&'a str>,
+    entity_counts: Vec<&'a str>,
+    purposes: Vec<String>,
+    store: Vec<bool>,
+    p_tenants: Vec<Uuid>,
+    p_conversations: Vec<&'a str>,
+    p_subject_refs: Vec<&'a str>,
+    p_tokens: Vec<&'a str>,
+    p_placeholders: Vec<&'a str>,
+    p_entity_types: Vec<&'a str>,
+    p_numbers: Vec<i32>,
+    event_ids: Vec<Uuid>,
+    event_subjects: Vec<&'a str>,
+    event_payloads: Vec<&'a [u8]>,
+    event_traceparents: Vec<Option<&'a str>>,
+}
+
+impl<'a> TurnColumns<'a> {
+    fn push(&mut self, turn: &'a TurnWrite) -> sqlx::Result<()> {
+        self.message_ids.push(turn.message_id);
+        self.tenants.push(turn.tenant);
+        self.conversations.push(&turn.conversation_id);
+        self.subject_refs.push(&turn.subject_ref);
+        self.roles.push(turn.role);
+        self.texts.push(&turn.redacted_text);
+        self.entity_counts.push(&turn.entity_counts);
+        // Arrays of arrays cannot be unnested row by row: each turn's list goes as JSON.
+        self.purposes.push(
+            serde_json::to_string(&turn.purposes).map_err(|e| sqlx::Error::Encode(e.into()))?,
+        );
+        self.store.push(turn.store);
+        for p in &turn.placeholders {
+            self.p_tenants.push(turn.tenant);
+            self.p_conversations.push(&turn.conversation_id);
+            self.p_subject_refs.push(&turn.subject_ref);
+            self.p_tokens.push(&p.token);
+            self.p_placeholders.push(&p.placeholder);
+            self.p_entity_types.push(&p.entity_type);
+            self.p_numbers.push(p.number);
+        }
+        for e in &turn.events {
+            self.event_ids.push(e.event_id);
+            self.event_subjects.push(&e.subject);
+            self.event_payloads.push(&e.payload);
+            self.event_traceparents.push(e.traceparent.as_deref());
+        }
+        Ok(())
+    }
 }
 
 /// The index the next turn of a conversation would get (for turns that are not stored).

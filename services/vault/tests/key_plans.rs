@@ -7,6 +7,7 @@ mod common;
 use common::TestVault;
 use veil_core::types::{Role, TenantId};
 use veil_proto::vault::v1::{TokenizeItem, TokenizeRequest};
+use veil_testkit::plans::{generic_plan, scan_conditions};
 
 /// Every Tokenize reads its subjects' keys. Among many subjects of one tenant that read
 /// must go through the primary key: a plan that scans the tenant's keys and filters
@@ -70,23 +71,11 @@ async fn subject_keys_are_read_by_primary_key_among_many_subjects() -> anyhow::R
                     .await?;
             }
         }
-        let plan = generic_plan(
-            &mut conn,
-            "uuid, text[]",
-            veil_vault::SUBJECT_KEYS_LOCKED_SQL,
-            &tenant,
-        )
-        .await?;
+        let plan = generic_plan(&mut conn, veil_vault::SUBJECT_KEYS_LOCKED_SQL).await?;
         assert_by_subject(state, &plan);
 
         // The one-statement Tokenize checks the cached keys the same way.
-        let plan = generic_plan(
-            &mut conn,
-            "uuid, bytea[], bytea[], text[], bytea[], text[], uuid[]",
-            veil_vault::TOKENS_UNDER_KEYS_SQL,
-            &tenant,
-        )
-        .await?;
+        let plan = generic_plan(&mut conn, veil_vault::TOKENS_UNDER_KEYS_SQL).await?;
         assert_by_subject(state, &plan);
     }
     Ok(())
@@ -95,67 +84,12 @@ async fn subject_keys_are_read_by_primary_key_among_many_subjects() -> anyhow::R
 /// Every read of `subject_keys` in `plan` is an index lookup by subject or key id, not
 /// a scan of the tenant's keys (or of the table).
 fn assert_by_subject(state: &str, plan: &serde_json::Value) {
-    let mut conditions = Vec::new();
-    relation_conditions(plan, "subject_keys", &mut conditions);
+    let conditions = scan_conditions(plan, "subject_keys");
     assert!(!conditions.is_empty(), "plan: {plan:#}");
     for condition in conditions {
         assert!(
             condition.contains("(subject_ref = ") || condition.contains("(key_id = "),
             "{state}: subject_keys read by `{condition}`; plan: {plan:#}"
         );
-    }
-}
-
-/// The generic plan of `sql` (parameter `types`, the first one the tenant): the plan a
-/// pooled connection settles on after a few executions, whatever the values.
-async fn generic_plan(
-    conn: &mut sqlx::PgConnection,
-    types: &str,
-    sql: &str,
-    tenant: &TenantId,
-) -> anyhow::Result<serde_json::Value> {
-    let name = format!("plan_{}", uuid::Uuid::now_v7().simple());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "SET plan_cache_mode = force_generic_plan; PREPARE {name}({types}) AS {sql}"
-    )))
-    .execute(&mut *conn)
-    .await?;
-    // Values do not shape a generic plan: empty arrays after the tenant.
-    let arrays = types
-        .split(',')
-        .skip(1)
-        .map(|_| ", '{}'")
-        .collect::<String>();
-    let explain = format!(
-        "EXPLAIN (FORMAT JSON) EXECUTE {name}('{}'{arrays})",
-        tenant.as_uuid()
-    );
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
-        .fetch_one(&mut *conn)
-        .await?)
-}
-
-/// The index condition (of an index scan, or the recheck condition of a bitmap scan) of
-/// every plan node that reads `relation`; empty for a sequential scan.
-fn relation_conditions(node: &serde_json::Value, relation: &str, out: &mut Vec<String>) {
-    match node {
-        serde_json::Value::Array(items) => {
-            for item in items {
-                relation_conditions(item, relation, out);
-            }
-        }
-        serde_json::Value::Object(fields) => {
-            if fields.get("Relation Name").and_then(|v| v.as_str()) == Some(relation) {
-                let condition = ["Index Cond", "Recheck Cond"]
-                    .iter()
-                    .find_map(|name| fields.get(*name).and_then(|v| v.as_str()))
-                    .unwrap_or("");
-                out.push(condition.to_string());
-            }
-            for value in fields.values() {
-                relation_conditions(value, relation, out);
-            }
-        }
-        _ => {}
     }
 }

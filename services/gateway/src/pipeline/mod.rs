@@ -7,6 +7,7 @@
 mod commands;
 mod consent;
 mod consent_cache;
+mod lookups;
 mod notices;
 mod persist;
 mod policies;
@@ -14,6 +15,7 @@ mod process;
 mod restore_text;
 mod stream;
 mod transcript;
+mod turn_writer;
 
 use std::sync::Arc;
 
@@ -50,6 +52,8 @@ pub struct PipelineApi {
     pool: sqlx::PgPool,
     events: EventsConfig,
     relay: RelayHandle,
+    turns: turn_writer::TurnWriter,
+    lookups: lookups::Lookups,
     auth: Arc<Authenticator>,
     limiter: Arc<RateLimiter>,
     clients: Clients,
@@ -63,6 +67,8 @@ pub struct PipelineApi {
 
 /// Everything shared by the pipeline's services.
 pub struct PipelineParts {
+    /// Connections with generic plans for the per-message statements.
+    pub hot_pool: sqlx::PgPool,
     pub auth: Arc<Authenticator>,
     pub limiter: Arc<RateLimiter>,
     pub clients: Clients,
@@ -77,6 +83,8 @@ impl PipelineApi {
             pool: foundation.pool.clone(),
             events: foundation.events.clone(),
             relay: foundation.relay.clone(),
+            turns: turn_writer::TurnWriter::spawn(parts.hot_pool.clone(), foundation.relay.clone()),
+            lookups: lookups::Lookups::spawn(parts.hot_pool),
             auth: parts.auth,
             limiter: parts.limiter,
             clients: parts.clients,

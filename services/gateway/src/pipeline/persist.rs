@@ -1,6 +1,6 @@
-//! The one statement (atomic, one round trip) that ends a turn: new placeholders, the redacted transcript turn
-//! (unless consent says not to store it), `message_processed` and, when a privacy command
-//! was found, `privacy_command_detected`.
+//! What ends a turn, written atomically in one statement (shared with concurrent turns):
+//! new placeholders, the redacted transcript turn (unless consent says not to store it),
+//! `message_processed` and, when a privacy command was found, `privacy_command_detected`.
 
 use prost::Message;
 use veil_core::emit::{EventContext, envelope, kind_of};
@@ -16,7 +16,7 @@ use super::{Call, PipelineApi};
 use crate::admin::actor;
 use crate::engine;
 use crate::pseudonyms::{self, NewRow};
-use crate::store::{self, NewPlaceholders, NewTurn};
+use crate::store::{NewPlaceholder, TurnWrite};
 
 /// What a turn leaves behind.
 pub struct Turn<'a> {
@@ -49,7 +49,8 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 }
 
 impl PipelineApi {
-    /// Writes the turn and its events atomically and wakes the outbox relay.
+    /// Writes the turn and its events atomically (with concurrent turns, see
+    /// [`super::turn_writer`]) and wakes the outbox relay.
     pub(super) async fn persist(
         &self,
         call: &Call,
@@ -107,38 +108,43 @@ impl PipelineApi {
             events
                 .push(self.outbox_event(&context, Payload::GatewayPrivacyCommandDetected(event))?);
         }
-        let mut placeholders = NewPlaceholders::default();
-        for row in turn.new_placeholders {
-            placeholders.tokens.push(row.token);
-            placeholders.placeholders.push(row.placeholder);
-            placeholders.entity_types.push(row.entity_type);
-            placeholders
-                .numbers
-                .push(pseudonyms::number_of(row.placeholder).unwrap_or(0));
-        }
-        let new_turn = NewTurn {
+        let placeholders = turn
+            .new_placeholders
+            .iter()
+            .map(|row| NewPlaceholder {
+                token: row.token.to_string(),
+                placeholder: row.placeholder.to_string(),
+                entity_type: row.entity_type.to_string(),
+                number: pseudonyms::number_of(row.placeholder).unwrap_or(0),
+            })
+            .collect();
+        let write = TurnWrite {
             message_id,
             tenant: call.tenant.as_uuid(),
-            conversation_id: turn.conversation_id,
-            subject_ref: turn.subject_ref.as_str(),
+            conversation_id: turn.conversation_id.to_string(),
+            subject_ref: turn.subject_ref.as_str().to_string(),
             role: turn.role as i32,
-            redacted_text: turn.redacted_text,
-            entity_counts: serde_json::to_value(&entity_counts)
+            redacted_text: turn.redacted_text.to_string(),
+            entity_counts: serde_json::to_string(&entity_counts)
                 .map_err(|e| Retry::Failed(ServiceError::internal(e)))?,
-            purposes: &turn.consent.effective,
+            purposes: turn.consent.effective.clone(),
             store: store_turn,
+            placeholders,
+            events,
         };
-        let turn_index = store::write_turn(&self.pool, &new_turn, &placeholders, &events)
+        let turn_index = self
+            .turns
+            .write(write)
             .await
+            .map_err(|e| Retry::Failed(ServiceError::Unavailable(e.to_string())))?
             .map_err(Retry::from)?;
-        self.relay.notify();
         Ok(Stored {
             message_id: message_id_text,
             turn_index,
         })
     }
 
-    /// The outbox row of one event, written by [`store::write_turn`] with the turn.
+    /// The outbox row of one event, written with the turn.
     fn outbox_event(&self, context: &EventContext, payload: Payload) -> Result<OutboxEvent, Retry> {
         let (service, kind) = kind_of(&payload);
         let subject = self

@@ -10,11 +10,12 @@ use veil_pii::{Operator, Policy, PolicySpec};
 use veil_proto::gateway::v1::{MessageRole, ProcessMessageRequest, ProcessMessageResponse};
 
 use super::commands::CommandSubject;
+use super::lookups::MapQuery;
 use super::notices::NoticeSubject;
 use super::persist::Turn;
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::engine::{self, Engine};
-use crate::{pseudonyms, restriction};
+use crate::pseudonyms::{self, Known};
 
 impl PipelineApi {
     pub(super) async fn process(
@@ -36,8 +37,10 @@ impl PipelineApi {
         let subject_ref = self.subjects.subject_ref(&tenant, &context.subject_id);
         // GDPR Art. 18: a restricted subject's turn is stored but used for no purpose and
         // not handed back to the bot (one primary-key lookup, see crate::restriction).
-        let restricted =
-            restriction::is_restricted(&self.pool, tenant.as_uuid(), subject_ref.as_str()).await?;
+        let restricted = self
+            .lookups
+            .is_restricted(tenant.as_uuid(), subject_ref.as_str())
+            .await?;
         let purposes: &[String] = if restricted { &[] } else { &context.purposes };
         let policy = self.policies.get(&self.pool, tenant).await?;
         let consent = self
@@ -103,17 +106,19 @@ impl PipelineApi {
         // Placeholders come from the conversation's stored rows; the lock-free read is
         // safe because a concurrent turn only adds rows (ON CONFLICT keeps the first).
         // A message with nothing to pseudonymize needs no placeholder, so no read.
-        let (known, counters) = if tokens.is_empty() {
-            Default::default()
+        let Known {
+            rows: known,
+            counters,
+        } = if tokens.is_empty() {
+            Known::default()
         } else {
-            pseudonyms::load(
-                &self.pool,
-                tenant.as_uuid(),
-                &context.conversation_id,
-                &tokens,
-            )
-            .await
-            .map_err(ServiceError::from)?
+            self.lookups
+                .known(MapQuery {
+                    tenant: tenant.as_uuid(),
+                    conversation: context.conversation_id.clone(),
+                    tokens: tokens.clone(),
+                })
+                .await?
         };
         let mut map =
             pseudonyms::rebuild(&known, &counters, &by_token).map_err(ServiceError::internal)?;

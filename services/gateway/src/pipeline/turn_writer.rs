@@ -1,0 +1,154 @@
+//! Group commit of turns: the turns of concurrent messages are written by one statement
+//! (see [`store::write_turns`]), so under load a turn costs a fraction of a round trip and
+//! of a commit, and a message on an idle gateway is written at once.
+
+use std::collections::HashSet;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+use veil_core::batch::{BatchLost, Batcher};
+use veil_core::events::RelayHandle;
+
+use crate::store::{self, TurnWrite};
+
+/// Turns in one statement at most.
+const MAX_BATCH: usize = 64;
+/// Statements in flight at once (each holds a pooled connection while it runs).
+const IN_FLIGHT: usize = 2;
+
+type Written = sqlx::Result<i64>;
+
+/// Writes turns in batches; cheap to clone.
+#[derive(Clone)]
+pub struct TurnWriter {
+    batcher: Batcher<TurnWrite, Written>,
+}
+
+impl TurnWriter {
+    /// Starts the writer; the relay is woken after each batch to publish its events.
+    pub fn spawn(pool: PgPool, relay: RelayHandle) -> Self {
+        let batcher = Batcher::spawn(MAX_BATCH, IN_FLIGHT, move |turns| {
+            let (pool, relay) = (pool.clone(), relay.clone());
+            async move {
+                let written = write_batch(&pool, &turns).await;
+                relay.notify();
+                written
+            }
+        });
+        Self { batcher }
+    }
+
+    /// Writes one turn with whichever others are waiting; returns its turn index.
+    pub async fn write(&self, turn: TurnWrite) -> Result<Written, BatchLost> {
+        self.batcher.call(turn).await
+    }
+}
+
+/// One answer per turn, in order. Turns of one conversation go in separate statements,
+/// one after another, since each takes the index after the previous one. When a
+/// statement of several turns fails (nothing of it is written), each of its turns is
+/// tried alone, so that a conflict or a bad row fails only its own message.
+async fn write_batch(pool: &PgPool, turns: &[TurnWrite]) -> Vec<Written> {
+    let mut answers: Vec<Option<Written>> = (0..turns.len()).map(|_| None).collect();
+    let mut pending: Vec<usize> = (0..turns.len()).collect();
+    while !pending.is_empty() {
+        let mut conversations: HashSet<(Uuid, &str)> = HashSet::new();
+        let (round, later): (Vec<usize>, Vec<usize>) = pending.into_iter().partition(|&i| {
+            conversations.insert((turns[i].tenant, turns[i].conversation_id.as_str()))
+        });
+        let batch: Vec<&TurnWrite> = round.iter().map(|&i| &turns[i]).collect();
+        match store::write_turns(pool, &batch).await {
+            Ok(indexes) => {
+                for (i, index) in round.into_iter().zip(indexes) {
+                    answers[i] = Some(Ok(index));
+                }
+            }
+            Err(error) if round.len() == 1 => answers[round[0]] = Some(Err(error)),
+            Err(_) => {
+                for i in round {
+                    let alone = store::write_turns(pool, &[&turns[i]]).await;
+                    answers[i] = Some(alone.and_then(|indexes| {
+                        indexes.into_iter().next().ok_or(sqlx::Error::RowNotFound)
+                    }));
+                }
+            }
+        }
+        pending = later;
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or(Err(sqlx::Error::RowNotFound)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use veil_testkit::TestDb;
+
+    use super::*;
+
+    fn turn(tenant: Uuid, conversation: &str, message_id: Uuid) -> TurnWrite {
+        TurnWrite {
+            message_id,
+            tenant,
+            conversation_id: conversation.into(),
+            subject_ref: "subject".into(),
+            role: 1,
+            redacted_text: "Hello <PERSON_1>".into(),
+            entity_counts: r#"{"PERSON":1}"#.into(),
+            purposes: vec!["support".into()],
+            store: true,
+            placeholders: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Turns of one conversation in one batch take consecutive indexes; a turn that
+    /// cannot be written (here a message id already stored) fails alone.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_batch_orders_turns_of_a_conversation_and_isolates_a_failure() {
+        let db = TestDb::create().await.unwrap();
+        let pool = db.pool("gateway").await.unwrap();
+        crate::MIGRATOR.run(&pool).await.unwrap();
+        veil_core::events::ensure_tables(&pool).await.unwrap();
+        let tenant = Uuid::now_v7();
+        sqlx::query("INSERT INTO tenants (tenant_id, name, slug) VALUES ($1, 'T', 't')")
+            .bind(tenant)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let taken = Uuid::now_v7();
+        let first = write_batch(&pool, &[turn(tenant, "c-0", taken)]).await;
+        assert_eq!(first[0].as_ref().unwrap(), &0);
+
+        let batch = vec![
+            turn(tenant, "c-1", Uuid::now_v7()),
+            turn(tenant, "c-1", Uuid::now_v7()),
+            turn(tenant, "c-2", taken),
+            turn(tenant, "c-1", Uuid::now_v7()),
+            turn(tenant, "c-0", Uuid::now_v7()),
+        ];
+        let written = write_batch(&pool, &batch).await;
+        let indexes: Vec<Option<i64>> = written.iter().map(|w| w.as_ref().ok().copied()).collect();
+        assert_eq!(indexes, vec![Some(0), Some(1), None, Some(2), Some(1)]);
+        let stored: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT conversation_id, turn_index FROM transcript_messages
+             ORDER BY conversation_id, turn_index",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let expected = [("c-0", 0), ("c-0", 1), ("c-1", 0), ("c-1", 1), ("c-1", 2)];
+        let expected: Vec<(String, i64)> =
+            expected.iter().map(|(c, i)| (c.to_string(), *i)).collect();
+        assert_eq!(stored, expected);
+        let purposes: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT unnest(purposes) FROM transcript_messages")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(purposes, vec!["support".to_string()]);
+    }
+}

@@ -1,0 +1,126 @@
+//! Plans of the statements every ProcessMessage runs: the restriction check, the
+//! placeholder read and the batched turn write. The gateway runs them on connections
+//! with generic plans (a batch's arrays change length on every call, and Postgres would
+//! otherwise re-plan most calls); among many conversations of one tenant, each must find
+//! its conversation's (or subject's) rows by index, not scan the tenant's rows.
+#![allow(clippy::unwrap_used)]
+
+use veil_testkit::TestDb;
+use veil_testkit::plans::{generic_plan, scan_conditions};
+
+/// Conversations of the grown tenant, ten turns and ten placeholders each.
+const CONVERSATIONS: i32 = 2_000;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let pool = db.pool("gateway").await?;
+    veil_gateway::MIGRATOR.run(&pool).await?;
+    veil_core::events::ensure_tables(&pool).await?;
+    let tenant = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO tenants (tenant_id, name, slug) VALUES ($1, 'Plans', 'plans')")
+        .bind(tenant)
+        .execute(&pool)
+        .await?;
+    let mut conn = pool.acquire().await?;
+    for state in ["never analyzed", "analyzed", "analyzed while small"] {
+        match state {
+            "never analyzed" => grow(&mut conn, tenant, CONVERSATIONS).await?,
+            "analyzed" => analyze(&mut conn).await?,
+            _ => {
+                // One conversation, statistics of that, then many conversations again.
+                for table in [
+                    "transcript_messages",
+                    "conversation_pseudonyms",
+                    "subject_restrictions",
+                ] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                grow(&mut conn, tenant, 1).await?;
+                analyze(&mut conn).await?;
+                grow(&mut conn, tenant, CONVERSATIONS).await?;
+            }
+        }
+        let mut statements = vec![(
+            veil_gateway::WRITE_TURNS_SQL,
+            "transcript_messages",
+            "conversation_id = ",
+        )];
+        // Statistics taken while the tenant was small make any read look cheap, and the
+        // placeholder and restriction reads then go through an index on the tenant
+        // alone. That lasts until autovacuum analyzes again (after 10 % of the rows
+        // changed), for the unbatched reads these replaced too; the turn
+        // write finds the next index by the conversation's key even then.
+        if state != "analyzed while small" {
+            statements.push((
+                veil_gateway::LOAD_MANY_SQL,
+                "conversation_pseudonyms",
+                "conversation_id = ",
+            ));
+            statements.push((
+                veil_gateway::RESTRICTED_AMONG_SQL,
+                "subject_restrictions",
+                "subject_ref = ",
+            ));
+        }
+        for (sql, relation, lookup) in statements {
+            let plan = generic_plan(&mut conn, sql).await?;
+            let conditions = scan_conditions(&plan, relation);
+            assert!(
+                !conditions.is_empty(),
+                "{state}: no read of {relation}: {plan:#}"
+            );
+            for condition in conditions {
+                assert!(
+                    condition.contains(lookup),
+                    "{state}: {relation} read by `{condition}`; plan: {plan:#}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds `conversations` conversations of ten turns and ten placeholders each, and a
+/// restricted subject per conversation.
+async fn grow(
+    conn: &mut sqlx::PgConnection,
+    tenant: uuid::Uuid,
+    conversations: i32,
+) -> anyhow::Result<()> {
+    let seed = uuid::Uuid::now_v7().simple().to_string();
+    let rows = [
+        "INSERT INTO transcript_messages
+             (message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
+              redacted_text, entity_counts)
+         SELECT gen_random_uuid(), $1, $2 || (i / 10), $2 || (i / 10), i % 10, 1, 'Hi',
+                '{}'
+         FROM generate_series(0, $3 * 10 - 1) AS i",
+        "INSERT INTO conversation_pseudonyms
+             (tenant_id, conversation_id, subject_ref, token, placeholder, entity_type,
+              number)
+         SELECT $1, $2 || (i / 10), $2 || (i / 10), 'tok_' || i, '<PERSON_' || i % 10 || '>',
+                'PERSON', i % 10
+         FROM generate_series(0, $3 * 10 - 1) AS i",
+        "INSERT INTO subject_restrictions (tenant_id, subject_ref)
+         SELECT $1, $2 || i FROM generate_series(0, $3 - 1) AS i",
+    ];
+    for sql in rows {
+        sqlx::query(sql)
+            .bind(tenant)
+            .bind(&seed)
+            .bind(conversations)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn analyze(conn: &mut sqlx::PgConnection) -> anyhow::Result<()> {
+    sqlx::query("ANALYZE transcript_messages, conversation_pseudonyms, subject_restrictions")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
