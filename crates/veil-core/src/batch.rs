@@ -3,8 +3,8 @@
 //! Calls that arrive while the resource is busy with earlier batches wait in a queue and
 //! leave together in the next batch, so under load N calls cost one round trip, and a
 //! caller on an idle system waits for nothing: a batch is sent as soon as a slot is free,
-//! never on a timer. At most `max_in_flight` batches run at once, each of at most
-//! `max_batch` calls.
+//! never on a timer. [`Limits`] bound the batches in flight, the calls in a batch and
+//! their size.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +27,24 @@ impl<I, O> Clone for Batcher<I, O> {
     }
 }
 
+/// How batches are cut.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Calls in one batch at most.
+    pub calls: usize,
+    /// Sum of the calls' sizes in one batch at most (a larger call goes alone). It keeps
+    /// a batch's statement or request small: sqlx 0.9.0 does not set TCP_NODELAY, and
+    /// over TLS a Postgres message longer than one 16 KiB record waits ~40 ms for the
+    /// server's delayed ACK (transact-rs/sqlx#4335).
+    pub bytes: usize,
+    /// Batches running at once.
+    pub in_flight: usize,
+}
+
+/// A [`Limits::bytes`] for batches that become one Postgres statement: their parameters
+/// with the statement's other messages stay inside one 16 KiB TLS record.
+pub const STATEMENT_BYTES: usize = 12 * 1024;
+
 /// The batching task is gone (the runtime is shutting down) or dropped this call's
 /// output (the batch function returned fewer outputs than inputs).
 #[derive(Debug, thiserror::Error)]
@@ -38,32 +56,44 @@ where
     I: Send + 'static,
     O: Send + 'static,
 {
-    /// Starts the batching task. `run` gets a batch's inputs and must return one output
-    /// per input, in the same order.
-    pub fn spawn<F, Fut>(max_batch: usize, max_in_flight: usize, run: F) -> Self
+    /// Starts the batching task. `size` tells a call's size (see [`Limits::bytes`]);
+    /// `run` gets a batch's inputs and must return one output per input, in order.
+    pub fn spawn<S, F, Fut>(limits: Limits, size: S, run: F) -> Self
     where
+        S: Fn(&I) -> usize + Send + 'static,
         F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<O>> + Send + 'static,
     {
         let (queue, mut jobs) = mpsc::unbounded_channel::<Job<I, O>>();
-        let max_batch = max_batch.max(1);
-        let slots = Arc::new(Semaphore::new(max_in_flight.max(1)));
+        let slots = Arc::new(Semaphore::new(limits.in_flight.max(1)));
         tokio::spawn(async move {
+            // The call that did not fit the last batch opens the next one.
+            let mut carried: Option<Job<I, O>> = None;
             loop {
                 // A slot first: while every slot is busy the queue fills, and the next
                 // batch takes all of it.
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     return;
                 };
-                let Some(first) = jobs.recv().await else {
-                    return;
+                let first = match carried.take() {
+                    Some(job) => job,
+                    None => match jobs.recv().await {
+                        Some(job) => job,
+                        None => return,
+                    },
                 };
+                let mut bytes = size(&first.0);
                 let mut batch = vec![first];
-                while batch.len() < max_batch {
-                    match jobs.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
+                while batch.len() < limits.calls {
+                    let Ok(job) = jobs.try_recv() else {
+                        break;
+                    };
+                    bytes += size(&job.0);
+                    if bytes > limits.bytes {
+                        carried = Some(job);
+                        break;
                     }
+                    batch.push(job);
                 }
                 let (inputs, replies): (Vec<I>, Vec<oneshot::Sender<O>>) =
                     batch.into_iter().unzip();
@@ -104,9 +134,16 @@ mod tests {
 
     #[tokio::test]
     async fn each_caller_gets_its_own_output() {
-        let batcher = Batcher::spawn(8, 2, |inputs: Vec<u32>| async move {
-            inputs.into_iter().map(|i| i * 10).collect::<Vec<_>>()
-        });
+        let limits = Limits {
+            calls: 8,
+            bytes: usize::MAX,
+            in_flight: 2,
+        };
+        let batcher = Batcher::spawn(
+            limits,
+            |_| 1,
+            |inputs: Vec<u32>| async move { inputs.into_iter().map(|i| i * 10).collect::<Vec<_>>() },
+        );
         let calls = (0..50).map(|i| {
             let batcher = batcher.clone();
             tokio::spawn(async move { (i, batcher.call(i).await.unwrap()) })
@@ -118,18 +155,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn calls_queued_behind_a_busy_slot_leave_together() {
+    async fn calls_queued_behind_a_busy_slot_leave_together_within_the_limits() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let (release, released) = tokio::sync::watch::channel(false);
         let seen = sizes.clone();
-        let batcher = Batcher::spawn(100, 1, move |inputs: Vec<u32>| {
-            seen.lock().unwrap().push(inputs.len());
-            let mut released = released.clone();
-            async move {
-                let _ = released.wait_for(|go| *go).await;
-                inputs
-            }
-        });
+        let limits = Limits {
+            calls: 100,
+            bytes: 25,
+            in_flight: 1,
+        };
+        // Each call's size is its value: 1 + 2 + ... + 6 = 21 fits, with 7 it would not.
+        let batcher = Batcher::spawn(
+            limits,
+            |i: &u32| *i as usize,
+            move |inputs: Vec<u32>| {
+                seen.lock().unwrap().push(inputs.len());
+                let mut released = released.clone();
+                async move {
+                    let _ = released.wait_for(|go| *go).await;
+                    inputs
+                }
+            },
+        );
         // The first call takes the only slot and holds it until released.
         let first = tokio::spawn(batcher.call(0));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -147,12 +194,21 @@ mod tests {
         for (i, call) in rest.into_iter().enumerate() {
             assert_eq!(call.await.unwrap(), i as u32 + 1);
         }
-        assert_eq!(*sizes.lock().unwrap(), vec![1, 10]);
+        assert_eq!(*sizes.lock().unwrap(), vec![1, 6, 3, 1]);
     }
 
     #[tokio::test]
     async fn a_short_answer_loses_the_calls_it_left_out() {
-        let batcher = Batcher::spawn(1, 1, |_inputs: Vec<u32>| async { Vec::<u32>::new() });
+        let limits = Limits {
+            calls: 1,
+            bytes: 1,
+            in_flight: 1,
+        };
+        let batcher = Batcher::spawn(
+            limits,
+            |_| 1,
+            |_inputs: Vec<u32>| async { Vec::<u32>::new() },
+        );
         assert!(batcher.call(1).await.is_err());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tonic::Request;
 use tonic::transport::Channel;
 use veil_core::auth::{Principal, TokenIssuer, attach_bearer};
-use veil_core::batch::Batcher;
+use veil_core::batch::{Batcher, Limits, STATEMENT_BYTES};
 use veil_core::client::{ClientTlsSettings, channel};
 use veil_core::error::ServiceError;
 use veil_proto::common::v1::{SubjectSelector, subject_selector};
@@ -40,10 +40,20 @@ pub struct TokenizeCall {
 
 type TokenizeAnswer = Result<Vec<String>, tonic::Status>;
 
-/// Calls merged into one vault Tokenize at most (each brings a message's values).
-const TOKENIZE_BATCH: usize = 32;
-/// Tokenize calls in flight at once; while all are busy, the next batch gathers.
-const TOKENIZE_IN_FLIGHT: usize = 4;
+/// How messages' Tokenize calls are merged: the vault writes a merged call's tokens in
+/// one statement (each value sealed, with its token, subject and type: its length plus
+/// about 100 bytes), so the statement size bounds a batch too.
+const TOKENIZE_LIMITS: Limits = Limits {
+    calls: 32,
+    bytes: STATEMENT_BYTES,
+    in_flight: 4,
+};
+
+impl TokenizeCall {
+    fn size(&self) -> usize {
+        self.values.iter().map(|(_, value)| value.len() + 100).sum()
+    }
+}
 
 impl Clients {
     pub fn new(
@@ -56,7 +66,7 @@ impl Clients {
             consent: channel("service.consent_url", &settings.consent_url, tls)?,
             retention: channel("service.retention_url", &settings.retention_url, tls)?,
             audit: channel("service.audit_url", &settings.audit_url, tls)?,
-            tokenizer: Batcher::spawn(TOKENIZE_BATCH, TOKENIZE_IN_FLIGHT, {
+            tokenizer: Batcher::spawn(TOKENIZE_LIMITS, TokenizeCall::size, {
                 let (vault, issuer) = (vault.clone(), issuer.clone());
                 move |calls| tokenize_batch(vault.clone(), issuer.clone(), calls)
             }),

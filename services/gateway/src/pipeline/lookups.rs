@@ -5,16 +5,18 @@
 
 use sqlx::PgPool;
 use uuid::Uuid;
-use veil_core::batch::Batcher;
+use veil_core::batch::{Batcher, Limits, STATEMENT_BYTES};
 use veil_core::error::ServiceError;
 
 use crate::pseudonyms::{self, Known, Wanted};
 use crate::restriction;
 
-/// Messages answered by one statement at most.
-const MAX_BATCH: usize = 64;
-/// Statements of each kind in flight at once.
-const IN_FLIGHT: usize = 2;
+/// Messages answered by one statement at most, and statements of each kind in flight.
+const LIMITS: Limits = Limits {
+    calls: 64,
+    bytes: STATEMENT_BYTES,
+    in_flight: 2,
+};
 
 type Answer<T> = Result<T, ServiceError>;
 
@@ -23,6 +25,14 @@ pub struct MapQuery {
     pub tenant: Uuid,
     pub conversation: String,
     pub tokens: Vec<String>,
+}
+
+impl MapQuery {
+    /// About how many bytes the query adds to the statement's parameters.
+    fn size(&self) -> usize {
+        let tokens: usize = self.tokens.iter().map(|t| t.len() + 16).sum();
+        self.conversation.len() + 30 + tokens
+    }
 }
 
 /// The batched reads; cheap to clone.
@@ -34,21 +44,25 @@ pub struct Lookups {
 
 impl Lookups {
     pub fn spawn(pool: PgPool) -> Self {
-        let restrictions = Batcher::spawn(MAX_BATCH, IN_FLIGHT, {
-            let pool = pool.clone();
-            move |subjects: Vec<(Uuid, String)>| {
+        let restrictions = Batcher::spawn(
+            LIMITS,
+            |(_, subject): &(Uuid, String)| subject.len() + 30,
+            {
                 let pool = pool.clone();
-                async move {
-                    let keys: Vec<(Uuid, &str)> =
-                        subjects.iter().map(|(t, s)| (*t, s.as_str())).collect();
-                    fan_out(
-                        restriction::restricted_among(&pool, &keys).await,
-                        subjects.len(),
-                    )
+                move |subjects: Vec<(Uuid, String)>| {
+                    let pool = pool.clone();
+                    async move {
+                        let keys: Vec<(Uuid, &str)> =
+                            subjects.iter().map(|(t, s)| (*t, s.as_str())).collect();
+                        fan_out(
+                            restriction::restricted_among(&pool, &keys).await,
+                            subjects.len(),
+                        )
+                    }
                 }
-            }
-        });
-        let maps = Batcher::spawn(MAX_BATCH, IN_FLIGHT, move |queries: Vec<MapQuery>| {
+            },
+        );
+        let maps = Batcher::spawn(LIMITS, MapQuery::size, move |queries: Vec<MapQuery>| {
             let pool = pool.clone();
             async move {
                 let wanted: Vec<Wanted<'_>> = queries

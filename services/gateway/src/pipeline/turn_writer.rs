@@ -6,15 +6,33 @@ use std::collections::HashSet;
 
 use sqlx::PgPool;
 use uuid::Uuid;
-use veil_core::batch::{BatchLost, Batcher};
+use veil_core::batch::{BatchLost, Batcher, Limits, STATEMENT_BYTES};
 use veil_core::events::RelayHandle;
 
 use crate::store::{self, TurnWrite};
 
-/// Turns in one statement at most.
-const MAX_BATCH: usize = 64;
-/// Statements in flight at once (each holds a pooled connection while it runs).
-const IN_FLIGHT: usize = 2;
+/// Turns in one statement at most, and statements in flight at once (each holds a
+/// pooled connection while it runs).
+const LIMITS: Limits = Limits {
+    calls: 64,
+    bytes: STATEMENT_BYTES,
+    in_flight: 2,
+};
+
+/// About how many bytes a turn adds to the statement's parameters.
+fn size(turn: &TurnWrite) -> usize {
+    let placeholders: usize = turn
+        .placeholders
+        .iter()
+        .map(|p| p.token.len() + p.placeholder.len() + p.entity_type.len() + 60)
+        .sum();
+    let events: usize = turn
+        .events
+        .iter()
+        .map(|e| e.payload.len() + e.subject.len() + 80)
+        .sum();
+    turn.redacted_text.len() + turn.entity_counts.len() + 150 + placeholders + events
+}
 
 type Written = sqlx::Result<i64>;
 
@@ -27,7 +45,7 @@ pub struct TurnWriter {
 impl TurnWriter {
     /// Starts the writer; the relay is woken after each batch to publish its events.
     pub fn spawn(pool: PgPool, relay: RelayHandle) -> Self {
-        let batcher = Batcher::spawn(MAX_BATCH, IN_FLIGHT, move |turns| {
+        let batcher = Batcher::spawn(LIMITS, size, move |turns| {
             let (pool, relay) = (pool.clone(), relay.clone());
             async move {
                 let written = write_batch(&pool, &turns).await;
