@@ -24,11 +24,10 @@ mod restriction;
 mod settings;
 mod store;
 
-mod turn_state;
-
 /// The per-message statements, for the plan test (tests/hot_plans.rs).
+pub use pseudonyms::LOAD_MANY_SQL;
+pub use restriction::RESTRICTED_AMONG_SQL;
 pub use store::WRITE_TURNS_SQL;
-pub use turn_state::TURN_STATE_SQL;
 
 use std::sync::Arc;
 
@@ -104,7 +103,7 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         limiter.clone(),
         clients.upstreams(),
     ));
-    // The per-message statements (restriction and placeholders, the turn write) are
+    // The per-message statements (restriction, placeholders, the batched turn write) are
     // written for generic plans (tests/hot_plans.rs checks them): left to choose,
     // Postgres re-plans a batch statement for most calls, as its arrays change length.
     // They get connections of their own with generic plans; everything else keeps

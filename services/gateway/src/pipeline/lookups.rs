@@ -1,66 +1,95 @@
-//! The per-message read of `ProcessMessage` (is the subject restricted, what does the
-//! conversation's map hold; see crate::turn_state), batched across concurrent messages
-//! like the turn writes (see [`super::turn_writer`]): under load one statement answers
-//! many messages, and on an idle gateway a message's read leaves at once.
+//! The per-message reads of `ProcessMessage` (is the subject restricted; what does the
+//! conversation's map already hold), batched across concurrent messages like the turn
+//! writes (see [`super::turn_writer`]): under load one statement answers many messages,
+//! and on an idle gateway a message's read leaves at once.
 
 use sqlx::PgPool;
 use uuid::Uuid;
 use veil_core::batch::{Batcher, Limits, STATEMENT_BYTES};
 use veil_core::error::ServiceError;
 
-use crate::turn_state::{self, Query, TurnState};
+use crate::pseudonyms::{self, Known, Wanted};
+use crate::restriction;
 
-/// Messages answered by one statement at most, and statements in flight at once.
+/// Messages answered by one statement at most, and statements of each kind in flight.
 const LIMITS: Limits = Limits {
     calls: 64,
     bytes: STATEMENT_BYTES,
     in_flight: 2,
 };
 
-type Answer = Result<TurnState, ServiceError>;
+type Answer<T> = Result<T, ServiceError>;
 
-/// A message's subject and conversation, owned for the batch.
-pub struct StateQuery {
+/// A conversation and the tokens of one message, owned for the batch.
+pub struct MapQuery {
     pub tenant: Uuid,
-    pub subject_ref: String,
     pub conversation: String,
+    pub tokens: Vec<String>,
 }
 
-impl StateQuery {
+impl MapQuery {
     /// About how many bytes the query adds to the statement's parameters.
     fn size(&self) -> usize {
-        self.subject_ref.len() + self.conversation.len() + 40
+        let tokens: usize = self.tokens.iter().map(|t| t.len() + 16).sum();
+        self.conversation.len() + 30 + tokens
     }
 }
 
-/// The batched read; cheap to clone.
+/// The batched reads; cheap to clone.
 #[derive(Clone)]
 pub struct Lookups {
-    states: Batcher<StateQuery, Answer>,
+    restrictions: Batcher<(Uuid, String), Answer<bool>>,
+    maps: Batcher<MapQuery, Answer<Known>>,
 }
 
 impl Lookups {
     pub fn spawn(pool: PgPool) -> Self {
-        let states = Batcher::spawn(LIMITS, StateQuery::size, move |batch: Vec<StateQuery>| {
+        let restrictions = Batcher::spawn(
+            LIMITS,
+            |(_, subject): &(Uuid, String)| subject.len() + 30,
+            {
+                let pool = pool.clone();
+                move |subjects: Vec<(Uuid, String)>| {
+                    let pool = pool.clone();
+                    async move {
+                        let keys: Vec<(Uuid, &str)> =
+                            subjects.iter().map(|(t, s)| (*t, s.as_str())).collect();
+                        fan_out(
+                            restriction::restricted_among(&pool, &keys).await,
+                            subjects.len(),
+                        )
+                    }
+                }
+            },
+        );
+        let maps = Batcher::spawn(LIMITS, MapQuery::size, move |queries: Vec<MapQuery>| {
             let pool = pool.clone();
             async move {
-                let queries: Vec<Query<'_>> = batch
+                let wanted: Vec<Wanted<'_>> = queries
                     .iter()
-                    .map(|q| Query {
+                    .map(|q| Wanted {
                         tenant: q.tenant,
-                        subject_ref: &q.subject_ref,
                         conversation: &q.conversation,
+                        tokens: &q.tokens,
                     })
                     .collect();
-                fan_out(turn_state::load_many(&pool, &queries).await, batch.len())
+                fan_out(pseudonyms::load_many(&pool, &wanted).await, queries.len())
             }
         });
-        Self { states }
+        Self { restrictions, maps }
     }
 
-    /// The subject's restriction and the conversation's map, as committed now.
-    pub async fn turn_state(&self, query: StateQuery) -> Answer {
-        self.states
+    /// Whether the subject's processing is restricted (GDPR Art. 18), as committed now.
+    pub async fn is_restricted(&self, tenant: Uuid, subject_ref: &str) -> Answer<bool> {
+        self.restrictions
+            .call((tenant, subject_ref.to_string()))
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?
+    }
+
+    /// The conversation's placeholders of `tokens` and its highest numbers.
+    pub async fn known(&self, query: MapQuery) -> Answer<Known> {
+        self.maps
             .call(query)
             .await
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?
@@ -69,7 +98,7 @@ impl Lookups {
 
 /// One answer per message from a batch's result. A failed statement fails each of its
 /// messages: the first answer carries the error (logged once), the others its kind.
-fn fan_out<T>(result: sqlx::Result<Vec<T>>, count: usize) -> Vec<Result<T, ServiceError>> {
+fn fan_out<T>(result: sqlx::Result<Vec<T>>, count: usize) -> Vec<Answer<T>> {
     match result {
         Ok(values) if values.len() == count => values.into_iter().map(Ok).collect(),
         Ok(_) => (0..count)
@@ -85,8 +114,7 @@ fn fan_out<T>(result: sqlx::Result<Vec<T>>, count: usize) -> Vec<Result<T, Servi
                 ServiceError::Unavailable(m) => ServiceError::Unavailable(m.clone()),
                 _ => ServiceError::internal(anyhow::anyhow!("a batched read failed")),
             };
-            let mut answers: Vec<Result<T, ServiceError>> =
-                (1..count).map(|_| Err(again(&first))).collect();
+            let mut answers: Vec<Answer<T>> = (1..count).map(|_| Err(again(&first))).collect();
             answers.insert(0, Err(first));
             answers
         }

@@ -10,13 +10,12 @@ use veil_pii::{Operator, Policy, PolicySpec};
 use veil_proto::gateway::v1::{MessageRole, ProcessMessageRequest, ProcessMessageResponse};
 
 use super::commands::CommandSubject;
-use super::lookups::StateQuery;
+use super::lookups::MapQuery;
 use super::notices::NoticeSubject;
 use super::persist::Turn;
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::engine::{self, Engine};
 use crate::pseudonyms::{self, Known};
-use crate::turn_state::TurnState;
 
 impl PipelineApi {
     pub(super) async fn process(
@@ -37,22 +36,10 @@ impl PipelineApi {
         let tenant = call.tenant;
         let subject_ref = self.subjects.subject_ref(&tenant, &context.subject_id);
         // GDPR Art. 18: a restricted subject's turn is stored but used for no purpose and
-        // not handed back to the bot. Read with the conversation's placeholders, which
-        // the lock-free read may take now: a concurrent turn only adds rows (ON CONFLICT
-        // keeps the first), and a token it added is found taken when this turn writes.
-        let TurnState {
-            restricted,
-            known: Known {
-                rows: known,
-                counters,
-            },
-        } = self
+        // not handed back to the bot (one primary-key lookup, see crate::restriction).
+        let restricted = self
             .lookups
-            .turn_state(StateQuery {
-                tenant: tenant.as_uuid(),
-                subject_ref: subject_ref.as_str().to_string(),
-                conversation: context.conversation_id.clone(),
-            })
+            .is_restricted(tenant.as_uuid(), subject_ref.as_str())
             .await?;
         let purposes: &[String] = if restricted { &[] } else { &context.purposes };
         let policy = self.policies.get(&self.pool, tenant).await?;
@@ -116,7 +103,23 @@ impl PipelineApi {
             None
         };
 
-        // Placeholders come from the conversation's stored rows, read above.
+        // Placeholders come from the conversation's stored rows; the lock-free read is
+        // safe because a concurrent turn only adds rows (ON CONFLICT keeps the first).
+        // A message with nothing to pseudonymize needs no placeholder, so no read.
+        let Known {
+            rows: known,
+            counters,
+        } = if tokens.is_empty() {
+            Known::default()
+        } else {
+            self.lookups
+                .known(MapQuery {
+                    tenant: tenant.as_uuid(),
+                    conversation: context.conversation_id.clone(),
+                    tokens: tokens.clone(),
+                })
+                .await?
+        };
         let mut map =
             pseudonyms::rebuild(&known, &counters, &by_token).map_err(ServiceError::internal)?;
         let redacted = self
