@@ -57,9 +57,6 @@ pub type Config = Settings<GatewaySettings>;
 /// Migrations of the `gateway` schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Connections of the pipeline's per-message statements (see [`build`]).
-const HOT_CONNECTIONS: u32 = 8;
-
 /// Connects, migrates and binds; the returned service is ready to run.
 pub async fn build(settings: Config) -> anyhow::Result<Service> {
     let subjects = SubjectKeys::from_settings(&settings.privacy)?;
@@ -110,7 +107,7 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
     // Postgres' choice.
     let hot = veil_core::config::DatabaseSettings {
         generic_plans: true,
-        max_connections: HOT_CONNECTIONS,
+        max_connections: pipeline::HOT_CONNECTIONS,
         ..settings.database.clone()
     };
     let hot_pool = veil_core::db::connect(&hot).await?;

@@ -15,8 +15,11 @@ use crate::restriction;
 const LIMITS: Limits = Limits {
     calls: 64,
     bytes: STATEMENT_BYTES,
-    in_flight: 2,
+    in_flight: IN_FLIGHT,
 };
+
+/// Statements in flight at once.
+pub const IN_FLIGHT: usize = 2;
 
 type Answer<T> = Result<T, ServiceError>;
 

@@ -16,8 +16,11 @@ use crate::store::{self, TurnWrite};
 const LIMITS: Limits = Limits {
     calls: 64,
     bytes: STATEMENT_BYTES,
-    in_flight: 2,
+    in_flight: IN_FLIGHT,
 };
+
+/// Statements in flight at once.
+pub const IN_FLIGHT: usize = 2;
 
 /// About how many bytes a turn adds to the statement's parameters.
 fn size(turn: &TurnWrite) -> usize {
