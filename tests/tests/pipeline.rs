@@ -171,3 +171,52 @@ async fn concurrent_turns_of_one_conversation_all_land_in_order() -> anyhow::Res
     assert_eq!(indexes, (0..8).collect::<Vec<i64>>());
     stack.stop().await
 }
+
+/// Concurrent messages share vault calls; a value the vault refuses must fail only the
+/// message that carries it, with an error about its own item, never its neighbours.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_the_vault_refuses_fails_only_its_own_message() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let mut settings = stack_settings(&env);
+    settings.vault.service.max_token_value_bytes = 40;
+    let stack = TestStack::start(settings).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "merged").await?;
+    let long = format!("{}@example.org", "x".repeat(48));
+    // Late in the burst, so that its Tokenize queues behind busy slots and is merged.
+    const BAD: usize = 40;
+    let mut calls = Vec::new();
+    for i in 0..48 {
+        let mut client = PrivacyGatewayServiceClient::new(gateway.clone());
+        let key = tenant.bot_key.clone();
+        let address = if i == BAD {
+            long.clone()
+        } else {
+            format!("user{i}@example.org")
+        };
+        calls.push(tokio::spawn(async move {
+            let text = format!("My email is {address}, thanks.");
+            let request = message(&format!("conv-m{i}"), &format!("customer-m{i}"), &text);
+            client.process_message(bearer(request, &key)).await
+        }));
+    }
+    for (i, call) in calls.into_iter().enumerate() {
+        let answer = call.await?;
+        if i == BAD {
+            let status = answer.expect_err("the vault refuses a 60-byte value");
+            assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+            assert!(status.message().contains("items[0].value"), "{status:?}");
+            assert!(
+                !status.message().contains(&long),
+                "value echoed: {status:?}"
+            );
+        } else {
+            let reply = answer?.into_inner();
+            assert_eq!(
+                reply.redacted_text,
+                "My email is <EMAIL_ADDRESS_1>, thanks."
+            );
+        }
+    }
+    stack.stop().await
+}
