@@ -56,38 +56,31 @@ impl Base {
     pub async fn seed_gateway(&self, subject: &str, days_old: i32) {
         let subject_ref = self.subjects.subject_ref(&self.tenant, subject);
         let mut tx = self.gateway_db.begin().await.unwrap();
-        sqlx::query(
+        let tables = [
             "INSERT INTO transcript_messages (message_id, tenant_id, conversation_id, subject_ref,
                  turn_index, role, redacted_text, created_at)
              SELECT gen_random_uuid(), $1, $2 || '-' || (i / 100), $3, i % 100, 1,
                     'Please call me at <PHONE_NUMBER_1>, turn ' || i,
                     now() - make_interval(days => $5)
              FROM generate_series(0, $4 - 1) AS i",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(subject)
-        .bind(subject_ref.as_str())
-        .bind(ROWS)
-        .bind(days_old)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        sqlx::query(
             "INSERT INTO conversation_pseudonyms (tenant_id, conversation_id, token, placeholder,
                  entity_type, number, subject_ref, created_at)
              SELECT $1, $2 || '-' || (i / 100), 'tok_BENCH_' || $2 || '_' || i,
                     '<PHONE_NUMBER_' || (i % 100 + 1) || '>', 'PHONE_NUMBER', i % 100 + 1, $3,
                     now() - make_interval(days => $5)
              FROM generate_series(0, $4 - 1) AS i",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(subject)
-        .bind(subject_ref.as_str())
-        .bind(ROWS)
-        .bind(days_old)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        ];
+        for sql in tables {
+            sqlx::query(sql)
+                .bind(self.tenant.as_uuid())
+                .bind(subject)
+                .bind(subject_ref.as_str())
+                .bind(ROWS)
+                .bind(days_old)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
         tx.commit().await.unwrap();
     }
 
