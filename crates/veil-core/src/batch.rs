@@ -10,9 +10,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::Instrument as _;
 
-/// One queued call: its input and where its output goes.
-type Job<I, O> = (I, oneshot::Sender<O>);
+/// One queued call: its input, where its output goes, and the caller's span.
+type Job<I, O> = (I, oneshot::Sender<O>, tracing::Span);
+
+/// Callers a batch's span links to at most.
+const MAX_LINKS: usize = 32;
 
 /// A handle to a batching task; cheap to clone.
 pub struct Batcher<I, O> {
@@ -30,6 +34,8 @@ impl<I, O> Clone for Batcher<I, O> {
 /// How batches are cut.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// What the batches are, for their tracing span (`batch`, field `of`).
+    pub name: &'static str,
     /// Calls in one batch at most.
     pub calls: usize,
     /// Sum of the calls' sizes in one batch at most (a larger call goes alone). It keeps
@@ -95,17 +101,30 @@ where
                     }
                     batch.push(job);
                 }
-                let (inputs, replies): (Vec<I>, Vec<oneshot::Sender<O>>) =
-                    batch.into_iter().unzip();
-                let work = run(inputs);
-                tokio::spawn(async move {
-                    let outputs = work.await;
-                    for (output, reply) in outputs.into_iter().zip(replies) {
-                        // A caller that gave up no longer listens; nothing to do.
-                        let _ = reply.send(output);
+                // The batch runs in a span of its own that follows from each caller's
+                // (a link in the trace), so a slow call can be traced to its batch.
+                let span = tracing::info_span!("batch", of = limits.name, calls = batch.len());
+                let mut inputs = Vec::with_capacity(batch.len());
+                let mut replies = Vec::with_capacity(batch.len());
+                for (input, reply, caller) in batch {
+                    if replies.len() < MAX_LINKS {
+                        span.follows_from(&caller);
                     }
-                    drop(slot);
-                });
+                    inputs.push(input);
+                    replies.push(reply);
+                }
+                let work = run(inputs);
+                tokio::spawn(
+                    async move {
+                        let outputs = work.await;
+                        for (output, reply) in outputs.into_iter().zip(replies) {
+                            // A caller that gave up no longer listens; nothing to do.
+                            let _ = reply.send(output);
+                        }
+                        drop(slot);
+                    }
+                    .instrument(span),
+                );
             }
         });
         Self { queue }
@@ -115,7 +134,7 @@ where
     /// returns the wait for its batch's answer.
     pub fn call(&self, input: I) -> impl Future<Output = Result<O, BatchLost>> + use<I, O> {
         let (reply, answer) = oneshot::channel();
-        let queued = self.queue.send((input, reply));
+        let queued = self.queue.send((input, reply, tracing::Span::current()));
         async move {
             queued.map_err(|_| BatchLost)?;
             answer.await.map_err(|_| BatchLost)
@@ -135,6 +154,7 @@ mod tests {
     #[tokio::test]
     async fn each_caller_gets_its_own_output() {
         let limits = Limits {
+            name: "test",
             calls: 8,
             bytes: usize::MAX,
             in_flight: 2,
@@ -160,6 +180,7 @@ mod tests {
         let (release, released) = tokio::sync::watch::channel(false);
         let seen = sizes.clone();
         let limits = Limits {
+            name: "test",
             calls: 100,
             bytes: 25,
             in_flight: 1,
@@ -200,6 +221,7 @@ mod tests {
     #[tokio::test]
     async fn a_short_answer_loses_the_calls_it_left_out() {
         let limits = Limits {
+            name: "test",
             calls: 1,
             bytes: 1,
             in_flight: 1,
@@ -210,5 +232,52 @@ mod tests {
             |_inputs: Vec<u32>| async { Vec::<u32>::new() },
         );
         assert!(batcher.call(1).await.is_err());
+    }
+
+    /// Records how often a span was said to follow from another.
+    #[derive(Clone, Default)]
+    struct FollowsFrom(Arc<Mutex<usize>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for FollowsFrom {
+        fn on_follows_from(
+            &self,
+            _span: &tracing::span::Id,
+            _follows: &tracing::span::Id,
+            _ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            *self.0.lock().unwrap() += 1;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_span_follows_from_each_callers_span() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        let links = FollowsFrom::default();
+        let subscriber = tracing_subscriber::registry().with(links.clone());
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let limits = Limits {
+            name: "test",
+            calls: 10,
+            bytes: usize::MAX,
+            in_flight: 1,
+        };
+        let batcher = Batcher::spawn(limits, |_| 1, |inputs: Vec<u32>| async move { inputs });
+        // Four calls, three of them made inside a span of their own.
+        let calls: Vec<_> = (0..4)
+            .map(|i| {
+                if i == 0 {
+                    return batcher.call(i);
+                }
+                let span = tracing::info_span!("caller", i);
+                let _entered = span.enter();
+                batcher.call(i)
+            })
+            .collect();
+        for (i, call) in (0..).zip(calls) {
+            assert_eq!(call.await.unwrap(), i);
+        }
+        // Whichever batches they went in, each caller's span is followed once.
+        assert_eq!(*links.0.lock().unwrap(), 3);
     }
 }

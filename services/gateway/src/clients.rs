@@ -44,6 +44,7 @@ type TokenizeAnswer = Result<Vec<String>, tonic::Status>;
 /// one statement (each value sealed, with its token, subject and type: its length plus
 /// about 100 bytes), so the statement size bounds a batch too.
 const TOKENIZE_LIMITS: Limits = Limits {
+    name: "vault tokenize",
     calls: 32,
     bytes: STATEMENT_BYTES,
     in_flight: 4,

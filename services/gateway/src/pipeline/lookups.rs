@@ -13,6 +13,7 @@ use crate::restriction;
 
 /// Messages answered by one statement at most, and statements of each kind in flight.
 const LIMITS: Limits = Limits {
+    name: "per-message reads",
     calls: 64,
     bytes: STATEMENT_BYTES,
     in_flight: IN_FLIGHT,
@@ -47,8 +48,12 @@ pub struct Lookups {
 
 impl Lookups {
     pub fn spawn(pool: PgPool) -> Self {
+        let restriction_reads = Limits {
+            name: "restriction reads",
+            ..LIMITS
+        };
         let restrictions = Batcher::spawn(
-            LIMITS,
+            restriction_reads,
             |(_, subject): &(Uuid, String)| subject.len() + 30,
             {
                 let pool = pool.clone();
@@ -65,20 +70,28 @@ impl Lookups {
                 }
             },
         );
-        let maps = Batcher::spawn(LIMITS, MapQuery::size, move |queries: Vec<MapQuery>| {
-            let pool = pool.clone();
-            async move {
-                let wanted: Vec<Wanted<'_>> = queries
-                    .iter()
-                    .map(|q| Wanted {
-                        tenant: q.tenant,
-                        conversation: &q.conversation,
-                        tokens: &q.tokens,
-                    })
-                    .collect();
-                fan_out(pseudonyms::load_many(&pool, &wanted).await, queries.len())
-            }
-        });
+        let placeholder_reads = Limits {
+            name: "placeholder reads",
+            ..LIMITS
+        };
+        let maps = Batcher::spawn(
+            placeholder_reads,
+            MapQuery::size,
+            move |queries: Vec<MapQuery>| {
+                let pool = pool.clone();
+                async move {
+                    let wanted: Vec<Wanted<'_>> = queries
+                        .iter()
+                        .map(|q| Wanted {
+                            tenant: q.tenant,
+                            conversation: &q.conversation,
+                            tokens: &q.tokens,
+                        })
+                        .collect();
+                    fan_out(pseudonyms::load_many(&pool, &wanted).await, queries.len())
+                }
+            },
+        );
         Self { restrictions, maps }
     }
 

@@ -14,6 +14,7 @@ use crate::store::{self, TurnWrite};
 /// Turns in one statement at most, and statements in flight at once (each holds a
 /// pooled connection while it runs).
 const LIMITS: Limits = Limits {
+    name: "turn writes",
     calls: 64,
     bytes: STATEMENT_BYTES,
     in_flight: IN_FLIGHT,
