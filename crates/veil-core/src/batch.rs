@@ -51,11 +51,30 @@ pub struct Limits {
 /// with the statement's other messages stay inside one 16 KiB TLS record.
 pub const STATEMENT_BYTES: usize = 12 * 1024;
 
+impl Limits {
+    /// Batches that each become one Postgres statement: up to 64 calls within
+    /// [`STATEMENT_BYTES`], `in_flight` statements (pooled connections) at once.
+    pub const fn statements(name: &'static str, in_flight: usize) -> Self {
+        Self {
+            name,
+            calls: 64,
+            bytes: STATEMENT_BYTES,
+            in_flight,
+        }
+    }
+}
+
 /// The batching task is gone (the runtime is shutting down) or dropped this call's
 /// output (the batch function returned fewer outputs than inputs).
 #[derive(Debug, thiserror::Error)]
 #[error("the batch this call joined ended without an answer")]
 pub struct BatchLost;
+
+impl From<BatchLost> for crate::error::ServiceError {
+    fn from(lost: BatchLost) -> Self {
+        Self::Unavailable(lost.to_string())
+    }
+}
 
 impl<I, O> Batcher<I, O>
 where
@@ -151,14 +170,18 @@ mod tests {
 
     use super::*;
 
+    fn limits(calls: usize, bytes: usize, in_flight: usize) -> Limits {
+        Limits {
+            name: "test",
+            calls,
+            bytes,
+            in_flight,
+        }
+    }
+
     #[tokio::test]
     async fn each_caller_gets_its_own_output() {
-        let limits = Limits {
-            name: "test",
-            calls: 8,
-            bytes: usize::MAX,
-            in_flight: 2,
-        };
+        let limits = limits(8, usize::MAX, 2);
         let batcher = Batcher::spawn(
             limits,
             |_| 1,
@@ -179,12 +202,7 @@ mod tests {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let (release, released) = tokio::sync::watch::channel(false);
         let seen = sizes.clone();
-        let limits = Limits {
-            name: "test",
-            calls: 100,
-            bytes: 25,
-            in_flight: 1,
-        };
+        let limits = limits(100, 25, 1);
         // Each call's size is its value: 1 + 2 + ... + 6 = 21 fits, with 7 it would not.
         let batcher = Batcher::spawn(
             limits,
@@ -220,12 +238,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_answer_loses_the_calls_it_left_out() {
-        let limits = Limits {
-            name: "test",
-            calls: 1,
-            bytes: 1,
-            in_flight: 1,
-        };
+        let limits = limits(1, 1, 1);
         let batcher = Batcher::spawn(
             limits,
             |_| 1,
@@ -256,12 +269,7 @@ mod tests {
         let links = FollowsFrom::default();
         let subscriber = tracing_subscriber::registry().with(links.clone());
         let _guard = tracing::subscriber::set_default(subscriber);
-        let limits = Limits {
-            name: "test",
-            calls: 10,
-            bytes: usize::MAX,
-            in_flight: 1,
-        };
+        let limits = limits(10, usize::MAX, 1);
         let batcher = Batcher::spawn(limits, |_| 1, |inputs: Vec<u32>| async move { inputs });
         // Four calls, three of them made inside a span of their own.
         let calls: Vec<_> = (0..4)

@@ -118,7 +118,7 @@ impl Clients {
         self.tokenizer
             .call(call)
             .await
-            .map_err(|e| tonic::Status::unavailable(e.to_string()))?
+            .map_err(ServiceError::from)?
     }
 
     /// The originals of `tokens` for the subject (restoring text to that same subject).

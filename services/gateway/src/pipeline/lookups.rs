@@ -5,21 +5,13 @@
 
 use sqlx::PgPool;
 use uuid::Uuid;
-use veil_core::batch::{Batcher, Limits, STATEMENT_BYTES};
+use veil_core::batch::{Batcher, Limits};
 use veil_core::error::ServiceError;
 
 use crate::pseudonyms::{self, Known, Wanted};
 use crate::restriction;
 
-/// Messages answered by one statement at most, and statements of each kind in flight.
-const LIMITS: Limits = Limits {
-    name: "per-message reads",
-    calls: 64,
-    bytes: STATEMENT_BYTES,
-    in_flight: IN_FLIGHT,
-};
-
-/// Statements in flight at once.
+/// Statements of each kind in flight at once.
 pub const IN_FLIGHT: usize = 2;
 
 type Answer<T> = Result<T, ServiceError>;
@@ -48,12 +40,8 @@ pub struct Lookups {
 
 impl Lookups {
     pub fn spawn(pool: PgPool) -> Self {
-        let restriction_reads = Limits {
-            name: "restriction reads",
-            ..LIMITS
-        };
         let restrictions = Batcher::spawn(
-            restriction_reads,
+            Limits::statements("restriction reads", IN_FLIGHT),
             |(_, subject): &(Uuid, String)| subject.len() + 30,
             {
                 let pool = pool.clone();
@@ -70,12 +58,8 @@ impl Lookups {
                 }
             },
         );
-        let placeholder_reads = Limits {
-            name: "placeholder reads",
-            ..LIMITS
-        };
         let maps = Batcher::spawn(
-            placeholder_reads,
+            Limits::statements("placeholder reads", IN_FLIGHT),
             MapQuery::size,
             move |queries: Vec<MapQuery>| {
                 let pool = pool.clone();
@@ -99,16 +83,12 @@ impl Lookups {
     pub async fn is_restricted(&self, tenant: Uuid, subject_ref: &str) -> Answer<bool> {
         self.restrictions
             .call((tenant, subject_ref.to_string()))
-            .await
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))?
+            .await?
     }
 
     /// The conversation's placeholders of `tokens` and its highest numbers.
     pub async fn known(&self, query: MapQuery) -> Answer<Known> {
-        self.maps
-            .call(query)
-            .await
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))?
+        self.maps.call(query).await?
     }
 }
 

@@ -136,7 +136,7 @@ impl PipelineApi {
             .turns
             .write(write)
             .await
-            .map_err(|e| Retry::Failed(ServiceError::Unavailable(e.to_string())))?
+            .map_err(|lost| Retry::Failed(lost.into()))?
             .map_err(Retry::from)?;
         Ok(Stored {
             message_id: message_id_text,

@@ -6,21 +6,12 @@ use std::collections::HashSet;
 
 use sqlx::PgPool;
 use uuid::Uuid;
-use veil_core::batch::{BatchLost, Batcher, Limits, STATEMENT_BYTES};
+use veil_core::batch::{BatchLost, Batcher, Limits};
 use veil_core::events::RelayHandle;
 
 use crate::store::{self, TurnWrite};
 
-/// Turns in one statement at most, and statements in flight at once (each holds a
-/// pooled connection while it runs).
-const LIMITS: Limits = Limits {
-    name: "turn writes",
-    calls: 64,
-    bytes: STATEMENT_BYTES,
-    in_flight: IN_FLIGHT,
-};
-
-/// Statements in flight at once.
+/// Statements in flight at once (each holds a pooled connection while it runs).
 pub const IN_FLIGHT: usize = 2;
 
 /// About how many bytes a turn adds to the statement's parameters.
@@ -49,14 +40,18 @@ pub struct TurnWriter {
 impl TurnWriter {
     /// Starts the writer; the relay is woken after each batch to publish its events.
     pub fn spawn(pool: PgPool, relay: RelayHandle) -> Self {
-        let batcher = Batcher::spawn(LIMITS, size, move |turns| {
-            let (pool, relay) = (pool.clone(), relay.clone());
-            async move {
-                let written = write_batch(&pool, &turns).await;
-                relay.notify();
-                written
-            }
-        });
+        let batcher = Batcher::spawn(
+            Limits::statements("turn writes", IN_FLIGHT),
+            size,
+            move |turns| {
+                let (pool, relay) = (pool.clone(), relay.clone());
+                async move {
+                    let written = write_batch(&pool, &turns).await;
+                    relay.notify();
+                    written
+                }
+            },
+        );
         Self { batcher }
     }
 
