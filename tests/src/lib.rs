@@ -18,24 +18,14 @@ pub const BOOTSTRAP_KEY: &str = "test-bootstrap-key-0123456789abcdef0123456789";
 
 /// Settings of all five services on `env`.
 pub fn stack_settings(env: &TestEnv) -> StackSettings {
-    let mut gateway = env.settings::<veil_gateway::GatewaySettings>("gateway");
-    gateway.service.bootstrap_admin_key = veil_core::types::Personal::new(BOOTSTRAP_KEY.into());
-    let mut vault = env.settings::<veil_vault::VaultSettings>("vault");
-    vault.service.master_keys.insert(
-        "1".into(),
-        veil_core::types::Personal::new(
-            veil_core::crypto::KeyBytes::generate()
-                .to_base64()
-                .to_string(),
-        ),
-    );
     StackSettings {
-        gateway,
+        gateway: env.settings("gateway"),
         consent: env.settings("consent"),
-        vault,
+        vault: env.settings("vault"),
         retention: env.settings("retention"),
         audit: env.settings("audit"),
     }
+    .with_throwaway_keys(BOOTSTRAP_KEY)
 }
 
 /// Five running services.

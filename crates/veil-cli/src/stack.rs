@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 use veil_core::app::Service;
 use veil_core::config::{Settings, Sources};
+use veil_core::types::Personal;
 
 /// Settings of every service.
 pub struct StackSettings {
@@ -32,6 +33,18 @@ impl StackSettings {
             retention: Settings::load(veil_retention::NAME, sources)?,
             audit: Settings::load(veil_audit::NAME, sources)?,
         })
+    }
+
+    /// For a throwaway stack (tests, `veil bench`): `bootstrap` as the platform-admin
+    /// key and a freshly generated vault master key, which nothing outlives.
+    pub fn with_throwaway_keys(mut self, bootstrap: &str) -> Self {
+        self.gateway.service.bootstrap_admin_key = Personal::new(bootstrap.to_string());
+        let master = veil_core::crypto::KeyBytes::generate().to_base64();
+        self.vault
+            .service
+            .master_keys
+            .insert("1".into(), Personal::new(master.to_string()));
+        self
     }
 }
 

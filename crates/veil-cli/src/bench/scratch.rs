@@ -93,25 +93,16 @@ impl Scratch {
     /// baseline fit under a default `max_connections = 100` shared with other users.
     pub fn stack_settings(&self) -> StackSettings {
         let mut gateway = self.settings::<veil_gateway::GatewaySettings>("gateway", 16);
-        gateway.service.bootstrap_admin_key = Personal::new(self.bootstrap_key.clone());
         // The benchmark measures the pipeline, not the per-key limiter.
         gateway.service.rate_limit_per_second = 0;
-        let mut vault = self.settings::<veil_vault::VaultSettings>("vault", 12);
-        vault.service.master_keys.insert(
-            "1".into(),
-            Personal::new(
-                veil_core::crypto::KeyBytes::generate()
-                    .to_base64()
-                    .to_string(),
-            ),
-        );
         StackSettings {
             gateway,
             consent: self.settings("consent", 8),
-            vault,
+            vault: self.settings("vault", 12),
             retention: self.settings("retention", 4),
             audit: self.settings("audit", 6),
         }
+        .with_throwaway_keys(&self.bootstrap_key)
     }
 
     /// Drops the database and deletes the stream; best effort, reports what failed.

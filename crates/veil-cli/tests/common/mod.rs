@@ -12,24 +12,14 @@ use veil_testkit::{Running, TestEnv, spawn};
 
 /// Settings of all five services on `env`, with `bootstrap` as the platform-admin key.
 pub fn stack_settings(env: &TestEnv, bootstrap: &str) -> StackSettings {
-    let mut gateway = env.settings::<veil_gateway::GatewaySettings>("gateway");
-    gateway.service.bootstrap_admin_key = veil_core::types::Personal::new(bootstrap.into());
-    let mut vault = env.settings::<veil_vault::VaultSettings>("vault");
-    vault.service.master_keys.insert(
-        "1".into(),
-        veil_core::types::Personal::new(
-            veil_core::crypto::KeyBytes::generate()
-                .to_base64()
-                .to_string(),
-        ),
-    );
     StackSettings {
-        gateway,
+        gateway: env.settings("gateway"),
         consent: env.settings("consent"),
-        vault,
+        vault: env.settings("vault"),
         retention: env.settings("retention"),
         audit: env.settings("audit"),
     }
+    .with_throwaway_keys(bootstrap)
 }
 
 /// The five services running, and the binary pointed at their gateway.
