@@ -23,11 +23,11 @@ mod restore;
 mod restriction;
 mod settings;
 mod store;
+mod turn_state;
 
 /// The per-message statements, for the plan test (tests/hot_plans.rs).
-pub use pseudonyms::LOAD_MANY_SQL;
-pub use restriction::RESTRICTED_AMONG_SQL;
 pub use store::WRITE_TURNS_SQL;
+pub use turn_state::TURN_STATE_SQL;
 
 use std::sync::Arc;
 

@@ -16,97 +16,12 @@ pub struct Row {
     pub entity_type: String,
 }
 
-/// A row of [`load_many`]'s query: a known placeholder, or an entity type's highest
-/// number, of the `i`-th conversation asked for (from 1).
-#[derive(sqlx::FromRow)]
-struct Found {
-    i: i64,
-    token: Option<String>,
-    placeholder: Option<String>,
-    entity_type: String,
-    number: Option<i32>,
-}
-
 /// What a message needs of its conversation's map: the rows of its tokens, and the
 /// highest placeholder number per entity type.
 #[derive(Debug, Default)]
 pub struct Known {
     pub rows: Vec<Row>,
     pub counters: BTreeMap<String, i32>,
-}
-
-/// A conversation and the tokens a message brings to it.
-pub struct Wanted<'a> {
-    pub tenant: Uuid,
-    pub conversation: &'a str,
-    pub tokens: &'a [String],
-}
-
-/// [`load_many`]'s statement (public for the plan test, tests/hot_plans.rs).
-pub const LOAD_MANY_SQL: &str = "SELECT x.i, f.token, f.placeholder, f.entity_type, f.number
-    FROM UNNEST($1::uuid[], $2::text[]) WITH ORDINALITY AS x(tenant_id, conversation_id, i)
-    CROSS JOIN LATERAL (
-        SELECT p.token, p.placeholder, p.entity_type, NULL::int AS number
-        FROM conversation_pseudonyms p
-        WHERE p.tenant_id = x.tenant_id AND p.conversation_id = x.conversation_id
-          AND p.token = ANY (ARRAY(SELECT w.token
-                                   FROM UNNEST($3::int8[], $4::text[]) AS w(i, token)
-                                   WHERE w.i = x.i))
-        UNION ALL
-        SELECT NULL, NULL, p.entity_type, max(p.number)
-        FROM conversation_pseudonyms p
-        WHERE p.tenant_id = x.tenant_id AND p.conversation_id = x.conversation_id
-        GROUP BY p.entity_type
-    ) f";
-
-/// [`Known`] for each of `wanted`, in order, in one round trip (this runs for every
-/// message that has values to pseudonymize, batched across concurrent messages). Each
-/// conversation is looked up by its own index scans (LATERAL), whatever the plan.
-pub async fn load_many(db: impl PgExecutor<'_>, wanted: &[Wanted<'_>]) -> sqlx::Result<Vec<Known>> {
-    let tenants: Vec<Uuid> = wanted.iter().map(|w| w.tenant).collect();
-    let conversations: Vec<&str> = wanted.iter().map(|w| w.conversation).collect();
-    let mut token_of = Vec::new();
-    let mut tokens = Vec::new();
-    for (i, w) in (1_i64..).zip(wanted) {
-        for token in w.tokens {
-            token_of.push(i);
-            tokens.push(token.as_str());
-        }
-    }
-    // Rows with a token are a message's known placeholders; rows without one carry an
-    // entity type's highest number.
-    let found: Vec<Found> = sqlx::query_as(LOAD_MANY_SQL)
-        .bind(&tenants)
-        .bind(&conversations)
-        .bind(&token_of)
-        .bind(&tokens)
-        .fetch_all(db)
-        .await?;
-    let mut known: Vec<Known> = wanted.iter().map(|_| Known::default()).collect();
-    for Found {
-        i,
-        token,
-        placeholder,
-        entity_type,
-        number,
-    } in found
-    {
-        let Some(slot) = usize::try_from(i - 1).ok().and_then(|i| known.get_mut(i)) else {
-            continue;
-        };
-        match (token, placeholder, number) {
-            (Some(token), Some(placeholder), _) => slot.rows.push(Row {
-                token,
-                placeholder,
-                entity_type,
-            }),
-            (_, _, Some(number)) => {
-                slot.counters.insert(entity_type, number);
-            }
-            _ => {}
-        }
-    }
-    Ok(known)
 }
 
 /// Every row of a conversation for one subject. Rows restricted by a retention sweep

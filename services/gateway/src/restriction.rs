@@ -10,40 +10,21 @@ use veil_core::error::ServiceError;
 /// What the pipeline answers while a subject is restricted.
 pub const RESTRICTED: &str = "processing restricted";
 
-/// Whether the subject is restricted (one primary-key lookup).
+/// Whether the subject is restricted (one primary-key lookup; `ProcessMessage` reads it
+/// batched with its placeholders, see [`crate::turn_state`]).
 pub async fn is_restricted(
     db: impl PgExecutor<'_>,
     tenant: Uuid,
     subject_ref: &str,
 ) -> Result<bool, ServiceError> {
-    let restricted = restricted_among(db, &[(tenant, subject_ref)]).await?;
-    Ok(restricted.first().copied().unwrap_or(false))
-}
-
-/// [`restricted_among`]'s statement (public for the plan test, tests/hot_plans.rs).
-// LIMIT keeps the lookup a subquery run per subject: flattened into a join, it could be
-// planned as a hash join over all of the table.
-pub const RESTRICTED_AMONG_SQL: &str = "SELECT r.restricted IS NOT NULL
-    FROM UNNEST($1::uuid[], $2::text[]) WITH ORDINALITY AS x(tenant_id, subject_ref, i)
-    LEFT JOIN LATERAL (
-        SELECT true AS restricted FROM subject_restrictions s
-        WHERE s.tenant_id = x.tenant_id AND s.subject_ref = x.subject_ref
-        LIMIT 1
-    ) r ON true
-    ORDER BY x.i";
-
-/// Per `(tenant, subject ref)`, in order, whether it is restricted: one statement of
-/// primary-key lookups for the subjects of concurrent messages.
-pub async fn restricted_among(
-    db: impl PgExecutor<'_>,
-    subjects: &[(Uuid, &str)],
-) -> sqlx::Result<Vec<bool>> {
-    let (tenants, refs): (Vec<Uuid>, Vec<&str>) = subjects.iter().copied().unzip();
-    sqlx::query_scalar(RESTRICTED_AMONG_SQL)
-        .bind(&tenants)
-        .bind(&refs)
-        .fetch_all(db)
-        .await
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM subject_restrictions
+                        WHERE tenant_id = $1 AND subject_ref = $2)",
+    )
+    .bind(tenant)
+    .bind(subject_ref)
+    .fetch_one(db)
+    .await?)
 }
 
 /// FAILED_PRECONDITION when the subject is restricted (restoring originals is processing

@@ -1,5 +1,5 @@
-//! Plans of the statements every ProcessMessage runs: the restriction check, the
-//! placeholder read and the batched turn write. The gateway runs them on connections
+//! Plans of the statements every ProcessMessage runs: the batched read of the
+//! restriction and the placeholders, and the batched turn write. The gateway runs them on connections
 //! with generic plans (a batch's arrays change length on every call, and Postgres would
 //! otherwise re-plan most calls); among many conversations of one tenant, each must find
 //! its conversation's (or subject's) rows by index, not scan the tenant's rows.
@@ -55,12 +55,12 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
         // write finds the next index by the conversation's key even then.
         if state != "analyzed while small" {
             statements.push((
-                veil_gateway::LOAD_MANY_SQL,
+                veil_gateway::TURN_STATE_SQL,
                 "conversation_pseudonyms",
                 "conversation_id = ",
             ));
             statements.push((
-                veil_gateway::RESTRICTED_AMONG_SQL,
+                veil_gateway::TURN_STATE_SQL,
                 "subject_restrictions",
                 "subject_ref = ",
             ));

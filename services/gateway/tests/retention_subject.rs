@@ -295,19 +295,6 @@ async fn restore(stack: &Stack, subject: &str, text: &str) -> Result<String, ton
         .map(|r| r.into_inner().text)
 }
 
-async fn restrict(stack: &Stack, subject: &str, restricted: bool) -> anyhow::Result<bool> {
-    Ok(stack
-        .retention()
-        .restrict_subject(RestrictSubjectRequest {
-            subject: by_id(subject),
-            request_id: "dsr-4".into(),
-            restricted,
-        })
-        .await?
-        .into_inner()
-        .was_restricted)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn restriction_stores_but_stops_processing_until_lifted() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
@@ -315,9 +302,9 @@ async fn restriction_stores_but_stops_processing_until_lifted() -> anyhow::Resul
     stack
         .say("conv-1", "anna", MessageRole::User, &text)
         .await?;
-    assert!(!restrict(&stack, "anna", true).await?);
+    assert!(!stack.restrict("anna", true).await?);
     assert!(
-        restrict(&stack, "anna", true).await?,
+        stack.restrict("anna", true).await?,
         "restricting is idempotent"
     );
 
@@ -352,8 +339,8 @@ async fn restriction_stores_but_stops_processing_until_lifted() -> anyhow::Resul
     assert!(!ben.processing_restricted);
     assert_eq!(ben.redacted_text, "I am <EMAIL_ADDRESS_1>");
 
-    assert!(restrict(&stack, "anna", false).await?);
-    assert!(!restrict(&stack, "anna", false).await?);
+    assert!(stack.restrict("anna", false).await?);
+    assert!(!stack.restrict("anna", false).await?);
     let lifted = stack
         .say("conv-1", "anna", MessageRole::User, &text)
         .await?;

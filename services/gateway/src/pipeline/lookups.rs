@@ -1,4 +1,4 @@
-//! The per-message reads of `ProcessMessage` (is the subject restricted; what does the
+//! The per-message read of `ProcessMessage` (is the subject restricted; what does the
 //! conversation's map already hold), batched across concurrent messages like the turn
 //! writes (see [`super::turn_writer`]): under load one statement answers many messages,
 //! and on an idle gateway a message's read leaves at once.
@@ -7,88 +7,77 @@ use sqlx::PgPool;
 use uuid::Uuid;
 use veil_core::batch::{Batcher, Limits};
 use veil_core::error::ServiceError;
+use veil_core::types::SubjectRef;
 
-use crate::pseudonyms::{self, Known, Wanted};
-use crate::restriction;
+use crate::turn_state::{self, TurnState, Wanted};
 
-/// Statements of each kind in flight at once.
+/// Statements in flight at once.
 pub const IN_FLIGHT: usize = 2;
 
 type Answer<T> = Result<T, ServiceError>;
 
-/// A conversation and the tokens of one message, owned for the batch.
-pub struct MapQuery {
+/// A message's subject, and its conversation with its tokens when it has any, owned
+/// for the batch.
+pub struct StateQuery {
     pub tenant: Uuid,
-    pub conversation: String,
+    pub subject_ref: String,
+    pub conversation: Option<String>,
     pub tokens: Vec<String>,
 }
 
-impl MapQuery {
+impl StateQuery {
+    /// Asks only whether the subject is restricted.
+    pub fn restriction(tenant: Uuid, subject_ref: &SubjectRef) -> Self {
+        Self {
+            tenant,
+            subject_ref: subject_ref.as_str().to_string(),
+            conversation: None,
+            tokens: Vec::new(),
+        }
+    }
+
     /// About how many bytes the query adds to the statement's parameters.
     fn size(&self) -> usize {
         let tokens: usize = self.tokens.iter().map(|t| t.len() + 16).sum();
-        self.conversation.len() + 30 + tokens
+        let conversation = self.conversation.as_ref().map_or(0, String::len);
+        self.subject_ref.len() + conversation + 40 + tokens
     }
 }
 
-/// The batched reads; cheap to clone.
+/// The batched read; cheap to clone.
 #[derive(Clone)]
 pub struct Lookups {
-    restrictions: Batcher<(Uuid, String), Answer<bool>>,
-    maps: Batcher<MapQuery, Answer<Known>>,
+    states: Batcher<StateQuery, Answer<TurnState>>,
 }
 
 impl Lookups {
     pub fn spawn(pool: PgPool) -> Self {
-        let restrictions = Batcher::spawn(
-            Limits::statements("restriction reads", IN_FLIGHT),
-            |(_, subject): &(Uuid, String)| subject.len() + 30,
-            {
-                let pool = pool.clone();
-                move |subjects: Vec<(Uuid, String)>| {
-                    let pool = pool.clone();
-                    async move {
-                        let keys: Vec<(Uuid, &str)> =
-                            subjects.iter().map(|(t, s)| (*t, s.as_str())).collect();
-                        fan_out(
-                            restriction::restricted_among(&pool, &keys).await,
-                            subjects.len(),
-                        )
-                    }
-                }
-            },
-        );
-        let maps = Batcher::spawn(
-            Limits::statements("placeholder reads", IN_FLIGHT),
-            MapQuery::size,
-            move |queries: Vec<MapQuery>| {
+        let states = Batcher::spawn(
+            Limits::statements("turn state reads", IN_FLIGHT),
+            StateQuery::size,
+            move |queries: Vec<StateQuery>| {
                 let pool = pool.clone();
                 async move {
                     let wanted: Vec<Wanted<'_>> = queries
                         .iter()
                         .map(|q| Wanted {
                             tenant: q.tenant,
-                            conversation: &q.conversation,
+                            subject_ref: &q.subject_ref,
+                            conversation: q.conversation.as_deref(),
                             tokens: &q.tokens,
                         })
                         .collect();
-                    fan_out(pseudonyms::load_many(&pool, &wanted).await, queries.len())
+                    fan_out(turn_state::read_many(&pool, &wanted).await, queries.len())
                 }
             },
         );
-        Self { restrictions, maps }
+        Self { states }
     }
 
-    /// Whether the subject's processing is restricted (GDPR Art. 18), as committed now.
-    pub async fn is_restricted(&self, tenant: Uuid, subject_ref: &str) -> Answer<bool> {
-        self.restrictions
-            .call((tenant, subject_ref.to_string()))
-            .await?
-    }
-
-    /// The conversation's placeholders of `tokens` and its highest numbers.
-    pub async fn known(&self, query: MapQuery) -> Answer<Known> {
-        self.maps.call(query).await?
+    /// Whether the subject's processing is restricted (GDPR Art. 18), as committed now,
+    /// and the conversation's placeholders of the tokens with its highest numbers.
+    pub async fn turn_state(&self, query: StateQuery) -> Answer<TurnState> {
+        self.states.call(query).await?
     }
 }
 

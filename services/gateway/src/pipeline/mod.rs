@@ -44,8 +44,8 @@ use crate::limits::RateLimiter;
 pub use policies::PolicyCache;
 
 /// Connections the per-message statements need: one per batch in flight (turn writes,
-/// restriction reads, placeholder reads).
-pub const HOT_CONNECTIONS: u32 = (turn_writer::IN_FLIGHT + 2 * lookups::IN_FLIGHT) as u32;
+/// turn state reads).
+pub const HOT_CONNECTIONS: u32 = (turn_writer::IN_FLIGHT + lookups::IN_FLIGHT) as u32;
 
 /// Largest accepted message text.
 const MAX_TEXT_BYTES: usize = 64 * 1024;

@@ -10,12 +10,14 @@ use veil_pii::{Operator, Policy, PolicySpec};
 use veil_proto::gateway::v1::{MessageRole, ProcessMessageRequest, ProcessMessageResponse};
 
 use super::commands::CommandSubject;
-use super::lookups::MapQuery;
+use super::consent::ConsentOutcome;
+use super::lookups::StateQuery;
 use super::notices::NoticeSubject;
 use super::persist::Turn;
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::engine::{self, Engine};
 use crate::pseudonyms::{self, Known};
+use crate::turn_state::TurnState;
 
 impl PipelineApi {
     pub(super) async fn process(
@@ -35,17 +37,32 @@ impl PipelineApi {
         validate_text("text", &request.text, false)?;
         let tenant = call.tenant;
         let subject_ref = self.subjects.subject_ref(&tenant, &context.subject_id);
-        // GDPR Art. 18: a restricted subject's turn is stored but used for no purpose and
-        // not handed back to the bot (one primary-key lookup, see crate::restriction).
-        let restricted = self
-            .lookups
-            .is_restricted(tenant.as_uuid(), subject_ref.as_str())
-            .await?;
-        let purposes: &[String] = if restricted { &[] } else { &context.purposes };
         let policy = self.policies.get(&self.pool, tenant).await?;
+        // GDPR Art. 18: a restricted subject's turn is stored but used for no purpose and
+        // not handed back to the bot. The mark is read in the same statement as the
+        // placeholders, after tokenization, which consent for the message's purposes does
+        // not change unless it redacts everything; only then, or when consent refuses the
+        // message, is the mark read first.
         let consent = self
-            .consent(call, &subject_ref, purposes, context.jurisdiction, &policy)
-            .await?;
+            .consent(
+                call,
+                &subject_ref,
+                &context.purposes,
+                context.jurisdiction,
+                &policy,
+            )
+            .await;
+        let read_first = consent.as_ref().map_or(true, |outcome| outcome.redact_all);
+        let restricted_first = if read_first {
+            let query = StateQuery::restriction(tenant.as_uuid(), &subject_ref);
+            Some(self.lookups.turn_state(query).await?.restricted)
+        } else {
+            None
+        };
+        let consent = match restricted_first {
+            Some(true) => ConsentOutcome::default(),
+            _ => consent?,
+        };
 
         // Detect and minimize. A purpose without consent may demand that everything goes.
         let redact_all;
@@ -105,21 +122,30 @@ impl PipelineApi {
 
         // Placeholders come from the conversation's stored rows; the lock-free read is
         // safe because a concurrent turn only adds rows (ON CONFLICT keeps the first).
-        // A message with nothing to pseudonymize needs no placeholder, so no read.
+        // A message with nothing to pseudonymize needs no placeholder.
+        let TurnState { restricted, known } = match restricted_first {
+            Some(restricted) if tokens.is_empty() => TurnState {
+                restricted,
+                known: Known::default(),
+            },
+            _ => {
+                let mut query = StateQuery::restriction(tenant.as_uuid(), &subject_ref);
+                if !tokens.is_empty() {
+                    query.conversation = Some(context.conversation_id.clone());
+                    query.tokens = tokens.clone();
+                }
+                self.lookups.turn_state(query).await?
+            }
+        };
+        let consent = if restricted {
+            ConsentOutcome::default()
+        } else {
+            consent
+        };
         let Known {
             rows: known,
             counters,
-        } = if tokens.is_empty() {
-            Known::default()
-        } else {
-            self.lookups
-                .known(MapQuery {
-                    tenant: tenant.as_uuid(),
-                    conversation: context.conversation_id.clone(),
-                    tokens: tokens.clone(),
-                })
-                .await?
-        };
+        } = known;
         let mut map =
             pseudonyms::rebuild(&known, &counters, &by_token).map_err(ServiceError::internal)?;
         let redacted = self

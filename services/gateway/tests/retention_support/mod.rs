@@ -21,7 +21,7 @@ use veil_proto::gateway::v1::gateway_internal_service_client::GatewayInternalSer
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
     CreateApiKeyRequest, CreateTenantRequest, GetTranscriptRequest, MessageContext, MessageRole,
-    ProcessMessageRequest, ProcessMessageResponse, TranscriptTurn,
+    ProcessMessageRequest, ProcessMessageResponse, RestrictSubjectRequest, TranscriptTurn,
 };
 use veil_testkit::{Running, TestEnv};
 
@@ -48,6 +48,8 @@ pub type Internal = GatewayInternalServiceClient<InterceptedService<Channel, Bea
 pub struct Stack {
     pub env: TestEnv,
     pub tenant: TenantId,
+    /// The tenant administrator's key.
+    pub admin_key: String,
     pub bot_key: String,
     /// A support agent's key (reads transcripts).
     pub agent_key: String,
@@ -95,6 +97,7 @@ impl Stack {
         Ok(Self {
             env,
             tenant,
+            admin_key: keys.admin,
             bot_key: keys.bot,
             agent_key: keys.agent,
             officer_key: keys.officer,
@@ -191,6 +194,21 @@ impl Stack {
         )
         .unwrap();
         keys.subject_ref(&self.tenant, subject_id)
+    }
+
+    /// Restricts (or lifts the restriction of) `subject_id` as the retention service;
+    /// returns whether it was restricted before.
+    pub async fn restrict(&self, subject_id: &str, restricted: bool) -> anyhow::Result<bool> {
+        Ok(self
+            .retention()
+            .restrict_subject(RestrictSubjectRequest {
+                subject: by_id(subject_id),
+                request_id: "dsr-4".into(),
+                restricted,
+            })
+            .await?
+            .into_inner()
+            .was_restricted)
     }
 
     /// Rows of `table` of `subject_id` in the gateway schema.
@@ -301,7 +319,7 @@ async fn tenant_with_bot(channel: Channel) -> anyhow::Result<(TenantId, Keys)> {
         .into_inner();
     let tenant: TenantId = created.tenant.unwrap().tenant_id.parse()?;
     let admin_key = created.admin_key.unwrap().secret;
-    let mut admin = AdminServiceClient::with_interceptor(channel, Bearer(Some(admin_key)));
+    let mut admin = AdminServiceClient::with_interceptor(channel, Bearer(Some(admin_key.clone())));
     let mut keys = Vec::new();
     for (name, role) in [
         ("bot", ProtoRole::Bot),
@@ -325,6 +343,7 @@ async fn tenant_with_bot(channel: Channel) -> anyhow::Result<(TenantId, Keys)> {
     Ok((
         tenant,
         Keys {
+            admin: admin_key,
             bot,
             agent,
             officer,
@@ -334,6 +353,7 @@ async fn tenant_with_bot(channel: Channel) -> anyhow::Result<(TenantId, Keys)> {
 
 /// API keys of the test tenant.
 pub struct Keys {
+    pub admin: String,
     pub bot: String,
     pub agent: String,
     pub officer: String,
