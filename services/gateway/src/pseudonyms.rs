@@ -52,8 +52,11 @@ pub async fn for_subject(
 /// A new placeholder to store (written with the turn, see `store::write_turn`).
 pub struct NewRow<'a> {
     pub token: &'a str,
-    pub placeholder: &'a str,
+    pub placeholder: String,
     pub entity_type: &'a str,
+    /// Checked when written: see `store::NewPlaceholder`.
+    pub token_is_new: bool,
+    pub placeholder_is_new: bool,
 }
 
 /// Rebuilds a [`PseudonymMap`] whose known placeholders map to the values seen now.

@@ -117,6 +117,12 @@ pub struct NewPlaceholder {
     pub placeholder: String,
     pub entity_type: String,
     pub number: i32,
+    /// The turn was built on the map's word that the conversation has no row of this
+    /// token: if a turn written since has one, the turn is stale (not written).
+    pub token_is_new: bool,
+    /// Likewise for the placeholder (a new number, not another spelling's placeholder):
+    /// two values must never share a placeholder.
+    pub placeholder_is_new: bool,
 }
 
 /// [`write_turns`]' statement (public for the plan test, tests/hot_plans.rs).
@@ -125,22 +131,53 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
                              $6::text[], $7::text[], $8::text[], $9::bool[])
             AS x(message_id, tenant_id, conversation_id, subject_ref, role,
                  redacted_text, entity_counts, purposes, store)
+    ), new_rows AS (
+        SELECT * FROM UNNEST($10::uuid[], $11::text[], $12::text[], $13::text[],
+                             $14::text[], $15::text[], $16::int[], $17::bool[], $18::bool[])
+            AS n(tenant_id, conversation_id, subject_ref, token, placeholder, entity_type,
+                 number, token_is_new, placeholder_is_new)
+    ), stale AS (
+        -- LIMIT keeps each lookup a subquery run per row by index: as a plain EXISTS,
+        -- statistics of a small table made it a hashed scan of the whole table.
+        SELECT n.tenant_id, n.conversation_id FROM new_rows n CROSS JOIN LATERAL (
+            (SELECT 1 FROM conversation_pseudonyms p
+             WHERE n.token_is_new AND p.tenant_id = n.tenant_id
+               AND p.conversation_id = n.conversation_id AND p.token = n.token
+             LIMIT 1)
+            UNION ALL
+            (SELECT 1 FROM conversation_pseudonyms p
+             WHERE n.placeholder_is_new AND p.tenant_id = n.tenant_id
+               AND p.conversation_id = n.conversation_id AND p.placeholder = n.placeholder
+             LIMIT 1)
+        ) taken
+    ), checked AS (
+        SELECT input.*, EXISTS (
+            SELECT 1 FROM stale s
+            WHERE s.tenant_id = input.tenant_id AND s.conversation_id = input.conversation_id
+        ) AS stale
+        FROM input
     ), placeholders AS (
         INSERT INTO conversation_pseudonyms
             (tenant_id, conversation_id, subject_ref, token, placeholder, entity_type,
              number)
-        SELECT * FROM UNNEST($10::uuid[], $11::text[], $12::text[], $13::text[],
-                             $14::text[], $15::text[], $16::int[])
+        SELECT n.tenant_id, n.conversation_id, n.subject_ref, n.token, n.placeholder,
+               n.entity_type, n.number
+        FROM new_rows n
+        WHERE NOT EXISTS (SELECT 1 FROM stale s WHERE s.tenant_id = n.tenant_id
+                                                  AND s.conversation_id = n.conversation_id)
         ON CONFLICT (tenant_id, conversation_id, token) DO NOTHING
     ), events AS (
         INSERT INTO outbox (event_id, subject, payload, traceparent)
-        SELECT * FROM UNNEST($17::uuid[], $18::text[], $19::bytea[], $20::text[])
+        SELECT e.event_id, e.subject, e.payload, e.traceparent
+        FROM UNNEST($19::uuid[], $20::text[], $21::bytea[], $22::text[], $23::uuid[])
+            AS e(event_id, subject, payload, traceparent, message_id)
+        WHERE e.message_id IN (SELECT message_id FROM checked WHERE NOT stale)
     ), next AS (
-        SELECT input.*, n.turn_index FROM input CROSS JOIN LATERAL (
+        SELECT checked.*, n.turn_index FROM checked CROSS JOIN LATERAL (
             SELECT COALESCE(MAX(m.turn_index) + 1, 0) AS turn_index
             FROM transcript_messages m
-            WHERE m.tenant_id = input.tenant_id
-              AND m.conversation_id = input.conversation_id) n
+            WHERE m.tenant_id = checked.tenant_id
+              AND m.conversation_id = checked.conversation_id) n
     ), stored AS (
         INSERT INTO transcript_messages
             (message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
@@ -148,23 +185,28 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
         SELECT message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
                redacted_text, entity_counts::jsonb,
                ARRAY(SELECT jsonb_array_elements_text(purposes::jsonb))
-        FROM next WHERE store
+        FROM next WHERE store AND NOT stale
     )
-    SELECT message_id, turn_index FROM next";
+    SELECT message_id, turn_index, stale FROM next";
 
 /// Writes `turns` in ONE statement, which Postgres runs atomically without an explicit
 /// transaction: the new placeholders (a token already mapped by a concurrent turn keeps
 /// its row), the outbox events, and each turn at its conversation's next index. Returns
-/// the indexes in the order of `turns`, which must name each conversation at most once.
-/// Concurrent turns of one conversation are serialized by the unique (tenant,
-/// conversation, turn): the loser fails with a unique violation and nothing of the
-/// statement is written.
-pub async fn write_turns(db: impl PgExecutor<'_>, turns: &[&TurnWrite]) -> sqlx::Result<Vec<i64>> {
+/// per turn, in the order of `turns` (which must name each conversation at most once),
+/// its index, or `None` when its map was stale: a turn written since the map was read
+/// took a token or placeholder the turn believed new (see [`NewPlaceholder`]); nothing
+/// of that turn is written then. Concurrent turns of one conversation are serialized by
+/// the unique (tenant, conversation, turn): the loser fails with a unique violation and
+/// nothing of the statement is written; tried again, it sees the winner's rows.
+pub async fn write_turns(
+    db: impl PgExecutor<'_>,
+    turns: &[&TurnWrite],
+) -> sqlx::Result<Vec<Option<i64>>> {
     let mut t = TurnColumns::default();
     for turn in turns {
         t.push(turn)?;
     }
-    let rows: Vec<(Uuid, i64)> = sqlx::query_as(WRITE_TURNS_SQL)
+    let rows: Vec<(Uuid, i64, bool)> = sqlx::query_as(WRITE_TURNS_SQL)
         .bind(&t.message_ids)
         .bind(&t.tenants)
         .bind(&t.conversations)
@@ -181,18 +223,21 @@ pub async fn write_turns(db: impl PgExecutor<'_>, turns: &[&TurnWrite]) -> sqlx:
         .bind(&t.p_placeholders)
         .bind(&t.p_entity_types)
         .bind(&t.p_numbers)
+        .bind(&t.p_token_is_new)
+        .bind(&t.p_placeholder_is_new)
         .bind(&t.event_ids)
         .bind(&t.event_subjects)
         .bind(&t.event_payloads)
         .bind(&t.event_traceparents)
+        .bind(&t.event_turns)
         .fetch_all(db)
         .await?;
     turns
         .iter()
         .map(|turn| {
             rows.iter()
-                .find(|(id, _)| *id == turn.message_id)
-                .map(|(_, index)| *index)
+                .find(|(id, _, _)| *id == turn.message_id)
+                .map(|(_, index, stale)| (!stale).then_some(*index))
                 .ok_or(sqlx::Error::RowNotFound)
         })
         .collect()
@@ -217,10 +262,13 @@ struct TurnColumns<'a> {
     p_placeholders: Vec<&'a str>,
     p_entity_types: Vec<&'a str>,
     p_numbers: Vec<i32>,
+    p_token_is_new: Vec<bool>,
+    p_placeholder_is_new: Vec<bool>,
     event_ids: Vec<Uuid>,
     event_subjects: Vec<&'a str>,
     event_payloads: Vec<&'a [u8]>,
     event_traceparents: Vec<Option<&'a str>>,
+    event_turns: Vec<Uuid>,
 }
 
 impl<'a> TurnColumns<'a> {
@@ -245,12 +293,15 @@ impl<'a> TurnColumns<'a> {
             self.p_placeholders.push(&p.placeholder);
             self.p_entity_types.push(&p.entity_type);
             self.p_numbers.push(p.number);
+            self.p_token_is_new.push(p.token_is_new);
+            self.p_placeholder_is_new.push(p.placeholder_is_new);
         }
         for e in &turn.events {
             self.event_ids.push(e.event_id);
             self.event_subjects.push(&e.subject);
             self.event_payloads.push(&e.payload);
             self.event_traceparents.push(e.traceparent.as_deref());
+            self.event_turns.push(turn.message_id);
         }
         Ok(())
     }

@@ -43,11 +43,18 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
                 grow(&mut conn, tenant, CONVERSATIONS).await?;
             }
         }
-        let mut statements = vec![(
-            veil_gateway::WRITE_TURNS_SQL,
-            "transcript_messages",
-            "conversation_id = ",
-        )];
+        let mut statements = vec![
+            (
+                veil_gateway::WRITE_TURNS_SQL,
+                "transcript_messages",
+                "conversation_id = ",
+            ),
+            (
+                veil_gateway::WRITE_TURNS_SQL,
+                "conversation_pseudonyms",
+                "conversation_id = ",
+            ),
+        ];
         // Statistics taken while the tenant was small make any read look cheap, and the
         // placeholder and restriction reads then go through an index on the tenant
         // alone. That lasts until autovacuum analyzes again (after 10 % of the rows

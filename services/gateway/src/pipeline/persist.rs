@@ -41,8 +41,14 @@ pub struct Stored {
 }
 
 /// Concurrent turns of one conversation may race for the next turn index; the loser
-/// retries with the index after the winner's.
-const ATTEMPTS: usize = 5;
+/// retries with the index after the winner's. A turn whose map went stale is rebuilt
+/// by its caller, as often.
+pub(super) const ATTEMPTS: usize = 5;
+
+/// What a turn gets after [`ATTEMPTS`] lost races.
+pub(super) fn too_many_concurrent_turns() -> ServiceError {
+    ServiceError::Unavailable("too many concurrent turns in this conversation; retry".into())
+}
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
@@ -50,28 +56,26 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 
 impl PipelineApi {
     /// Writes the turn and its events atomically (with concurrent turns, see
-    /// [`super::turn_writer`]) and wakes the outbox relay.
+    /// [`super::turn_writer`]) and wakes the outbox relay. `None` when nothing was
+    /// written because a concurrent turn took a token or placeholder the turn's map had
+    /// as new: the caller rebuilds the map and tries again.
     pub(super) async fn persist(
         &self,
         call: &Call,
         turn: Turn<'_>,
-    ) -> Result<Stored, ServiceError> {
+    ) -> Result<Option<Stored>, ServiceError> {
         let mut attempt = 1;
         loop {
             match self.persist_once(call, &turn).await {
                 Err(Retry::Conflict) if attempt < ATTEMPTS => attempt += 1,
-                Err(Retry::Conflict) => {
-                    return Err(ServiceError::Unavailable(
-                        "too many concurrent turns in this conversation; retry".into(),
-                    ));
-                }
+                Err(Retry::Conflict) => return Err(too_many_concurrent_turns()),
                 Err(Retry::Failed(error)) => return Err(error),
                 Ok(stored) => return Ok(stored),
             }
         }
     }
 
-    async fn persist_once(&self, call: &Call, turn: &Turn<'_>) -> Result<Stored, Retry> {
+    async fn persist_once(&self, call: &Call, turn: &Turn<'_>) -> Result<Option<Stored>, Retry> {
         let store_turn = !turn.consent.do_not_store;
         let message_id = uuid::Uuid::now_v7();
         let (entity_counts, operator_counts) = engine::counts(turn.entities);
@@ -113,9 +117,11 @@ impl PipelineApi {
             .iter()
             .map(|row| NewPlaceholder {
                 token: row.token.to_string(),
-                placeholder: row.placeholder.to_string(),
+                placeholder: row.placeholder.clone(),
                 entity_type: row.entity_type.to_string(),
-                number: pseudonyms::number_of(row.placeholder).unwrap_or(0),
+                number: pseudonyms::number_of(&row.placeholder).unwrap_or(0),
+                token_is_new: row.token_is_new,
+                placeholder_is_new: row.placeholder_is_new,
             })
             .collect();
         let write = TurnWrite {
@@ -138,10 +144,10 @@ impl PipelineApi {
             .await
             .map_err(|lost| Retry::Failed(lost.into()))?
             .map_err(Retry::from)?;
-        Ok(Stored {
+        Ok(turn_index.map(|turn_index| Stored {
             message_id: message_id_text,
             turn_index,
-        })
+        }))
     }
 
     /// The outbox row of one event, written with the turn.

@@ -13,10 +13,10 @@ use super::commands::CommandSubject;
 use super::consent::ConsentOutcome;
 use super::lookups::StateQuery;
 use super::notices::NoticeSubject;
-use super::persist::Turn;
+use super::persist::{ATTEMPTS, Turn, too_many_concurrent_turns};
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::engine::{self, Engine};
-use crate::pseudonyms::{self, Known};
+use crate::pseudonyms::{self, Known, NewRow};
 use crate::turn_state::TurnState;
 
 impl PipelineApi {
@@ -120,80 +120,57 @@ impl PipelineApi {
             None
         };
 
-        // Placeholders come from the conversation's stored rows; the lock-free read is
-        // safe because a concurrent turn only adds rows (ON CONFLICT keeps the first).
-        // A message with nothing to pseudonymize needs no placeholder.
-        let TurnState { restricted, known } = match restricted_first {
-            Some(restricted) if tokens.is_empty() => TurnState {
-                restricted,
-                known: Known::default(),
-            },
-            _ => {
-                let mut query = StateQuery::restriction(tenant.as_uuid(), &subject_ref);
-                if !tokens.is_empty() {
-                    query.conversation = Some(context.conversation_id.clone());
-                    query.tokens = tokens.clone();
-                }
-                self.lookups.turn_state(query).await?
-            }
-        };
-        let consent = if restricted {
-            ConsentOutcome::default()
-        } else {
-            consent
-        };
-        let Known {
-            rows: known,
-            counters,
-        } = known;
-        let mut map =
-            pseudonyms::rebuild(&known, &counters, &by_token).map_err(ServiceError::internal)?;
-        let redacted = self
-            .engine
-            .anonymize(&request.text, &findings, pii_policy, &mut map)
-            .map_err(|e| {
-                ServiceError::FailedPrecondition(format!("policy cannot be applied: {e}"))
-            })?;
-        // Tokens seen for the first time in this conversation get their placeholder stored
-        // (a new one, or an existing one for another spelling of the same value).
-        let mut new_rows = Vec::new();
-        for (token, (entity, value)) in tokens.iter().zip(values.iter()) {
-            if known.iter().any(|row| &row.token == token) {
-                continue;
-            }
-            let Some(entity_type) = veil_pii::EntityType::parse(entity) else {
-                continue;
-            };
-            let placeholder = map.placeholder_for(&entity_type, value);
-            new_rows.push((token.as_str(), placeholder, entity.as_str()));
-        }
-        let rows: Vec<pseudonyms::NewRow<'_>> = new_rows
-            .iter()
-            .map(|(token, placeholder, entity)| pseudonyms::NewRow {
-                token,
-                placeholder,
-                entity_type: entity,
-            })
-            .collect();
         let (mut privacy_command, command_event) = command.unzip();
-        let stored = self
-            .persist(
-                call,
-                Turn {
-                    conversation_id: &context.conversation_id,
-                    subject_ref: &subject_ref,
-                    role,
-                    redacted_text: &redacted.text,
-                    entities: &redacted.entities,
-                    new_placeholders: &rows,
-                    consent: &consent,
-                    command: command_event,
-                    policy_version: policy.version,
-                    text_bytes: request.text.len(),
-                    streamed: false,
+        let no_purpose = ConsentOutcome::default();
+        let mut attempt = 1;
+        let (restricted, redacted, stored) = loop {
+            // Placeholders come from the conversation's stored rows, read without a lock:
+            // the turn is written only if no turn written since took a token or a
+            // placeholder this map has as new; otherwise the map is read again.
+            // A message with nothing to pseudonymize needs no placeholder.
+            let TurnState { restricted, known } = match restricted_first {
+                Some(restricted) if tokens.is_empty() => TurnState {
+                    restricted,
+                    known: Known::default(),
                 },
-            )
-            .await?;
+                _ => {
+                    let mut query = StateQuery::restriction(tenant.as_uuid(), &subject_ref);
+                    if !tokens.is_empty() {
+                        query.conversation = Some(context.conversation_id.clone());
+                        query.tokens = tokens.clone();
+                    }
+                    self.lookups.turn_state(query).await?
+                }
+            };
+            let mut map = pseudonyms::rebuild(&known.rows, &known.counters, &by_token)
+                .map_err(ServiceError::internal)?;
+            let redacted = self
+                .engine
+                .anonymize(&request.text, &findings, pii_policy, &mut map)
+                .map_err(|e| {
+                    ServiceError::FailedPrecondition(format!("policy cannot be applied: {e}"))
+                })?;
+            let rows = new_rows(&known, &mut map, &tokens, &values);
+            let turn = Turn {
+                conversation_id: &context.conversation_id,
+                subject_ref: &subject_ref,
+                role,
+                redacted_text: &redacted.text,
+                entities: &redacted.entities,
+                new_placeholders: &rows,
+                consent: if restricted { &no_purpose } else { &consent },
+                command: command_event.clone(),
+                policy_version: policy.version,
+                text_bytes: request.text.len(),
+                streamed: false,
+            };
+            match self.persist(call, turn).await? {
+                Some(stored) => break (restricted, redacted, stored),
+                None if attempt < ATTEMPTS => attempt += 1,
+                None => return Err(too_many_concurrent_turns().into()),
+            }
+        };
+        let consent = if restricted { no_purpose } else { consent };
         if let Some(command) = privacy_command.as_mut() {
             self.erase_after_store(call, &subject, &policy, command)
                 .await;
@@ -221,4 +198,32 @@ impl PipelineApi {
             processing_restricted: restricted,
         })
     }
+}
+
+/// Rows for the tokens seen for the first time in this conversation: a new placeholder,
+/// or an existing one for another spelling of the same value.
+fn new_rows<'a>(
+    known: &Known,
+    map: &mut veil_pii::PseudonymMap,
+    tokens: &'a [String],
+    values: &'a [(String, String)],
+) -> Vec<NewRow<'a>> {
+    let mut rows = Vec::new();
+    for (token, (entity, value)) in tokens.iter().zip(values) {
+        if known.rows.iter().any(|row| &row.token == token) {
+            continue;
+        }
+        let Some(entity_type) = veil_pii::EntityType::parse(entity) else {
+            continue;
+        };
+        let placeholder = map.placeholder_for(&entity_type, value);
+        rows.push(NewRow {
+            token,
+            placeholder_is_new: !known.rows.iter().any(|row| row.placeholder == placeholder),
+            placeholder,
+            entity_type: entity,
+            token_is_new: true,
+        });
+    }
+    rows
 }

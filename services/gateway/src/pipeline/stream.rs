@@ -18,7 +18,7 @@ use veil_proto::gateway::v1::{
 };
 
 use super::commands::CommandSubject;
-use super::persist::{Turn, new_placeholders};
+use super::persist::{Turn, new_placeholders, too_many_concurrent_turns};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
 use crate::engine;
 use crate::pseudonyms::NewRow;
@@ -181,13 +181,17 @@ impl PipelineApi {
                 policy.proto.store_raw_in_vault,
             )
             .await?;
+        // The map was read when the stream began and the chunks have gone out with its
+        // placeholders, which cannot be taken back: the rows are written unchecked.
         let rows: Vec<NewRow<'_>> = added
             .iter()
             .zip(tokens.iter())
             .map(|((placeholder, entity, _), token)| NewRow {
                 token,
-                placeholder,
+                placeholder: placeholder.clone(),
                 entity_type: entity,
+                token_is_new: false,
+                placeholder_is_new: false,
             })
             .collect();
         let subject = CommandSubject {
@@ -220,7 +224,8 @@ impl PipelineApi {
                     streamed: true,
                 },
             )
-            .await?;
+            .await?
+            .ok_or_else(too_many_concurrent_turns)?;
         if let Some(command) = privacy_command.as_mut() {
             self.erase_after_store(&call, &subject, &policy, command)
                 .await;

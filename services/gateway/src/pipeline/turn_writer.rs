@@ -29,7 +29,8 @@ fn size(turn: &TurnWrite) -> usize {
     turn.redacted_text.len() + turn.entity_counts.len() + 150 + placeholders + events
 }
 
-type Written = sqlx::Result<i64>;
+/// A turn's index, or `None` when its map was stale (see [`store::write_turns`]).
+type Written = sqlx::Result<Option<i64>>;
 
 /// Writes turns in batches; cheap to clone.
 #[derive(Clone)]
@@ -55,7 +56,8 @@ impl TurnWriter {
         Self { batcher }
     }
 
-    /// Writes one turn with whichever others are waiting; returns its turn index.
+    /// Writes one turn with whichever others are waiting; returns its turn index, or
+    /// `None` when nothing was written because its map was stale.
     pub async fn write(&self, turn: TurnWrite) -> Result<Written, BatchLost> {
         self.batcher.call(turn).await
     }
@@ -122,10 +124,8 @@ mod tests {
         }
     }
 
-    /// Turns of one conversation in one batch take consecutive indexes; a turn that
-    /// cannot be written (here a message id already stored) fails alone.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_batch_orders_turns_of_a_conversation_and_isolates_a_failure() {
+    /// A fresh gateway schema with one tenant (the database lives as long as the guard).
+    async fn gateway_with_tenant() -> (TestDb, PgPool, Uuid) {
         let db = TestDb::create().await.unwrap();
         let pool = db.pool("gateway").await.unwrap();
         crate::MIGRATOR.run(&pool).await.unwrap();
@@ -136,9 +136,17 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
+        (db, pool, tenant)
+    }
+
+    /// Turns of one conversation in one batch take consecutive indexes; a turn that
+    /// cannot be written (here a message id already stored) fails alone.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_batch_orders_turns_of_a_conversation_and_isolates_a_failure() {
+        let (_db, pool, tenant) = gateway_with_tenant().await;
         let taken = Uuid::now_v7();
         let first = write_batch(&pool, &[turn(tenant, "c-0", taken)]).await;
-        assert_eq!(first[0].as_ref().unwrap(), &0);
+        assert_eq!(first[0].as_ref().unwrap(), &Some(0));
 
         let batch = vec![
             turn(tenant, "c-1", Uuid::now_v7()),
@@ -148,7 +156,10 @@ mod tests {
             turn(tenant, "c-0", Uuid::now_v7()),
         ];
         let written = write_batch(&pool, &batch).await;
-        let indexes: Vec<Option<i64>> = written.iter().map(|w| w.as_ref().ok().copied()).collect();
+        let indexes: Vec<Option<i64>> = written
+            .iter()
+            .map(|w| w.as_ref().ok().copied().flatten())
+            .collect();
         assert_eq!(indexes, vec![Some(0), Some(1), None, Some(2), Some(1)]);
         let stored: Vec<(String, i64)> = sqlx::query_as(
             "SELECT conversation_id, turn_index FROM transcript_messages
@@ -167,5 +178,95 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(purposes, vec!["support".to_string()]);
+    }
+
+    fn mapping(token: &str, placeholder: &str, placeholder_is_new: bool) -> store::NewPlaceholder {
+        store::NewPlaceholder {
+            token: token.into(),
+            placeholder: placeholder.into(),
+            entity_type: "PERSON".into(),
+            number: crate::pseudonyms::number_of(placeholder).unwrap_or(0),
+            token_is_new: true,
+            placeholder_is_new,
+        }
+    }
+
+    /// Turns whose map says a token or a placeholder is new, when a turn written since
+    /// has it, are not written at all (no turn, no row, no event); the others of the
+    /// same statement are. Another spelling may reuse a known placeholder.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_turn_built_on_a_stale_map_is_not_written() {
+        let (_db, pool, tenant) = gateway_with_tenant().await;
+        let with = |conversation: &str, rows: Vec<store::NewPlaceholder>| {
+            let mut turn = turn(tenant, conversation, Uuid::now_v7());
+            turn.placeholders = rows;
+            turn.events = vec![veil_core::events::OutboxEvent::new(
+                "veil.events.gateway.message_processed",
+                vec![1],
+            )];
+            turn
+        };
+        let first = write_batch(
+            &pool,
+            &[with("c-1", vec![mapping("tok-bob", "<PERSON_1>", true)])],
+        )
+        .await;
+        assert_eq!(first[0].as_ref().unwrap(), &Some(0));
+
+        // Both read the map before the first turn was written.
+        let batch = vec![
+            with("c-1", vec![mapping("tok-carl", "<PERSON_1>", true)]),
+            with("c-2", vec![mapping("tok-carl", "<PERSON_1>", true)]),
+        ];
+        let written = write_batch(&pool, &batch).await;
+        let indexes: Vec<Option<i64>> = written.into_iter().map(|w| w.unwrap()).collect();
+        assert_eq!(
+            indexes,
+            vec![None, Some(0)],
+            "the placeholder was taken in c-1"
+        );
+        let again = write_batch(
+            &pool,
+            &[with("c-1", vec![mapping("tok-bob", "<PERSON_2>", true)])],
+        )
+        .await;
+        assert_eq!(
+            again[0].as_ref().unwrap(),
+            &None,
+            "the token was mapped in c-1"
+        );
+        let spelling = write_batch(
+            &pool,
+            &[with("c-1", vec![mapping("tok-bob2", "<PERSON_1>", false)])],
+        )
+        .await;
+        assert_eq!(spelling[0].as_ref().unwrap(), &Some(1));
+
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT conversation_id, token, placeholder FROM conversation_pseudonyms
+             ORDER BY conversation_id, token",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let expected = [
+            ("c-1", "tok-bob", "<PERSON_1>"),
+            ("c-1", "tok-bob2", "<PERSON_1>"),
+            ("c-2", "tok-carl", "<PERSON_1>"),
+        ];
+        let expected: Vec<(String, String, String)> = expected
+            .iter()
+            .map(|(c, t, p)| (c.to_string(), t.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(rows, expected);
+        let turns: i64 = sqlx::query_scalar("SELECT count(*) FROM transcript_messages")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!((turns, events), (3, 3));
     }
 }
