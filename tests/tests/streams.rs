@@ -4,22 +4,24 @@
 use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
-    MessageContext, MessageRole, RedactStreamRequest, RedactStreamStart, RestoreStreamRequest,
-    RestoreStreamStart, StreamFinish, redact_stream_request, redact_stream_response,
-    restore_stream_request, restore_stream_response,
+    MessageContext, MessageRole, RedactStreamCompleted, RedactStreamRequest, RedactStreamStart,
+    RedactedChunk, RestoreStreamRequest, RestoreStreamStart, StreamFinish, redact_stream_request,
+    redact_stream_response, restore_stream_request, restore_stream_response,
 };
 use veil_testkit::TestEnv;
 
 const TEXT: &str = "Grüße! Schreib an anna.keller@example.org oder ruf +49 30 1234567 an, danke.";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn streams_redact_and_restore_across_chunk_boundaries() -> anyhow::Result<()> {
-    let env = TestEnv::new().await?;
-    let stack = TestStack::start(stack_settings(&env)).await?;
-    let gateway = stack.channel("gateway").await?;
-    let tenant = create_tenant(gateway.clone(), "streams").await?;
-    let mut client = PrivacyGatewayServiceClient::new(gateway);
+type Client = PrivacyGatewayServiceClient<tonic::transport::Channel>;
 
+/// Streams `text` for redaction in `chunk`-byte pieces into conversation `conv-s`;
+/// returns the redacted chunks and the completion.
+async fn redact(
+    client: &mut Client,
+    key: &str,
+    text: &str,
+    chunk: usize,
+) -> anyhow::Result<(Vec<RedactedChunk>, RedactStreamCompleted)> {
     let mut requests = vec![RedactStreamRequest {
         kind: Some(redact_stream_request::Kind::Start(RedactStreamStart {
             context: Some(MessageContext {
@@ -30,44 +32,63 @@ async fn streams_redact_and_restore_across_chunk_boundaries() -> anyhow::Result<
             }),
         })),
     }];
-    // Three-byte chunks split "ü", "ß" and both entities.
-    for chunk in TEXT.as_bytes().chunks(3) {
+    for piece in text.as_bytes().chunks(chunk) {
         requests.push(RedactStreamRequest {
-            kind: Some(redact_stream_request::Kind::Chunk(chunk.to_vec())),
+            kind: Some(redact_stream_request::Kind::Chunk(piece.to_vec())),
         });
     }
     requests.push(RedactStreamRequest {
         kind: Some(redact_stream_request::Kind::Finish(StreamFinish {})),
     });
     let mut responses = client
-        .redact_stream(bearer(futures::stream::iter(requests), &tenant.bot_key))
+        .redact_stream(bearer(futures::stream::iter(requests), key))
         .await?
         .into_inner();
-    let mut output = String::new();
-    let mut entities = 0;
+    let mut chunks = Vec::new();
     let mut completed = None;
     while let Some(response) = responses.message().await? {
         match response.kind {
-            Some(redact_stream_response::Kind::Chunk(chunk)) => {
-                for leak in ["anna", "example", "1234567"] {
-                    assert!(
-                        !chunk.text.contains(leak),
-                        "chunk leaked {leak}: {:?}",
-                        chunk.text
-                    );
-                }
-                entities += chunk.entities.len();
-                output.push_str(&chunk.text);
-            }
+            Some(redact_stream_response::Kind::Chunk(chunk)) => chunks.push(chunk),
             Some(redact_stream_response::Kind::Completed(done)) => completed = Some(done),
             None => {}
         }
+    }
+    Ok((chunks, completed.expect("completed message")))
+}
+
+/// The redacted text of a stream.
+async fn redacted(client: &mut Client, key: &str, text: &str) -> anyhow::Result<String> {
+    let (chunks, _) = redact(client, key, text, 5).await?;
+    Ok(chunks.into_iter().map(|c| c.text).collect())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_redact_and_restore_across_chunk_boundaries() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "streams").await?;
+    let mut client = PrivacyGatewayServiceClient::new(gateway);
+
+    // Three-byte chunks split "ü", "ß" and both entities.
+    let (chunks, completed) = redact(&mut client, &tenant.bot_key, TEXT, 3).await?;
+    let mut output = String::new();
+    let mut entities = 0;
+    for chunk in chunks {
+        for leak in ["anna", "example", "1234567"] {
+            assert!(
+                !chunk.text.contains(leak),
+                "chunk leaked {leak}: {:?}",
+                chunk.text
+            );
+        }
+        entities += chunk.entities.len();
+        output.push_str(&chunk.text);
     }
     assert_eq!(
         output,
         "Grüße! Schreib an <EMAIL_ADDRESS_1> oder ruf <PHONE_NUMBER_1> an, danke."
     );
-    let completed = completed.expect("completed message");
     assert_eq!(completed.entity_count, 2);
     assert_eq!(entities, 2);
     assert!(completed.stored);
@@ -115,5 +136,39 @@ async fn streams_redact_and_restore_across_chunk_boundaries() -> anyhow::Result<
     let status = responses.message().await.expect_err("start required");
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(status.message().contains("start"), "{status:?}");
+    stack.stop().await
+}
+
+/// A stream into a conversation numbers its new values after the conversation's
+/// placeholders, whoever brought them, and keeps known values' placeholders.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_numbers_new_values_after_the_conversations_placeholders() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "stream-numbers").await?;
+    let mut client = PrivacyGatewayServiceClient::new(gateway);
+    let key = &tenant.bot_key;
+    assert_eq!(
+        redacted(&mut client, key, "Mail anna@example.org").await?,
+        "Mail <EMAIL_ADDRESS_1>"
+    );
+    assert_eq!(
+        redacted(&mut client, key, "Mail ben@example.org or anna@example.org").await?,
+        "Mail <EMAIL_ADDRESS_2> or <EMAIL_ADDRESS_1>"
+    );
+    let placeholders: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT placeholder, count(*) FROM conversation_pseudonyms
+         GROUP BY placeholder ORDER BY placeholder",
+    )
+    .fetch_all(&env.db.pool("gateway").await?)
+    .await?;
+    assert_eq!(
+        placeholders,
+        [
+            ("<EMAIL_ADDRESS_1>".to_string(), 1),
+            ("<EMAIL_ADDRESS_2>".to_string(), 1)
+        ]
+    );
     stack.stop().await
 }

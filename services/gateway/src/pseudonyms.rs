@@ -24,6 +24,24 @@ pub struct Known {
     pub counters: BTreeMap<String, i32>,
 }
 
+/// The highest placeholder number of each entity type in a conversation, over every
+/// row (all subjects, restricted rows too).
+pub async fn highest_numbers(
+    db: impl PgExecutor<'_>,
+    tenant: Uuid,
+    conversation: &str,
+) -> sqlx::Result<Vec<(String, i32)>> {
+    sqlx::query_as(
+        "SELECT entity_type, max(number) FROM conversation_pseudonyms
+         WHERE tenant_id = $1 AND conversation_id = $2
+         GROUP BY entity_type",
+    )
+    .bind(tenant)
+    .bind(conversation)
+    .fetch_all(db)
+    .await
+}
+
 /// Every row of a conversation for one subject. Rows restricted by a retention sweep
 /// only with `include_restricted` (a subject's own export); otherwise their placeholders
 /// stay in the text.

@@ -81,15 +81,21 @@ impl PseudonymMap {
         PseudonymMap::default()
     }
 
-    /// The placeholder for a value, allocating the next number of its type when new.
+    /// The placeholder for a value, allocating the next free number of its type when
+    /// new (a number whose placeholder the map holds is never handed out again).
     pub fn placeholder_for(&mut self, entity: &EntityType, value: &str) -> String {
         let k = key(entity.name(), value);
         if let Some(existing) = self.index.get(&k) {
             return existing.clone();
         }
         let counter = self.counters.entry(entity.name().to_owned()).or_insert(0);
-        *counter += 1;
-        let placeholder = format!("<{}_{}>", entity.name(), counter);
+        let placeholder = loop {
+            *counter += 1;
+            let placeholder = format!("<{}_{}>", entity.name(), counter);
+            if !self.entries.contains_key(&placeholder) {
+                break placeholder;
+            }
+        };
         self.entries.insert(
             placeholder.clone(),
             Pseudonym {
@@ -99,6 +105,13 @@ impl PseudonymMap {
         );
         self.index.insert(k, placeholder.clone());
         placeholder
+    }
+
+    /// Marks the numbers up to `highest` of `entity` as taken (by placeholders whose
+    /// values the map does not hold): new values get higher ones.
+    pub fn reserve(&mut self, entity: &str, highest: u32) {
+        let counter = self.counters.entry(entity.to_owned()).or_insert(0);
+        *counter = (*counter).max(highest);
     }
 
     /// The original value behind a placeholder (exact form, e.g. `<PERSON_1>`).
@@ -176,5 +189,19 @@ mod tests {
         assert_eq!(back.placeholder_for(&person, "Anna Schmidt"), "<PERSON_1>");
         assert_eq!(back.placeholder_for(&person, "Bob"), "<PERSON_2>");
         assert!(!format!("{back:?}").contains("Anna"));
+    }
+
+    /// A map rebuilt from some of a conversation's placeholders (without counters)
+    /// skips the numbers it holds, and reserved numbers it does not hold.
+    #[test]
+    fn never_hands_out_a_taken_number() {
+        let email: EntityType = BuiltIn::EmailAddress.into();
+        let json = r#"{"counters":{},"entries":{"<EMAIL_ADDRESS_1>":{"entity":"EMAIL_ADDRESS","value":"a@x.io"}}}"#;
+        let mut map: PseudonymMap = serde_json::from_str(json).expect("deserializes");
+        assert_eq!(map.placeholder_for(&email, "b@x.io"), "<EMAIL_ADDRESS_2>");
+        assert_eq!(map.original("<EMAIL_ADDRESS_1>"), Some("a@x.io"));
+        map.reserve("EMAIL_ADDRESS", 5);
+        map.reserve("EMAIL_ADDRESS", 3);
+        assert_eq!(map.placeholder_for(&email, "c@x.io"), "<EMAIL_ADDRESS_6>");
     }
 }

@@ -18,10 +18,10 @@ use veil_proto::gateway::v1::{
 };
 
 use super::commands::CommandSubject;
-use super::persist::{Turn, new_placeholders, too_many_concurrent_turns};
+use super::persist::{Turn, new_placeholders};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
 use crate::engine;
-use crate::pseudonyms::NewRow;
+use crate::pseudonyms::{self, NewRow};
 use crate::restore::Restorer;
 use crate::restriction;
 
@@ -117,7 +117,20 @@ impl PipelineApi {
             true,
         )
         .await?;
-        let mut redactor = self.engine.stream(&policy.pii, known.map.clone());
+        // New values are numbered after every placeholder of the conversation, including
+        // other subjects' and those whose values the vault no longer reveals.
+        let mut map = known.map.clone();
+        let numbers = pseudonyms::highest_numbers(
+            &self.pool,
+            call.tenant.as_uuid(),
+            &context.conversation_id,
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        for (entity, highest) in numbers {
+            map.reserve(&entity, u32::try_from(highest).unwrap_or(0));
+        }
+        let mut redactor = self.engine.stream(&policy.pii, map);
         let mut joiner = Utf8Joiner::default();
         let mut original = String::new();
         let mut output = String::new();
@@ -182,7 +195,8 @@ impl PipelineApi {
             )
             .await?;
         // The map was read when the stream began and the chunks have gone out with its
-        // placeholders, which cannot be taken back: the rows are written unchecked.
+        // placeholders. If a concurrent turn took one of its new numbers meanwhile, the
+        // turn is not written and the bot is told to send it again.
         let rows: Vec<NewRow<'_>> = added
             .iter()
             .zip(tokens.iter())
@@ -191,7 +205,7 @@ impl PipelineApi {
                 placeholder: placeholder.clone(),
                 entity_type: entity,
                 token_is_new: false,
-                placeholder_is_new: false,
+                placeholder_is_new: true,
             })
             .collect();
         let subject = CommandSubject {
@@ -225,7 +239,11 @@ impl PipelineApi {
                 },
             )
             .await?
-            .ok_or_else(too_many_concurrent_turns)?;
+            .ok_or_else(|| {
+                ServiceError::Unavailable(
+                    "a concurrent turn took this stream's placeholders; send the turn again".into(),
+                )
+            })?;
         if let Some(command) = privacy_command.as_mut() {
             self.erase_after_store(&call, &subject, &policy, command)
                 .await;
