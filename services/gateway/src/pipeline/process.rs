@@ -166,7 +166,13 @@ impl PipelineApi {
             };
             match self.persist(call, turn).await? {
                 Some(stored) => break (restricted, redacted, stored),
-                None if attempt < ATTEMPTS => attempt += 1,
+                None if attempt < ATTEMPTS => {
+                    tracing::debug!(
+                        attempt,
+                        "a concurrent turn took this map's new placeholders"
+                    );
+                    attempt += 1;
+                }
                 None => return Err(too_many_concurrent_turns().into()),
             }
         };
