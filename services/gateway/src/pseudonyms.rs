@@ -67,16 +67,6 @@ pub async fn for_subject(
     .await
 }
 
-/// A new placeholder to store (written with the turn, see `store::write_turn`).
-pub struct NewRow<'a> {
-    pub token: &'a str,
-    pub placeholder: String,
-    pub entity_type: &'a str,
-    /// Checked when written: see `store::NewPlaceholder`.
-    pub token_is_new: bool,
-    pub placeholder_is_new: bool,
-}
-
 /// Rebuilds a [`PseudonymMap`] whose known placeholders map to the values seen now.
 ///
 /// `values` maps each token of this message to its (entity type, value). Counters start

@@ -112,6 +112,7 @@ pub struct TurnWrite {
 }
 
 /// A placeholder the conversation gets with a turn.
+#[derive(Clone)]
 pub struct NewPlaceholder {
     pub token: String,
     pub placeholder: String,
@@ -123,6 +124,20 @@ pub struct NewPlaceholder {
     /// Likewise for the placeholder (a new number, not another spelling's placeholder):
     /// two values must never share a placeholder.
     pub placeholder_is_new: bool,
+}
+
+impl NewPlaceholder {
+    /// A row for `token`, numbered from its placeholder (`<PERSON_3>` is number 3).
+    pub fn new(token: &str, placeholder: String, entity_type: &str) -> Self {
+        Self {
+            token: token.to_string(),
+            number: crate::pseudonyms::number_of(&placeholder).unwrap_or(0),
+            placeholder,
+            entity_type: entity_type.to_string(),
+            token_is_new: false,
+            placeholder_is_new: false,
+        }
+    }
 }
 
 /// [`write_turns`]' statement (public for the plan test, tests/hot_plans.rs).

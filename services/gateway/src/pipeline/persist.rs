@@ -15,7 +15,6 @@ use super::consent::ConsentOutcome;
 use super::{Call, PipelineApi};
 use crate::admin::actor;
 use crate::engine;
-use crate::pseudonyms::{self, NewRow};
 use crate::store::{NewPlaceholder, TurnWrite};
 
 /// What a turn leaves behind.
@@ -25,7 +24,7 @@ pub struct Turn<'a> {
     pub role: MessageRole,
     pub redacted_text: &'a str,
     pub entities: &'a [veil_pii::RedactedEntity],
-    pub new_placeholders: &'a [NewRow<'a>],
+    pub new_placeholders: &'a [NewPlaceholder],
     pub consent: &'a ConsentOutcome,
     pub command: Option<GatewayPrivacyCommandDetected>,
     pub policy_version: i64,
@@ -112,18 +111,6 @@ impl PipelineApi {
             events
                 .push(self.outbox_event(&context, Payload::GatewayPrivacyCommandDetected(event))?);
         }
-        let placeholders = turn
-            .new_placeholders
-            .iter()
-            .map(|row| NewPlaceholder {
-                token: row.token.to_string(),
-                placeholder: row.placeholder.clone(),
-                entity_type: row.entity_type.to_string(),
-                number: pseudonyms::number_of(&row.placeholder).unwrap_or(0),
-                token_is_new: row.token_is_new,
-                placeholder_is_new: row.placeholder_is_new,
-            })
-            .collect();
         let write = TurnWrite {
             message_id,
             tenant: call.tenant.as_uuid(),
@@ -135,7 +122,7 @@ impl PipelineApi {
                 .map_err(|e| Retry::Failed(ServiceError::internal(e)))?,
             purposes: turn.consent.effective.clone(),
             store: store_turn,
-            placeholders,
+            placeholders: turn.new_placeholders.to_vec(),
             events,
         };
         let turn_index = self

@@ -16,7 +16,8 @@ use super::notices::NoticeSubject;
 use super::persist::{ATTEMPTS, Turn, too_many_concurrent_turns};
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::engine::{self, Engine};
-use crate::pseudonyms::{self, Known, NewRow};
+use crate::pseudonyms::{self, Known};
+use crate::store::NewPlaceholder;
 use crate::turn_state::TurnState;
 
 impl PipelineApi {
@@ -208,12 +209,12 @@ impl PipelineApi {
 
 /// Rows for the tokens seen for the first time in this conversation: a new placeholder,
 /// or an existing one for another spelling of the same value.
-fn new_rows<'a>(
+fn new_rows(
     known: &Known,
     map: &mut veil_pii::PseudonymMap,
-    tokens: &'a [String],
-    values: &'a [(String, String)],
-) -> Vec<NewRow<'a>> {
+    tokens: &[String],
+    values: &[(String, String)],
+) -> Vec<NewPlaceholder> {
     let mut rows = Vec::new();
     for (token, (entity, value)) in tokens.iter().zip(values) {
         if known.rows.iter().any(|row| &row.token == token) {
@@ -223,12 +224,11 @@ fn new_rows<'a>(
             continue;
         };
         let placeholder = map.placeholder_for(&entity_type, value);
-        rows.push(NewRow {
-            token,
-            placeholder_is_new: !known.rows.iter().any(|row| row.placeholder == placeholder),
-            placeholder,
-            entity_type: entity,
+        let placeholder_is_new = !known.rows.iter().any(|row| row.placeholder == placeholder);
+        rows.push(NewPlaceholder {
             token_is_new: true,
+            placeholder_is_new,
+            ..NewPlaceholder::new(token, placeholder, entity)
         });
     }
     rows

@@ -21,9 +21,10 @@ use super::commands::CommandSubject;
 use super::persist::{Turn, new_placeholders};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
 use crate::engine;
-use crate::pseudonyms::{self, NewRow};
+use crate::pseudonyms;
 use crate::restore::Restorer;
 use crate::restriction;
+use crate::store::NewPlaceholder;
 
 /// A boxed response stream.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -197,15 +198,12 @@ impl PipelineApi {
         // The map was read when the stream began and the chunks have gone out with its
         // placeholders. If a concurrent turn took one of its new numbers meanwhile, the
         // turn is not written and the bot is told to send it again.
-        let rows: Vec<NewRow<'_>> = added
+        let rows: Vec<NewPlaceholder> = added
             .iter()
             .zip(tokens.iter())
-            .map(|((placeholder, entity, _), token)| NewRow {
-                token,
-                placeholder: placeholder.clone(),
-                entity_type: entity,
-                token_is_new: false,
+            .map(|((placeholder, entity, _), token)| NewPlaceholder {
                 placeholder_is_new: true,
+                ..NewPlaceholder::new(token, placeholder.clone(), entity)
             })
             .collect();
         let subject = CommandSubject {

@@ -182,12 +182,9 @@ mod tests {
 
     fn mapping(token: &str, placeholder: &str, placeholder_is_new: bool) -> store::NewPlaceholder {
         store::NewPlaceholder {
-            token: token.into(),
-            placeholder: placeholder.into(),
-            entity_type: "PERSON".into(),
-            number: crate::pseudonyms::number_of(placeholder).unwrap_or(0),
             token_is_new: true,
             placeholder_is_new,
+            ..store::NewPlaceholder::new(token, placeholder.into(), "PERSON")
         }
     }
 
