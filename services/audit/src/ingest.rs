@@ -114,10 +114,15 @@ impl BatchEventHandler for Ingest {
                 envelope: &event.payload,
             })
             .collect();
-        // Idempotent twice over: `processed_events` (by the consumer) and the unique
-        // event id in `pending`; the writer also skips ids already appended.
         let queued = store::enqueue_many(tx, &entries).await?;
         tracing::debug!(received = events.len(), queued, "audit events queued");
         Ok(())
+    }
+
+    /// A redelivered event is queued at most once (the unique event id in `pending`)
+    /// and appended at most once (the writer skips ids already in `entries`), so the
+    /// consumer's `processed_events` claim would only repeat that per event.
+    fn deduplicates_itself(&self) -> bool {
+        true
     }
 }

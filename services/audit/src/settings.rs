@@ -18,7 +18,8 @@ pub struct AuditSettings {
     pub tree_head_interval_secs: u64,
     /// Most entries appended in one writer transaction.
     pub append_batch: usize,
-    /// Milliseconds the writer waits when nothing is pending.
+    /// Milliseconds the writer waits after a batch that was not full (or when nothing
+    /// is pending): how long events gather for the next batch.
     pub append_idle_ms: u64,
     /// Memory for the proofs' in-memory copy of the tree (about 64 MB per million
     /// entries); beyond it the lowest levels are read from Postgres.
@@ -57,7 +58,7 @@ impl Default for AuditSettings {
             append_idle_ms: 50,
             proof_cache_mb: 256,
             ingest_batch: 500,
-            ingest_wait_ms: 20,
+            ingest_wait_ms: 50,
             reveal_burst_threshold: 50,
             reveal_window_secs: 60,
             auth_failure_threshold: 20,

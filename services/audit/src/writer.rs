@@ -196,9 +196,13 @@ impl Writer {
         after: i64,
     ) -> sqlx::Result<Vec<QueuedRow>> {
         // One statement reads and removes the batch; RETURNING has no order of its own.
+        // `= ANY (ARRAY(...))` keeps the delete on the primary key: as `IN (subquery)`,
+        // a batch of a few hundred was planned as a hash join over a sequential scan of
+        // the whole queue table, dead rows included (6.5 ms instead of well under 1).
         let mut rows: Vec<QueuedRow> = sqlx::query_as(
             "DELETE FROM pending
-             WHERE seq IN (SELECT seq FROM pending WHERE seq > $1 ORDER BY seq LIMIT $2)
+             WHERE seq = ANY (ARRAY(SELECT seq FROM pending WHERE seq > $1
+                                    ORDER BY seq LIMIT $2))
              RETURNING seq, event_id, tenant_id, subject_ref, actor_id, event_type,
                        occurred_at, envelope",
         )
@@ -215,17 +219,24 @@ impl Writer {
         self.rules.prune(&self.pool).await
     }
 
-    /// Appends until `shutdown`: at once while batches come full, after `idle` when the
-    /// queue is empty, and after a growing delay on errors or while another replica
-    /// holds the lock.
+    /// Appends until `shutdown`: at once while batches come full, after `idle` when a
+    /// batch was partial or the queue empty, and after a growing delay on errors or
+    /// while another replica holds the lock.
     pub async fn run(mut self, idle: Duration, shutdown: CancellationToken) {
         let mut failures = 0u32;
         let mut next_prune = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
             let wait = match self.step().await {
-                Ok(Step::Appended(_)) => {
+                // A full batch leaves more queued. After a partial one, waiting lets the
+                // next batch gather: appending whatever arrived during the last step
+                // cost a dozen statements for a few dozen events under steady load.
+                Ok(Step::Appended(appended)) => {
                     failures = 0;
-                    Duration::ZERO
+                    if appended >= self.batch {
+                        Duration::ZERO
+                    } else {
+                        idle
+                    }
                 }
                 Ok(Step::Idle) => {
                     failures = 0;

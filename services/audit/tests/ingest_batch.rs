@@ -132,9 +132,11 @@ async fn a_batch_is_queued_in_one_transaction_and_a_poison_event_alone_is_dead_l
     }
     consume_all(js, config, &pool).await;
     assert_eq!(count(&pool, "SELECT count(*) FROM pending").await, 40);
+    // The queue's unique event id is the de-duplication: no claim rows, in batches or
+    // on the one-at-a-time path the poison event took.
     assert_eq!(
         count(&pool, "SELECT count(*) FROM processed_events").await,
-        40
+        0
     );
     let failed: Vec<Option<Uuid>> =
         sqlx::query_scalar("SELECT event_id FROM event_failures WHERE consumer = $1")
@@ -189,7 +191,7 @@ async fn a_redelivery_of_everything_and_a_copy_in_the_same_batch_add_nothing() {
     assert_eq!(count(&pool, "SELECT count(*) FROM pending").await, 30);
     assert_eq!(
         count(&pool, "SELECT count(*) FROM processed_events").await,
-        30
+        0
     );
     assert_eq!(count(&pool, "SELECT count(*) FROM event_failures").await, 0);
 }

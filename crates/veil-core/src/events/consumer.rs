@@ -99,6 +99,13 @@ pub trait EventHandler: Send + Sync {
         tx: &mut Transaction<'_, Postgres>,
         event: &ReceivedEvent,
     ) -> Result<(), HandlerError>;
+
+    /// True when the handler's own writes already make a second delivery of an event
+    /// change nothing (a unique event id in its tables): the consumer then skips its
+    /// `processed_events` claim, one row written and later pruned per event.
+    fn deduplicates_itself(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait::async_trait]
@@ -109,6 +116,10 @@ impl<H: EventHandler + ?Sized> EventHandler for Arc<H> {
         event: &ReceivedEvent,
     ) -> Result<(), HandlerError> {
         (**self).handle(tx, event).await
+    }
+
+    fn deduplicates_itself(&self) -> bool {
+        (**self).deduplicates_itself()
     }
 }
 

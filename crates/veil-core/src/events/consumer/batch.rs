@@ -1,5 +1,6 @@
 //! Batched consumption: up to `max_messages` messages applied in one transaction with
-//! their `processed_events` rows written in one statement, then acknowledged together.
+//! their `processed_events` rows written in one statement (none when the handler
+//! deduplicates by itself), then acknowledged together.
 //!
 //! A single transaction per message costs one commit (a WAL flush) per event, which
 //! caps a consumer at a few hundred events per second; a batch pays it once. A handler
@@ -44,6 +45,12 @@ pub trait BatchEventHandler: Send + Sync {
         tx: &mut Transaction<'_, Postgres>,
         events: &[ReceivedEvent],
     ) -> Result<(), HandlerError>;
+
+    /// As [`EventHandler::deduplicates_itself`]; copies of one event within a batch are
+    /// still applied once.
+    fn deduplicates_itself(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait::async_trait]
@@ -54,6 +61,10 @@ impl<H: BatchEventHandler + ?Sized> BatchEventHandler for Arc<H> {
         events: &[ReceivedEvent],
     ) -> Result<(), HandlerError> {
         (**self).handle_batch(tx, events).await
+    }
+
+    fn deduplicates_itself(&self) -> bool {
+        (**self).deduplicates_itself()
     }
 }
 
@@ -105,6 +116,10 @@ impl<H: BatchEventHandler + ?Sized> EventHandler for One<'_, H> {
         event: &ReceivedEvent,
     ) -> Result<(), HandlerError> {
         self.0.handle_batch(tx, std::slice::from_ref(event)).await
+    }
+
+    fn deduplicates_itself(&self) -> bool {
+        self.0.deduplicates_itself()
     }
 }
 
@@ -219,15 +234,19 @@ pub(super) async fn process_batch<H: BatchEventHandler>(
         Err(error) => return unavailable(consumer, &deliveries, &error, retry_delay).await,
     };
     let ids: Vec<Uuid> = deliveries.iter().map(|d| d.event.event_id).collect();
-    let claimed: Result<Vec<Uuid>, sqlx::Error> = sqlx::query_scalar(
-        "INSERT INTO processed_events (consumer, event_id) \
-         SELECT $1, id FROM UNNEST($2::uuid[]) AS t(id) \
-         ON CONFLICT DO NOTHING RETURNING event_id",
-    )
-    .bind(&consumer.durable)
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await;
+    let claimed: Result<Vec<Uuid>, sqlx::Error> = if handler.deduplicates_itself() {
+        Ok(ids)
+    } else {
+        sqlx::query_scalar(
+            "INSERT INTO processed_events (consumer, event_id) \
+             SELECT $1, id FROM UNNEST($2::uuid[]) AS t(id) \
+             ON CONFLICT DO NOTHING RETURNING event_id",
+        )
+        .bind(&consumer.durable)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+    };
     let mut fresh: HashSet<Uuid> = match claimed {
         Ok(ids) => ids.into_iter().collect(),
         Err(error) => return unavailable(consumer, &deliveries, &error, retry_delay).await,

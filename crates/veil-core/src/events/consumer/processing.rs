@@ -27,8 +27,9 @@ struct Position {
     delivered: u64,
 }
 
-/// Applies one message at most once per consumer: the `processed_events` insert, the
-/// handler and the commit share one transaction, and the ack only follows the commit.
+/// Applies one message at most once per consumer: the `processed_events` insert (unless
+/// the handler deduplicates by itself), the handler and the commit share one
+/// transaction, and the ack only follows the commit.
 pub(super) async fn process<H: EventHandler>(
     consumer: &Consumer,
     pool: &PgPool,
@@ -64,16 +65,22 @@ pub(super) async fn process<H: EventHandler>(
         Ok(tx) => tx,
         Err(error) => return unavailable(consumer, &message, &error, retry_delay).await,
     };
-    let claimed = sqlx::query(
-        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )
-    .bind(&consumer.durable)
-    .bind(event_id)
-    .execute(&mut *tx)
-    .await;
+    let claimed = if handler.deduplicates_itself() {
+        Ok(true)
+    } else {
+        sqlx::query(
+            "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&consumer.durable)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await
+        .map(|done| done.rows_affected() > 0)
+    };
     match claimed {
         Err(error) => return unavailable(consumer, &message, &error, retry_delay).await,
-        Ok(done) if done.rows_affected() == 0 => {
+        Ok(false) => {
             let _ = tx.rollback().await;
             tracing::debug!(consumer = %consumer.durable, %event_id, "duplicate event skipped");
             acknowledge(&message, AckKind::Ack).await;
