@@ -42,12 +42,14 @@ type TokenizeAnswer = Result<Vec<String>, tonic::Status>;
 
 /// How messages' Tokenize calls are merged: the vault writes a merged call's tokens in
 /// one statement (each value sealed, with its token, subject and type: its length plus
-/// about 100 bytes), so the statement size bounds a batch too.
+/// about 100 bytes), so the statement size bounds a batch too. Two calls in flight
+/// rather than four: larger merged calls, a sixth fewer statements, more throughput;
+/// one was no better than two (docs/benchmarks.md, gateway).
 const TOKENIZE_LIMITS: Limits = Limits {
     name: "vault tokenize",
     calls: 32,
     bytes: STATEMENT_BYTES,
-    in_flight: 4,
+    in_flight: 2,
 };
 
 impl TokenizeCall {
