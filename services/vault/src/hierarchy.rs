@@ -1,6 +1,7 @@
 //! The key hierarchy at work: master key -> tenant KEK (and token key) -> subject data
 //! key, with unwrapped keys cached under a bound and a TTL.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
@@ -198,14 +199,16 @@ impl KeyHierarchy {
     }
 
     /// Creates data keys for `subjects` (which have none) under the tenant's active KEK,
-    /// inside `tx`. Subjects that got a key concurrently are skipped; callers re-read.
+    /// inside `tx`, and returns the rows it inserted: they stay this transaction's until
+    /// it ends, as a key-share lock would keep them. Subjects that got a key
+    /// concurrently are skipped; callers re-read those.
     pub async fn create_subject_keys(
         &self,
         tx: &mut PgConnection,
         tenant: TenantId,
         subjects: &[&SubjectRef],
         record_count: i64,
-    ) -> VaultResult<()> {
+    ) -> VaultResult<Vec<SubjectKeyRow>> {
         let mut attempts = 0;
         let kek_row = loop {
             // See `lock_active_master`: a concurrent rotation may hide the active row
@@ -227,29 +230,44 @@ impl KeyHierarchy {
                 &kek_row.wrapped,
             )
             .await?;
+        let mut made = Vec::with_capacity(subjects.len());
         for subject in subjects {
             let key = KeyBytes::generate();
             let context =
                 WrapContext::subject_data_key(tenant, (*subject).clone(), DATA_KEY_VERSION);
             let wrapped = wrap_key(&kek, &context, &key).map_err(ServiceError::internal)?;
-            let key_id = Uuid::now_v7();
-            let inserted = sql::insert_subject_key(
-                tx,
-                tenant.as_uuid(),
-                &NewSubjectKey {
-                    subject_ref: subject.as_str(),
-                    key_id,
-                    kek_version: kek_row.version,
-                    wrapped: wrapped.as_bytes(),
-                    record_count,
-                },
-            )
-            .await?;
-            if inserted {
-                self.data_keys.insert(key_id, key);
-            }
+            made.push((subject.as_str(), Uuid::now_v7(), key, wrapped));
         }
-        Ok(())
+        let new_keys: Vec<NewSubjectKey<'_>> = made
+            .iter()
+            .map(|(subject_ref, key_id, _, wrapped)| NewSubjectKey {
+                subject_ref,
+                key_id: *key_id,
+                kek_version: kek_row.version,
+                wrapped: wrapped.as_bytes(),
+                record_count,
+            })
+            .collect();
+        let inserted: HashSet<String> = sql::insert_subject_keys(tx, tenant.as_uuid(), &new_keys)
+            .await?
+            .into_iter()
+            .collect();
+        let mut rows = Vec::with_capacity(inserted.len());
+        for (subject_ref, key_id, key, wrapped) in made {
+            if !inserted.contains(subject_ref) {
+                continue;
+            }
+            self.data_keys.insert(key_id, key);
+            rows.push(SubjectKeyRow {
+                subject_ref: subject_ref.to_string(),
+                key_id,
+                kek_version: kek_row.version,
+                wrapped: wrapped.as_bytes().to_vec(),
+                kek_master_version: kek_row.master_version,
+                kek_wrapped: kek_row.wrapped.clone(),
+            });
+        }
+        Ok(rows)
     }
 
     /// The subject's data key as this replica last saw it: its id and, when the key

@@ -393,6 +393,52 @@ async fn tokens_written_after_a_shred_elsewhere_use_the_new_key() -> anyhow::Res
     Ok(())
 }
 
+/// Concurrent first calls for the same new subjects race to create their keys: each
+/// subject ends up with one key, whichever call created it, and every value stored by
+/// every call opens (the losers of the race read the winner's key).
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_first_calls_for_new_subjects_share_one_key_each() -> anyhow::Result<()> {
+    let vault = TestVault::start().await?;
+    let tenant = TenantId::generate();
+    let subjects = ["s-0", "s-1", "s-2", "s-3"];
+    let calls = (0..8).map(|call| {
+        let mut client = vault.client.clone();
+        let items = subjects
+            .iter()
+            .map(|s| item(s, "EMAIL_ADDRESS", &format!("{s}.{call}@example.com")))
+            .collect();
+        let request = vault.call(Some(tenant), &[Role::Service], tokenize(items));
+        async move { client.tokenize(request).await }
+    });
+    let answers = futures::future::try_join_all(calls).await?;
+    let mut tokens = Vec::new();
+    let mut values = Vec::new();
+    for (call, answer) in answers.into_iter().enumerate() {
+        for (s, token) in subjects.iter().zip(answer.into_inner().tokens) {
+            tokens.push(token.token);
+            values.push(format!("{s}.{call}@example.com"));
+        }
+    }
+    let db = vault.db().await?;
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM subject_keys")
+        .fetch_one(&db)
+        .await?;
+    assert_eq!(keys, 4, "one key per subject");
+    let mut client = vault.client.clone();
+    let revealed = client
+        .detokenize(vault.call(
+            Some(tenant),
+            &[Role::PrivacyOfficer],
+            detokenize(&tokens, "dsr_access", None),
+        ))
+        .await?
+        .into_inner()
+        .results;
+    let opened: Vec<String> = revealed.into_iter().map(|r| r.value).collect();
+    assert_eq!(opened, values);
+    Ok(())
+}
+
 /// One value of `user-1` tokenized and stored; its token and whether it was new.
 async fn tokenize_one(
     vault: &mut TestVault,

@@ -60,12 +60,20 @@ async fn subject_keys(
             .iter()
             .filter(|s| !have.contains(s.as_str()))
             .collect();
-        vault
+        let created = vault
             .keys
             .create_subject_keys(tx, tenant, &missing, 0)
             .await?;
-        let missing: Vec<String> = missing.iter().map(|s| s.as_str().to_string()).collect();
-        rows.extend(key_sql::subject_keys_locked(tx, tenant.as_uuid(), &missing).await?);
+        let raced: Vec<String> = missing
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .filter(|s| !created.iter().any(|row| &row.subject_ref == s))
+            .collect();
+        rows.extend(created);
+        // Subjects that got a key from a concurrent call: read theirs.
+        if !raced.is_empty() {
+            rows.extend(key_sql::subject_keys_locked(tx, tenant.as_uuid(), &raced).await?);
+        }
     }
     Ok(rows)
 }

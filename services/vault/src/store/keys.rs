@@ -277,26 +277,33 @@ pub struct NewSubjectKey<'a> {
     pub record_count: i64,
 }
 
-/// Inserts a subject key unless the subject got one concurrently; true if inserted.
-pub async fn insert_subject_key(
+/// Inserts subject keys (one statement), skipping subjects that got one concurrently;
+/// returns the subject refs inserted.
+pub async fn insert_subject_keys(
     tx: &mut PgConnection,
     tenant: Uuid,
-    key: &NewSubjectKey<'_>,
-) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    keys: &[NewSubjectKey<'_>],
+) -> sqlx::Result<Vec<String>> {
+    let subjects: Vec<&str> = keys.iter().map(|k| k.subject_ref).collect();
+    let ids: Vec<Uuid> = keys.iter().map(|k| k.key_id).collect();
+    let kek_versions: Vec<i32> = keys.iter().map(|k| k.kek_version).collect();
+    let wrapped: Vec<&[u8]> = keys.iter().map(|k| k.wrapped).collect();
+    let counts: Vec<i64> = keys.iter().map(|k| k.record_count).collect();
+    sqlx::query_scalar(
         "INSERT INTO subject_keys (tenant_id, subject_ref, key_id, kek_version, wrapped,
                                    record_count)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, subject_ref) DO NOTHING",
+         SELECT $1, * FROM UNNEST($2::text[], $3::uuid[], $4::int[], $5::bytea[], $6::int8[])
+         ON CONFLICT (tenant_id, subject_ref) DO NOTHING
+         RETURNING subject_ref",
     )
     .bind(tenant)
-    .bind(key.subject_ref)
-    .bind(key.key_id)
-    .bind(key.kek_version)
-    .bind(key.wrapped)
-    .bind(key.record_count)
-    .execute(tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .bind(&subjects)
+    .bind(&ids)
+    .bind(&kek_versions)
+    .bind(&wrapped)
+    .bind(&counts)
+    .fetch_all(tx)
+    .await
 }
 
 /// Destroys a subject's data key; returns its id and how many records it encrypted.
