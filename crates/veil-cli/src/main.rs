@@ -3,6 +3,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOCATOR: veil_core::Allocator = veil_core::Allocator;
+
 mod admin;
 mod audit;
 mod bench;
