@@ -122,7 +122,8 @@ pub struct NewPlaceholder {
     /// token: if a turn written since has one, the turn is stale (not written).
     pub token_is_new: bool,
     /// Likewise for the placeholder (a new number, not another spelling's placeholder):
-    /// two values must never share a placeholder.
+    /// two values must never share a placeholder. The row is stored as the placeholder's
+    /// introduction, unique per conversation.
     pub placeholder_is_new: bool,
 }
 
@@ -174,9 +175,9 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
     ), placeholders AS (
         INSERT INTO conversation_pseudonyms
             (tenant_id, conversation_id, subject_ref, token, placeholder, entity_type,
-             number)
+             number, introduces)
         SELECT n.tenant_id, n.conversation_id, n.subject_ref, n.token, n.placeholder,
-               n.entity_type, n.number
+               n.entity_type, n.number, n.placeholder_is_new
         FROM new_rows n
         WHERE NOT EXISTS (SELECT 1 FROM stale s WHERE s.tenant_id = n.tenant_id
                                                   AND s.conversation_id = n.conversation_id)
@@ -211,8 +212,10 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
 /// its index, or `None` when its map was stale: a turn written since the map was read
 /// took a token or placeholder the turn believed new (see [`NewPlaceholder`]); nothing
 /// of that turn is written then. Concurrent turns of one conversation are serialized by
-/// the unique (tenant, conversation, turn): the loser fails with a unique violation and
-/// nothing of the statement is written; tried again, it sees the winner's rows.
+/// the unique (tenant, conversation, turn), and writers that introduce the same
+/// placeholder (also those that store no turn) by the unique index over introductions:
+/// the loser fails with a unique violation and nothing of the statement is written;
+/// tried again, it sees the winner's rows.
 pub async fn write_turns(
     db: impl PgExecutor<'_>,
     turns: &[&TurnWrite],

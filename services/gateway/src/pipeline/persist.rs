@@ -49,7 +49,7 @@ pub(super) fn too_many_concurrent_turns() -> ServiceError {
     ServiceError::Unavailable("too many concurrent turns in this conversation; retry".into())
 }
 
-fn is_unique_violation(error: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 

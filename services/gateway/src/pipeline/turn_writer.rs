@@ -266,4 +266,59 @@ mod tests {
             .unwrap();
         assert_eq!((turns, events), (3, 3));
     }
+
+    /// Two writers that introduce the same placeholder for different values at once,
+    /// neither storing a turn (so no turn index orders them): the second waits for the
+    /// first and fails instead of committing a second value under the placeholder.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_introductions_of_a_placeholder_collide() {
+        let (_db, pool, tenant) = gateway_with_tenant().await;
+        let unstored = |token: &str| {
+            let mut turn = turn(tenant, "c-1", Uuid::now_v7());
+            turn.store = false;
+            turn.placeholders = vec![mapping(token, "<PERSON_1>", true)];
+            turn
+        };
+        let (first, second) = (unstored("tok-anna"), unstored("tok-bob"));
+        let mut tx = pool.begin().await.unwrap();
+        let written = store::write_turns(&mut *tx, &[&first]).await.unwrap();
+        assert_eq!(written, vec![Some(0)]);
+        let racing = {
+            let pool = pool.clone();
+            tokio::spawn(async move { store::write_turns(&pool, &[&second]).await })
+        };
+        // The second statement has read no row of the first (not committed yet); it can
+        // only finish once the first transaction ends.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                   AND wait_event_type = 'Lock' AND wait_event = 'transactionid'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second never waited"
+            );
+            tokio::task::yield_now().await;
+        }
+        tx.commit().await.unwrap();
+        let error = racing.await.unwrap().expect_err("a second introduction");
+        assert!(
+            super::super::persist::is_unique_violation(&error),
+            "{error}"
+        );
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT token FROM conversation_pseudonyms WHERE placeholder = '<PERSON_1>'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(rows, vec!["tok-anna".to_string()]);
+    }
 }
