@@ -4,9 +4,10 @@
 use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
-    MessageContext, MessageRole, RedactStreamCompleted, RedactStreamRequest, RedactStreamStart,
-    RedactedChunk, RestoreStreamRequest, RestoreStreamStart, StreamFinish, redact_stream_request,
-    redact_stream_response, restore_stream_request, restore_stream_response,
+    MessageContext, MessageRole, ProcessMessageRequest, RedactStreamCompleted, RedactStreamRequest,
+    RedactStreamStart, RedactedChunk, RestoreStreamRequest, RestoreStreamStart, RestoreTextRequest,
+    StreamFinish, redact_stream_request, redact_stream_response, restore_stream_request,
+    restore_stream_response,
 };
 use veil_testkit::TestEnv;
 
@@ -170,5 +171,106 @@ async fn a_stream_numbers_new_values_after_the_conversations_placeholders() -> a
             ("<EMAIL_ADDRESS_2>".to_string(), 1)
         ]
     );
+    stack.stop().await
+}
+
+fn chunk(text: &str) -> RedactStreamRequest {
+    RedactStreamRequest {
+        kind: Some(redact_stream_request::Kind::Chunk(text.as_bytes().to_vec())),
+    }
+}
+
+/// A turn written while a stream runs introduces the placeholder the stream's map (read
+/// when it began) would give its next new value. The stream claims its placeholders
+/// before it releases them, finds that one taken, and numbers its value after it: the
+/// stream completes, and each placeholder restores to its own value.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_written_during_a_stream_keeps_its_placeholder() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "stream-race").await?;
+    let mut client = PrivacyGatewayServiceClient::new(gateway);
+    let key = &tenant.bot_key;
+    let context = MessageContext {
+        conversation_id: "conv-race".into(),
+        subject_id: "customer-r".into(),
+        role: MessageRole::Assistant as i32,
+        ..Default::default()
+    };
+    let filler = "Nothing personal in this part of the answer at all. ".repeat(3);
+
+    let (requests, queue) = tokio::sync::mpsc::channel(8);
+    let input = futures::stream::unfold(queue, |mut queue| async move {
+        queue.recv().await.map(|request| (request, queue))
+    });
+    requests
+        .send(RedactStreamRequest {
+            kind: Some(redact_stream_request::Kind::Start(RedactStreamStart {
+                context: Some(context.clone()),
+            })),
+        })
+        .await?;
+    requests
+        .send(chunk(&format!("Hello there. {filler}")))
+        .await?;
+    let mut responses = client.redact_stream(bearer(input, key)).await?.into_inner();
+    // A released chunk: the stream has read the conversation's map.
+    let mut output = String::new();
+    match responses.message().await?.and_then(|r| r.kind) {
+        Some(redact_stream_response::Kind::Chunk(chunk)) => output.push_str(&chunk.text),
+        other => anyhow::bail!("expected a chunk, got {other:?}"),
+    }
+
+    let turn = client
+        .process_message(bearer(
+            ProcessMessageRequest {
+                context: Some(MessageContext {
+                    role: MessageRole::User as i32,
+                    ..context.clone()
+                }),
+                text: "Write to carl@example.org please.".into(),
+            },
+            key,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(turn.redacted_text, "Write to <EMAIL_ADDRESS_1> please.");
+
+    requests
+        .send(chunk(&format!("Mail bob@example.org today. {filler}")))
+        .await?;
+    requests
+        .send(RedactStreamRequest {
+            kind: Some(redact_stream_request::Kind::Finish(StreamFinish {})),
+        })
+        .await?;
+    drop(requests);
+    let mut completed = None;
+    while let Some(response) = responses.message().await? {
+        match response.kind {
+            Some(redact_stream_response::Kind::Chunk(chunk)) => output.push_str(&chunk.text),
+            Some(redact_stream_response::Kind::Completed(done)) => completed = Some(done),
+            None => {}
+        }
+    }
+    assert!(completed.expect("completed").stored);
+    assert!(
+        output.contains("Mail <EMAIL_ADDRESS_2> today.") && !output.contains("EMAIL_ADDRESS_1"),
+        "{output}"
+    );
+
+    let restored = client
+        .restore_text(bearer(
+            RestoreTextRequest {
+                conversation_id: "conv-race".into(),
+                subject_id: "customer-r".into(),
+                text: "<EMAIL_ADDRESS_1> / <EMAIL_ADDRESS_2>".into(),
+            },
+            key,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(restored.text, "carl@example.org / bob@example.org");
     stack.stop().await
 }

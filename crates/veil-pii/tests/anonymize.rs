@@ -246,6 +246,50 @@ fn streaming_token_by_token_releases_early_and_leaks_nothing() {
     assert_eq!(stream.entities().len(), 2);
 }
 
+/// A push redone from a clone taken before it, under a map in which another writer took
+/// the placeholder the first try handed out: the text released earlier is untouched, the
+/// redone part numbers the new value after the taken one, and the entities match it.
+#[test]
+fn a_push_redone_under_another_map_renumbers_only_what_it_releases() {
+    let analyzer = Arc::new(Analyzer::new());
+    let policy = Arc::new(policy(Operator::Pseudonymize));
+    let anonymizer = Arc::new(Anonymizer::default());
+    let filler = "Nothing personal in this part of the answer at all. ".repeat(3);
+    let mut stream = StreamRedactor::new(analyzer, policy, anonymizer, PseudonymMap::new());
+    let first = stream
+        .push(&format!("Mail anna@example.com please. {filler}"))
+        .unwrap();
+    assert!(
+        first.starts_with("Mail <EMAIL_ADDRESS_1> please."),
+        "{first}"
+    );
+
+    let before = stream.clone();
+    let second = format!("Or bob@example.com instead. {filler}");
+    let tried = stream.push(&second).unwrap();
+    assert!(tried.contains("<EMAIL_ADDRESS_2>"), "{tried}");
+
+    // Meanwhile <EMAIL_ADDRESS_2> went to carl@example.com elsewhere.
+    let mut taken = before.pseudonyms().clone();
+    taken.placeholder_for(&BuiltIn::EmailAddress.into(), "carl@example.com");
+    let mut redone = before.with_pseudonyms(taken);
+    let again = redone.push(&second).unwrap();
+    assert_eq!(
+        again,
+        tried.replace("<EMAIL_ADDRESS_2>", "<EMAIL_ADDRESS_3>")
+    );
+    redone.finish().unwrap();
+    let placeholders: Vec<&str> = redone
+        .entities()
+        .iter()
+        .map(|e| e.replacement.as_str())
+        .collect();
+    assert_eq!(placeholders, ["<EMAIL_ADDRESS_1>", "<EMAIL_ADDRESS_3>"]);
+    assert_eq!(
+        redone.pseudonyms().original("<EMAIL_ADDRESS_3>"),
+        Some("bob@example.com")
+    );
+}
 #[test]
 fn streaming_restore_matches_one_shot() {
     let mut map = PseudonymMap::new();

@@ -19,7 +19,9 @@ const CONTEXT_TAIL: usize = 96;
 const MAX_PENDING: usize = 4096;
 
 /// Redacts a stream of chunks with the same analyzer, policy and operators as
-/// one-shot redaction, keeping the conversation's pseudonyms.
+/// one-shot redaction, keeping the conversation's pseudonyms. A clone taken before a
+/// push can redo that push under another map (see [`StreamRedactor::with_pseudonyms`]).
+#[derive(Clone)]
 pub struct StreamRedactor {
     analyzer: Arc<Analyzer>,
     policy: Arc<Policy>,
@@ -81,6 +83,12 @@ impl StreamRedactor {
         self.release(false)
     }
 
+    /// Whether pushing `chunk_bytes` more could release text (and so hand out new
+    /// placeholders): false while the held-back tail stays within the holdback.
+    pub fn may_release(&self, chunk_bytes: usize) -> bool {
+        self.pending.len() + chunk_bytes > self.holdback
+    }
+
     /// Ends the stream; returns the rest, redacted.
     pub fn finish(&mut self) -> Result<String, AnonymizeError> {
         self.release(true)
@@ -94,6 +102,14 @@ impl StreamRedactor {
     /// The conversation's pseudonyms, with any added by this stream.
     pub fn pseudonyms(&self) -> &PseudonymMap {
         &self.pseudonyms
+    }
+
+    /// The same redactor with the conversation's pseudonyms replaced, e.g. by a map read
+    /// again after another writer took a placeholder this one handed out; text already
+    /// released keeps the placeholders it was released with.
+    pub fn with_pseudonyms(mut self, pseudonyms: PseudonymMap) -> Self {
+        self.pseudonyms = pseudonyms;
+        self
     }
 
     /// Ends the redactor and hands back the pseudonyms.

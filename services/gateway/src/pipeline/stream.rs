@@ -11,6 +11,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use veil_core::error::ServiceError;
 use veil_core::subjects::validate_subject_id;
+use veil_core::types::SubjectRef;
+use veil_pii::PseudonymMap;
 use veil_proto::gateway::v1::{
     MessageRole, RedactStreamCompleted, RedactStreamRequest, RedactStreamResponse, RedactedChunk,
     RestoreStreamCompleted, RestoreStreamRequest, RestoreStreamResponse, redact_stream_request,
@@ -18,13 +20,15 @@ use veil_proto::gateway::v1::{
 };
 
 use super::commands::CommandSubject;
-use super::persist::{Turn, new_placeholders};
+use super::persist::{
+    ATTEMPTS, Turn, is_unique_violation, new_placeholders, too_many_concurrent_turns,
+};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
 use crate::engine;
 use crate::pseudonyms;
 use crate::restore::Restorer;
 use crate::restriction;
-use crate::store::NewPlaceholder;
+use crate::store::{NewPlaceholder, TurnWrite};
 
 /// A boxed response stream.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -108,29 +112,17 @@ impl PipelineApi {
                 &policy,
             )
             .await?;
-        // The conversation's placeholders with their originals, so values seen before keep
-        // their placeholder inside the stream too.
-        let known = Restorer::load(
-            &self.pool,
-            &self.clients,
-            &call.service(),
-            (call.tenant, &context.conversation_id, subject_ref.as_str()),
-            true,
-        )
-        .await?;
-        // New values are numbered after every placeholder of the conversation, including
-        // other subjects' and those whose values the vault no longer reveals.
-        let mut map = known.map.clone();
-        let numbers = pseudonyms::highest_numbers(
-            &self.pool,
-            call.tenant.as_uuid(),
-            &context.conversation_id,
-        )
-        .await
-        .map_err(ServiceError::from)?;
-        for (entity, highest) in numbers {
-            map.reserve(&entity, u32::try_from(highest).unwrap_or(0));
-        }
+        let scope = StreamScope {
+            call: &call,
+            conversation_id: &context.conversation_id,
+            subject_id: &context.subject_id,
+            subject_ref: &subject_ref,
+            role,
+            store_raw: policy.proto.store_raw_in_vault,
+        };
+        // Placeholders released so far are in `claimed` and in the conversation's rows.
+        let mut claimed = self.stream_map(&scope).await?;
+        let map = claimed.clone();
         let mut redactor = self.engine.stream(&policy.pii, map);
         let mut joiner = Utf8Joiner::default();
         let mut original = String::new();
@@ -149,15 +141,26 @@ impl PipelineApi {
                 }
             };
             original.push_str(&text);
-            let mut released = redactor
-                .push(&text)
-                .map_err(|e| ServiceError::FailedPrecondition(e.to_string()))?;
-            if done {
-                released.push_str(
-                    &redactor
-                        .finish()
-                        .map_err(|e| ServiceError::FailedPrecondition(e.to_string()))?,
-                );
+            // New values are claimed (tokenized, their placeholders written) before the
+            // text that carries them goes out. When another turn took a placeholder
+            // first, the push is redone under the conversation's map read again.
+            // Only a push that releases text can hand out a placeholder.
+            let before = (done || redactor.may_release(text.len())).then(|| redactor.clone());
+            let mut released = release(&mut redactor, &text, done)?;
+            let mut attempt = 1;
+            while let Some(before) = &before {
+                let added = new_placeholders(&claimed, redactor.pseudonyms());
+                if added.is_empty() || self.claim(&scope, &added).await? {
+                    claimed = redactor.pseudonyms().clone();
+                    break;
+                }
+                if attempt == ATTEMPTS {
+                    return Err(too_many_concurrent_turns().into());
+                }
+                attempt += 1;
+                claimed = self.stream_map(&scope).await?;
+                redactor = before.clone().with_pseudonyms(claimed.clone());
+                released = release(&mut redactor, &text, done)?;
             }
             if !released.is_empty() {
                 output.push_str(&released);
@@ -180,32 +183,7 @@ impl PipelineApi {
             }
         }
 
-        // The stream is complete: tokens for new values, then the turn.
-        let added = new_placeholders(&known.map, redactor.pseudonyms());
-        let values: Vec<(String, String)> = added
-            .iter()
-            .map(|(_, entity, value)| (entity.clone(), value.clone()))
-            .collect();
-        let tokens = self
-            .clients
-            .tokenize(
-                &call.service(),
-                &context.subject_id,
-                &values,
-                policy.proto.store_raw_in_vault,
-            )
-            .await?;
-        // The map was read when the stream began and the chunks have gone out with its
-        // placeholders. If a concurrent turn took one of its new numbers meanwhile, the
-        // turn is not written and the bot is told to send it again.
-        let rows: Vec<NewPlaceholder> = added
-            .iter()
-            .zip(tokens.iter())
-            .map(|((placeholder, entity, _), token)| NewPlaceholder {
-                placeholder_is_new: true,
-                ..NewPlaceholder::new(token, placeholder.clone(), entity)
-            })
-            .collect();
+        // The stream is complete and its placeholders are claimed: the turn.
         let subject = CommandSubject {
             subject_id: &context.subject_id,
             subject_ref: &subject_ref,
@@ -228,7 +206,7 @@ impl PipelineApi {
                     role,
                     redacted_text: &output,
                     entities: redactor.entities(),
-                    new_placeholders: &rows,
+                    new_placeholders: &[],
                     consent: &consent,
                     command: command_event,
                     policy_version: policy.version,
@@ -237,11 +215,7 @@ impl PipelineApi {
                 },
             )
             .await?
-            .ok_or_else(|| {
-                ServiceError::Unavailable(
-                    "a concurrent turn took this stream's placeholders; send the turn again".into(),
-                )
-            })?;
+            .ok_or_else(too_many_concurrent_turns)?;
         if let Some(command) = privacy_command.as_mut() {
             self.erase_after_store(&call, &subject, &policy, command)
                 .await;
@@ -329,6 +303,103 @@ impl PipelineApi {
             }))
             .await;
         Ok(())
+    }
+}
+
+/// Where a redact stream writes: its conversation and subject.
+struct StreamScope<'a> {
+    call: &'a Call,
+    conversation_id: &'a str,
+    subject_id: &'a str,
+    subject_ref: &'a SubjectRef,
+    role: MessageRole,
+    store_raw: bool,
+}
+
+/// Feeds `text` to the redactor (and ends it when `done`); the text now safe to release.
+fn release(
+    redactor: &mut veil_pii::StreamRedactor,
+    text: &str,
+    done: bool,
+) -> Result<String, ServiceError> {
+    let failed = |e: veil_pii::AnonymizeError| ServiceError::FailedPrecondition(e.to_string());
+    let mut released = redactor.push(text).map_err(failed)?;
+    if done {
+        released.push_str(&redactor.finish().map_err(failed)?);
+    }
+    Ok(released)
+}
+
+impl PipelineApi {
+    /// The conversation's placeholders with their originals, so values seen before keep
+    /// their placeholder inside the stream too; new values are numbered after every
+    /// placeholder of the conversation, including other subjects' and those whose
+    /// values the vault no longer reveals.
+    async fn stream_map(&self, scope: &StreamScope<'_>) -> Result<PseudonymMap, Status> {
+        let tenant = scope.call.tenant;
+        let known = Restorer::load(
+            &self.pool,
+            &self.clients,
+            &scope.call.service(),
+            (tenant, scope.conversation_id, scope.subject_ref.as_str()),
+            true,
+        )
+        .await?;
+        let mut map = known.map;
+        let numbers =
+            pseudonyms::highest_numbers(&self.pool, tenant.as_uuid(), scope.conversation_id)
+                .await
+                .map_err(ServiceError::from)?;
+        for (entity, highest) in numbers {
+            map.reserve(&entity, u32::try_from(highest).unwrap_or(0));
+        }
+        Ok(map)
+    }
+
+    /// Tokenizes the stream's new values and writes their placeholders (no turn yet);
+    /// false when a turn written since the map was read took one of them.
+    async fn claim(
+        &self,
+        scope: &StreamScope<'_>,
+        added: &[(String, String, String)],
+    ) -> Result<bool, Status> {
+        let values: Vec<(String, String)> = added
+            .iter()
+            .map(|(_, entity, value)| (entity.clone(), value.clone()))
+            .collect();
+        let call = scope.call;
+        let tokens = self
+            .clients
+            .tokenize(&call.service(), scope.subject_id, &values, scope.store_raw)
+            .await?;
+        let placeholders = added
+            .iter()
+            .zip(&tokens)
+            // A token already mapped in the conversation (the same value, perhaps of
+            // another subject) keeps its row, as in a turn's write.
+            .map(|((placeholder, entity, _), token)| NewPlaceholder {
+                placeholder_is_new: true,
+                ..NewPlaceholder::new(token, placeholder.clone(), entity)
+            })
+            .collect();
+        let claim = TurnWrite {
+            message_id: uuid::Uuid::now_v7(),
+            tenant: call.tenant.as_uuid(),
+            conversation_id: scope.conversation_id.to_string(),
+            subject_ref: scope.subject_ref.as_str().to_string(),
+            role: scope.role as i32,
+            redacted_text: String::new(),
+            entity_counts: "{}".into(),
+            purposes: Vec::new(),
+            store: false,
+            placeholders,
+            events: Vec::new(),
+        };
+        match self.turns.write(claim).await.map_err(ServiceError::from)? {
+            Ok(written) => Ok(written.is_some()),
+            Err(error) if is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(ServiceError::from(error).into()),
+        }
     }
 }
 
