@@ -122,8 +122,7 @@ impl PipelineApi {
         };
         // Placeholders released so far are in `claimed` and in the conversation's rows.
         let mut claimed = self.stream_map(&scope).await?;
-        let map = claimed.clone();
-        let mut redactor = self.engine.stream(&policy.pii, map);
+        let mut redactor = self.engine.stream(&policy.pii, claimed.clone());
         let mut joiner = Utf8Joiner::default();
         let mut original = String::new();
         let mut output = String::new();
