@@ -5,9 +5,9 @@ use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
     MessageContext, MessageRole, ProcessMessageRequest, RedactStreamCompleted, RedactStreamRequest,
-    RedactStreamStart, RedactedChunk, RestoreStreamRequest, RestoreStreamStart, RestoreTextRequest,
-    StreamFinish, redact_stream_request, redact_stream_response, restore_stream_request,
-    restore_stream_response,
+    RedactStreamResponse, RedactStreamStart, RedactedChunk, RestoreStreamRequest,
+    RestoreStreamStart, RestoreTextRequest, StreamFinish, redact_stream_request,
+    redact_stream_response, restore_stream_request, restore_stream_response,
 };
 use veil_testkit::TestEnv;
 
@@ -15,36 +15,30 @@ const TEXT: &str = "Grüße! Schreib an anna.keller@example.org oder ruf +49 30 
 
 type Client = PrivacyGatewayServiceClient<tonic::transport::Channel>;
 
-/// Streams `text` for redaction in `chunk`-byte pieces into conversation `conv-s`;
-/// returns the redacted chunks and the completion.
-async fn redact(
-    client: &mut Client,
-    key: &str,
-    text: &str,
-    chunk: usize,
-) -> anyhow::Result<(Vec<RedactedChunk>, RedactStreamCompleted)> {
-    let mut requests = vec![RedactStreamRequest {
+fn start(context: MessageContext) -> RedactStreamRequest {
+    RedactStreamRequest {
         kind: Some(redact_stream_request::Kind::Start(RedactStreamStart {
-            context: Some(MessageContext {
-                conversation_id: "conv-s".into(),
-                subject_id: "customer-s".into(),
-                role: MessageRole::Assistant as i32,
-                ..Default::default()
-            }),
+            context: Some(context),
         })),
-    }];
-    for piece in text.as_bytes().chunks(chunk) {
-        requests.push(RedactStreamRequest {
-            kind: Some(redact_stream_request::Kind::Chunk(piece.to_vec())),
-        });
     }
-    requests.push(RedactStreamRequest {
+}
+
+fn chunk(bytes: &[u8]) -> RedactStreamRequest {
+    RedactStreamRequest {
+        kind: Some(redact_stream_request::Kind::Chunk(bytes.to_vec())),
+    }
+}
+
+fn finish() -> RedactStreamRequest {
+    RedactStreamRequest {
         kind: Some(redact_stream_request::Kind::Finish(StreamFinish {})),
-    });
-    let mut responses = client
-        .redact_stream(bearer(futures::stream::iter(requests), key))
-        .await?
-        .into_inner();
+    }
+}
+
+/// The rest of a redact stream's answer: its chunks and the completion.
+async fn rest(
+    responses: &mut tonic::Streaming<RedactStreamResponse>,
+) -> anyhow::Result<(Vec<RedactedChunk>, RedactStreamCompleted)> {
     let mut chunks = Vec::new();
     let mut completed = None;
     while let Some(response) = responses.message().await? {
@@ -55,6 +49,29 @@ async fn redact(
         }
     }
     Ok((chunks, completed.expect("completed message")))
+}
+
+/// Streams `text` for redaction in `chunk`-byte pieces into conversation `conv-s`;
+/// returns the redacted chunks and the completion.
+async fn redact(
+    client: &mut Client,
+    key: &str,
+    text: &str,
+    size: usize,
+) -> anyhow::Result<(Vec<RedactedChunk>, RedactStreamCompleted)> {
+    let mut requests = vec![start(MessageContext {
+        conversation_id: "conv-s".into(),
+        subject_id: "customer-s".into(),
+        role: MessageRole::Assistant as i32,
+        ..Default::default()
+    })];
+    requests.extend(text.as_bytes().chunks(size).map(chunk));
+    requests.push(finish());
+    let mut responses = client
+        .redact_stream(bearer(futures::stream::iter(requests), key))
+        .await?
+        .into_inner();
+    rest(&mut responses).await
 }
 
 /// The redacted text of a stream.
@@ -127,9 +144,7 @@ async fn streams_redact_and_restore_across_chunk_boundaries() -> anyhow::Result<
     assert_eq!(count, 2);
 
     // A stream that does not start with `start` is refused with the field named.
-    let bad = vec![RedactStreamRequest {
-        kind: Some(redact_stream_request::Kind::Chunk(b"hello".to_vec())),
-    }];
+    let bad = vec![chunk(b"hello")];
     let mut responses = client
         .redact_stream(bearer(futures::stream::iter(bad), &tenant.bot_key))
         .await?
@@ -174,12 +189,6 @@ async fn a_stream_numbers_new_values_after_the_conversations_placeholders() -> a
     stack.stop().await
 }
 
-fn chunk(text: &str) -> RedactStreamRequest {
-    RedactStreamRequest {
-        kind: Some(redact_stream_request::Kind::Chunk(text.as_bytes().to_vec())),
-    }
-}
-
 /// A turn written while a stream runs introduces the placeholder the stream's map (read
 /// when it began) would give its next new value. The stream claims its placeholders
 /// before it releases them, finds that one taken, and numbers its value after it: the
@@ -204,16 +213,9 @@ async fn a_turn_written_during_a_stream_keeps_its_placeholder() -> anyhow::Resul
     let input = futures::stream::unfold(queue, |mut queue| async move {
         queue.recv().await.map(|request| (request, queue))
     });
-    requests
-        .send(RedactStreamRequest {
-            kind: Some(redact_stream_request::Kind::Start(RedactStreamStart {
-                context: Some(context.clone()),
-            })),
-        })
-        .await?;
-    requests
-        .send(chunk(&format!("Hello there. {filler}")))
-        .await?;
+    requests.send(start(context.clone())).await?;
+    let opening = format!("Hello there. {filler}");
+    requests.send(chunk(opening.as_bytes())).await?;
     let mut responses = client.redact_stream(bearer(input, key)).await?.into_inner();
     // A released chunk: the stream has read the conversation's map.
     let mut output = String::new();
@@ -237,24 +239,13 @@ async fn a_turn_written_during_a_stream_keeps_its_placeholder() -> anyhow::Resul
         .into_inner();
     assert_eq!(turn.redacted_text, "Write to <EMAIL_ADDRESS_1> please.");
 
-    requests
-        .send(chunk(&format!("Mail bob@example.org today. {filler}")))
-        .await?;
-    requests
-        .send(RedactStreamRequest {
-            kind: Some(redact_stream_request::Kind::Finish(StreamFinish {})),
-        })
-        .await?;
+    let new_value = format!("Mail bob@example.org today. {filler}");
+    requests.send(chunk(new_value.as_bytes())).await?;
+    requests.send(finish()).await?;
     drop(requests);
-    let mut completed = None;
-    while let Some(response) = responses.message().await? {
-        match response.kind {
-            Some(redact_stream_response::Kind::Chunk(chunk)) => output.push_str(&chunk.text),
-            Some(redact_stream_response::Kind::Completed(done)) => completed = Some(done),
-            None => {}
-        }
-    }
-    assert!(completed.expect("completed").stored);
+    let (chunks, completed) = rest(&mut responses).await?;
+    output.extend(chunks.into_iter().map(|c| c.text));
+    assert!(completed.stored);
     assert!(
         output.contains("Mail <EMAIL_ADDRESS_2> today.") && !output.contains("EMAIL_ADDRESS_1"),
         "{output}"

@@ -106,6 +106,7 @@ mod tests {
 
     use veil_testkit::TestDb;
 
+    use super::super::persist::is_unique_violation;
     use super::*;
 
     fn turn(tenant: Uuid, conversation: &str, message_id: Uuid) -> TurnWrite {
@@ -309,10 +310,7 @@ mod tests {
         }
         tx.commit().await.unwrap();
         let error = racing.await.unwrap().expect_err("a second introduction");
-        assert!(
-            super::super::persist::is_unique_violation(&error),
-            "{error}"
-        );
+        assert!(is_unique_violation(&error), "{error}");
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT token FROM conversation_pseudonyms WHERE placeholder = '<PERSON_1>'",
         )
