@@ -61,6 +61,9 @@ struct BenchArgs {
     /// Connections of the INSERT baseline.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
     baseline_connections: u16,
+    /// Send each message as a RedactStream of chunks of this many bytes (0: ProcessMessage).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=65_535))]
+    stream_chunk: u16,
     /// Ask for a purpose on every message (adds a consent check per message).
     #[arg(long)]
     purposes: bool,
@@ -207,6 +210,7 @@ async fn drive(
         Vec::new()
     };
     let mut load = Load::new(channels, &bot, purposes)?;
+    load.stream_chunk = usize::from(args.stream_chunk);
     let concurrency = usize::from(args.concurrency);
     if args.warmup > 0 {
         let progress = Progress::start("warmup", args.warmup);
@@ -257,6 +261,7 @@ fn print_report(args: &BenchArgs, report: &Report) {
                 "rate_seconds": args.rate_seconds,
                 "warmup": args.warmup,
                 "purposes": args.purposes,
+                "stream_chunk": args.stream_chunk,
                 "cores": std::thread::available_parallelism().map_or(0, usize::from),
                 "load_average_before": report.load_before,
             },
@@ -283,6 +288,12 @@ fn print_report(args: &BenchArgs, report: &Report) {
             ""
         }
     );
+    if args.stream_chunk > 0 {
+        println!(
+            "each message is one RedactStream of {}-byte chunks; latency runs to its completion",
+            args.stream_chunk
+        );
+    }
     println!(
         "throughput ({} messages, {} clients, {} connections)",
         args.messages, args.concurrency, args.channels

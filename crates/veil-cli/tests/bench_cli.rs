@@ -76,6 +76,37 @@ fn a_small_bench_reports_json_and_leaves_no_database_behind() {
     assert!(!stderr.contains("cleanup"), "{stderr}");
 }
 
+#[test]
+fn a_stream_bench_sends_every_message_as_a_redact_stream() {
+    let out = veil()
+        .args([
+            "bench",
+            "--stream-chunk",
+            "5",
+            "--messages",
+            "120",
+            "--concurrency",
+            "8",
+            "--rate",
+            "0",
+            "--warmup",
+            "20",
+            "--baseline-seconds",
+            "0",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["config"]["stream_chunk"], 5, "{report}");
+    assert_eq!(report["throughput"]["ok"], 120, "{report}");
+    assert_eq!(report["throughput"]["errors"], 0, "{report}");
+    assert!(report["at_rate"].is_null(), "{report}");
+    assert!(report["messages_per_insert"].is_null(), "{report}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_runs_through_a_stack_and_verifies_a_proof() {
     let env = TestEnv::new().await.unwrap();

@@ -13,8 +13,12 @@ use tokio::time::Instant;
 use tonic::Request;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::transport::Channel;
+use tonic::{Code, Status};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
-use veil_proto::gateway::v1::{MessageContext, MessageRole, ProcessMessageRequest};
+use veil_proto::gateway::v1::{
+    MessageContext, MessageRole, ProcessMessageRequest, RedactStreamRequest, RedactStreamStart,
+    StreamFinish, redact_stream_request, redact_stream_response,
+};
 
 use super::messages::chat_message;
 use super::stats::Outcome;
@@ -32,6 +36,10 @@ pub struct Load {
     pub phase: &'static str,
     /// Messages answered so far, for progress display.
     pub done: Arc<AtomicU64>,
+    /// 0: each message is one ProcessMessage call. Otherwise each message is one
+    /// RedactStream of chunks of this many bytes, all sent at once (an LLM faster than
+    /// the gateway), and its latency runs from the stream's start to its completion.
+    pub stream_chunk: usize,
 }
 
 impl Load {
@@ -44,6 +52,7 @@ impl Load {
             purposes,
             phase: "warmup",
             done: Arc::new(AtomicU64::new(0)),
+            stream_chunk: 0,
         })
     }
 
@@ -52,23 +61,58 @@ impl Load {
         PrivacyGatewayServiceClient::new(channel)
     }
 
-    fn request(&self, conversation: String, text: String) -> Request<ProcessMessageRequest> {
-        let subject = format!("subject-{conversation}");
-        let mut request = Request::new(ProcessMessageRequest {
-            context: Some(MessageContext {
-                conversation_id: conversation,
-                subject_id: subject,
-                role: MessageRole::User as i32,
-                purposes: self.purposes.clone(),
-                channel: "bench".into(),
-                ..Default::default()
-            }),
-            text,
-        });
+    fn context(&self, conversation: String) -> MessageContext {
+        MessageContext {
+            subject_id: format!("subject-{conversation}"),
+            conversation_id: conversation,
+            role: MessageRole::User as i32,
+            purposes: self.purposes.clone(),
+            channel: "bench".into(),
+            ..Default::default()
+        }
+    }
+
+    fn authorized<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
         request
             .metadata_mut()
             .insert("authorization", self.authorization.clone());
         request
+    }
+
+    /// Sends one message of `conversation` the way this load sends them.
+    async fn send(
+        &self,
+        client: &mut PrivacyGatewayServiceClient<Channel>,
+        conversation: String,
+        text: String,
+    ) -> Result<(), Status> {
+        let context = Some(self.context(conversation));
+        if self.stream_chunk == 0 {
+            let request = self.authorized(ProcessMessageRequest { context, text });
+            return client.process_message(request).await.map(drop);
+        }
+        let kind = |kind| RedactStreamRequest { kind: Some(kind) };
+        let mut requests = vec![kind(redact_stream_request::Kind::Start(
+            RedactStreamStart { context },
+        ))];
+        requests.extend(
+            text.as_bytes()
+                .chunks(self.stream_chunk)
+                .map(|piece| kind(redact_stream_request::Kind::Chunk(piece.to_vec()))),
+        );
+        requests.push(kind(redact_stream_request::Kind::Finish(StreamFinish {})));
+        let request = self.authorized(tokio_stream::iter(requests));
+        let mut responses = client.redact_stream(request).await?.into_inner();
+        while let Some(response) = responses.message().await? {
+            if let Some(redact_stream_response::Kind::Completed(_)) = response.kind {
+                return Ok(());
+            }
+        }
+        Err(Status::new(
+            Code::Unknown,
+            "stream ended without completion",
+        ))
     }
 }
 
@@ -97,9 +141,9 @@ pub async fn closed_loop(load: &Load, messages: u64, concurrency: usize) -> Outc
                 // time, as a chat user would.
                 let conversation = format!("{}-{worker}-{}", load.phase, turns / 25);
                 turns += 1;
-                let request = load.request(conversation, chat_message(&mut rng));
+                let text = chat_message(&mut rng);
                 let sent = Instant::now();
-                let result = client.process_message(request).await;
+                let result = load.send(&mut client, conversation, text).await;
                 outcome.record(sent.elapsed(), result.err());
                 load.done.fetch_add(1, Ordering::Relaxed);
             }
@@ -124,6 +168,7 @@ pub async fn open_loop(load: &Load, rate: u32, duration: Duration) -> Outcome {
     // does not have two turns in flight (a chat user waits for the answer).
     let conversations = u64::from(rate) * 2;
     let mut rng = StdRng::from_entropy();
+    let shared = Arc::new(load.clone());
     let mut tasks = tokio::task::JoinSet::new();
     let mut outcome = Outcome::default();
     let started = Instant::now();
@@ -134,12 +179,12 @@ pub async fn open_loop(load: &Load, rate: u32, duration: Duration) -> Outcome {
         while i < total && started + period.mul_f64(i as f64) <= now {
             let due = started + period.mul_f64(i as f64);
             let conversation = format!("{}-{}", load.phase, i % conversations);
-            let request = load.request(conversation, chat_message(&mut rng));
+            let text = chat_message(&mut rng);
             let mut client = load.client(i as usize);
-            let done = load.done.clone();
+            let load = shared.clone();
             tasks.spawn(async move {
-                let result = client.process_message(request).await;
-                done.fetch_add(1, Ordering::Relaxed);
+                let result = load.send(&mut client, conversation, text).await;
+                load.done.fetch_add(1, Ordering::Relaxed);
                 (due.elapsed(), result.err())
             });
             i += 1;
