@@ -1,6 +1,7 @@
 //! RedactStream and RestoreStream: no entity or placeholder slips through a chunk
 //! boundary, even when chunks split characters.
 
+use std::time::Duration;
 use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
@@ -9,7 +10,8 @@ use veil_proto::gateway::v1::{
     RestoreStreamStart, RestoreTextRequest, StreamFinish, redact_stream_request,
     redact_stream_response, restore_stream_request, restore_stream_response,
 };
-use veil_testkit::TestEnv;
+
+use veil_testkit::{TestEnv, eventually};
 
 const TEXT: &str = "Grüße! Schreib an anna.keller@example.org oder ruf +49 30 1234567 an, danke.";
 
@@ -186,13 +188,75 @@ async fn a_stream_numbers_new_values_after_the_conversations_placeholders() -> a
             ("<EMAIL_ADDRESS_2>".to_string(), 1)
         ]
     );
+    // The stream found anna's placeholder by her token: the vault revealed nothing.
+    let reveals: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE subject LIKE '%.vault.revealed'")
+            .fetch_one(&env.db.pool("vault").await?)
+            .await?;
+    assert_eq!(reveals, 0);
     stack.stop().await
 }
 
-/// A turn written while a stream runs introduces the placeholder the stream's map (read
-/// when it began) would give its next new value. The stream claims its placeholders
-/// before it releases them, finds that one taken, and numbers its value after it: the
-/// stream completes, and each placeholder restores to its own value.
+/// A turn that introduces the stream's next placeholder after the stream read the
+/// conversation but before it claimed the placeholder: the claim waits for that turn,
+/// loses, and the chunk is redacted again under the next free number before it goes out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_that_loses_its_placeholder_redacts_the_chunk_again() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "stream-claim").await?;
+    let mut client = PrivacyGatewayServiceClient::new(gateway);
+    let pool = env.db.pool("gateway").await?;
+
+    // A writer holds the introduction of <EMAIL_ADDRESS_1> uncommitted: the stream's read
+    // does not see it, its claim of the same placeholder waits for it.
+    let mut holder = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO conversation_pseudonyms
+             (tenant_id, conversation_id, token, placeholder, entity_type, number,
+              subject_ref, introduces)
+         VALUES ($1, 'conv-s', 'tok_held', '<EMAIL_ADDRESS_1>', 'EMAIL_ADDRESS', 1,
+                 'someone', true)",
+    )
+    .bind(tenant.id.as_uuid())
+    .execute(&mut *holder)
+    .await?;
+    let key = tenant.bot_key.clone();
+    let stream =
+        tokio::spawn(
+            async move { redact(&mut client, &key, "Mail bob@example.org today.", 4).await },
+        );
+    eventually(Duration::from_secs(10), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+               AND wait_event_type = 'Lock' AND wait_event = 'transactionid'",
+        )
+        .fetch_one(&pool)
+        .await
+        .ok()?;
+        (waiting > 0).then_some(())
+    })
+    .await?;
+    holder.commit().await?;
+
+    let (chunks, completed) = stream.await??;
+    let output: String = chunks.into_iter().map(|c| c.text).collect();
+    assert_eq!(output, "Mail <EMAIL_ADDRESS_2> today.");
+    assert!(completed.stored);
+    let claimed: Vec<String> = sqlx::query_scalar(
+        "SELECT placeholder FROM conversation_pseudonyms WHERE subject_ref <> 'someone'",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(claimed, ["<EMAIL_ADDRESS_2>"]);
+    stack.stop().await
+}
+
+/// A turn written while a stream runs introduces the placeholder the stream would give
+/// its next new value had it read the conversation when it began. The stream numbers
+/// its value after it: the stream completes, and each placeholder restores to its own
+/// value.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_turn_written_during_a_stream_keeps_its_placeholder() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;

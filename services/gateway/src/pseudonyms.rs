@@ -8,6 +8,8 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 use veil_pii::PseudonymMap;
 
+use crate::store::NewPlaceholder;
+
 /// One stored placeholder.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Row {
@@ -22,24 +24,6 @@ pub struct Row {
 pub struct Known {
     pub rows: Vec<Row>,
     pub counters: BTreeMap<String, i32>,
-}
-
-/// The highest placeholder number of each entity type in a conversation, over every
-/// row (all subjects, restricted rows too).
-pub async fn highest_numbers(
-    db: impl PgExecutor<'_>,
-    tenant: Uuid,
-    conversation: &str,
-) -> sqlx::Result<Vec<(String, i32)>> {
-    sqlx::query_as(
-        "SELECT entity_type, max(number) FROM conversation_pseudonyms
-         WHERE tenant_id = $1 AND conversation_id = $2
-         GROUP BY entity_type",
-    )
-    .bind(tenant)
-    .bind(conversation)
-    .fetch_all(db)
-    .await
 }
 
 /// Every row of a conversation for one subject. Rows restricted by a retention sweep
@@ -87,6 +71,33 @@ pub fn rebuild(
     }
     let state = serde_json::json!({ "counters": counters, "entries": entries });
     serde_json::from_value(state)
+}
+
+/// Rows for the tokens seen for the first time in this conversation: a new placeholder,
+/// or an existing one for another spelling of the same value.
+pub fn new_rows(
+    known: &Known,
+    map: &mut veil_pii::PseudonymMap,
+    tokens: &[String],
+    values: &[(String, String)],
+) -> Vec<NewPlaceholder> {
+    let mut rows = Vec::new();
+    for (token, (entity, value)) in tokens.iter().zip(values) {
+        if known.rows.iter().any(|row| &row.token == token) {
+            continue;
+        }
+        let Some(entity_type) = veil_pii::EntityType::parse(entity) else {
+            continue;
+        };
+        let placeholder = map.placeholder_for(&entity_type, value);
+        let placeholder_is_new = !known.rows.iter().any(|row| row.placeholder == placeholder);
+        rows.push(NewPlaceholder {
+            token_is_new: true,
+            placeholder_is_new,
+            ..NewPlaceholder::new(token, placeholder, entity)
+        });
+    }
+    rows
 }
 
 /// The number in a placeholder such as `<EMAIL_ADDRESS_12>`.

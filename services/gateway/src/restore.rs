@@ -27,9 +27,7 @@ impl Restorer {
     /// Loads the conversation's placeholders of `subject_ref` and reveals their values
     /// (as the gateway service principal `service`). Placeholders a retention sweep
     /// restricted are loaded only with `include_restricted`: for the subject's own copy
-    /// (GDPR Art. 15), and for the stream redactor, which must know every placeholder in
-    /// use so that it never hands out a taken one (it matches values, never outputs
-    /// them). A bot's restore leaves restricted placeholders in the text.
+    /// (GDPR Art. 15). A bot's restore leaves restricted placeholders in the text.
     pub async fn load(
         pool: &sqlx::PgPool,
         clients: &Clients,

@@ -14,6 +14,7 @@ mod policies;
 mod process;
 mod restore_text;
 mod stream;
+mod stream_claims;
 mod transcript;
 mod turn_writer;
 

@@ -17,7 +17,6 @@ use super::persist::{ATTEMPTS, Turn, too_many_concurrent_turns};
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::engine::{self, Engine};
 use crate::pseudonyms::{self, Known};
-use crate::store::NewPlaceholder;
 use crate::turn_state::TurnState;
 
 impl PipelineApi {
@@ -151,7 +150,7 @@ impl PipelineApi {
                 .map_err(|e| {
                     ServiceError::FailedPrecondition(format!("policy cannot be applied: {e}"))
                 })?;
-            let rows = new_rows(&known, &mut map, &tokens, &values);
+            let rows = pseudonyms::new_rows(&known, &mut map, &tokens, &values);
             let turn = Turn {
                 conversation_id: &context.conversation_id,
                 subject_ref: &subject_ref,
@@ -205,31 +204,4 @@ impl PipelineApi {
             processing_restricted: restricted,
         })
     }
-}
-
-/// Rows for the tokens seen for the first time in this conversation: a new placeholder,
-/// or an existing one for another spelling of the same value.
-fn new_rows(
-    known: &Known,
-    map: &mut veil_pii::PseudonymMap,
-    tokens: &[String],
-    values: &[(String, String)],
-) -> Vec<NewPlaceholder> {
-    let mut rows = Vec::new();
-    for (token, (entity, value)) in tokens.iter().zip(values) {
-        if known.rows.iter().any(|row| &row.token == token) {
-            continue;
-        }
-        let Some(entity_type) = veil_pii::EntityType::parse(entity) else {
-            continue;
-        };
-        let placeholder = map.placeholder_for(&entity_type, value);
-        let placeholder_is_new = !known.rows.iter().any(|row| row.placeholder == placeholder);
-        rows.push(NewPlaceholder {
-            token_is_new: true,
-            placeholder_is_new,
-            ..NewPlaceholder::new(token, placeholder, entity)
-        });
-    }
-    rows
 }

@@ -11,7 +11,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use veil_core::error::ServiceError;
 use veil_core::subjects::validate_subject_id;
-use veil_core::types::SubjectRef;
 use veil_pii::PseudonymMap;
 use veil_proto::gateway::v1::{
     MessageRole, RedactStreamCompleted, RedactStreamRequest, RedactStreamResponse, RedactedChunk,
@@ -20,15 +19,12 @@ use veil_proto::gateway::v1::{
 };
 
 use super::commands::CommandSubject;
-use super::persist::{
-    ATTEMPTS, Turn, is_unique_violation, new_placeholders, too_many_concurrent_turns,
-};
+use super::persist::{ATTEMPTS, Turn, new_placeholders, too_many_concurrent_turns};
+use super::stream_claims::{StreamScope, StreamTokens};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
 use crate::engine;
-use crate::pseudonyms;
 use crate::restore::Restorer;
 use crate::restriction;
-use crate::store::{NewPlaceholder, TurnWrite};
 
 /// A boxed response stream.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -121,7 +117,8 @@ impl PipelineApi {
             store_raw: policy.proto.store_raw_in_vault,
         };
         // Placeholders released so far are in `claimed` and in the conversation's rows.
-        let mut claimed = self.stream_map(&scope).await?;
+        let mut claimed = PseudonymMap::default();
+        let mut tokens = StreamTokens::default();
         let mut redactor = self.engine.stream(&policy.pii, claimed.clone());
         let mut joiner = Utf8Joiner::default();
         let mut original = String::new();
@@ -140,16 +137,28 @@ impl PipelineApi {
                 }
             };
             original.push_str(&text);
-            // New values are claimed (tokenized, their placeholders written) before the
-            // text that carries them goes out. When another turn took a placeholder
-            // first, the push is redone under the conversation's map read again.
-            // Only a push that releases text can hand out a placeholder.
+            // Only a push that releases text can hand out a placeholder. When it brings
+            // values the stream has not released yet, it is redone under the placeholders
+            // the conversation's rows give them (a value of an earlier turn keeps its
+            // own, new ones are numbered after every placeholder in use), and the new
+            // ones are claimed (tokenized, their rows written) before the text goes out.
+            // When a turn took one of them first, that happens again.
             let before = (done || redactor.may_release(text.len())).then(|| redactor.clone());
             let mut released = release(&mut redactor, &text, done)?;
             let mut attempt = 1;
             while let Some(before) = &before {
-                let added = new_placeholders(&claimed, redactor.pseudonyms());
-                if added.is_empty() || self.claim(&scope, &added).await? {
+                if new_placeholders(&claimed, redactor.pseudonyms()).is_empty() {
+                    break;
+                }
+                let known = self
+                    .known(&scope, &mut tokens, redactor.pseudonyms())
+                    .await?;
+                redactor = before.clone().with_pseudonyms(tokens.map(&known)?);
+                released = release(&mut redactor, &text, done)?;
+                if self
+                    .claim(&scope, &known, &tokens, redactor.pseudonyms())
+                    .await?
+                {
                     claimed = redactor.pseudonyms().clone();
                     break;
                 }
@@ -157,9 +166,6 @@ impl PipelineApi {
                     return Err(too_many_concurrent_turns().into());
                 }
                 attempt += 1;
-                claimed = self.stream_map(&scope).await?;
-                redactor = before.clone().with_pseudonyms(claimed.clone());
-                released = release(&mut redactor, &text, done)?;
             }
             if !released.is_empty() {
                 output.push_str(&released);
@@ -305,16 +311,6 @@ impl PipelineApi {
     }
 }
 
-/// Where a redact stream writes: its conversation and subject.
-struct StreamScope<'a> {
-    call: &'a Call,
-    conversation_id: &'a str,
-    subject_id: &'a str,
-    subject_ref: &'a SubjectRef,
-    role: MessageRole,
-    store_raw: bool,
-}
-
 /// Feeds `text` to the redactor (and ends it when `done`); the text now safe to release.
 fn release(
     redactor: &mut veil_pii::StreamRedactor,
@@ -327,79 +323,6 @@ fn release(
         released.push_str(&redactor.finish().map_err(failed)?);
     }
     Ok(released)
-}
-
-impl PipelineApi {
-    /// The conversation's placeholders with their originals, so values seen before keep
-    /// their placeholder inside the stream too; new values are numbered after every
-    /// placeholder of the conversation, including other subjects' and those whose
-    /// values the vault no longer reveals.
-    async fn stream_map(&self, scope: &StreamScope<'_>) -> Result<PseudonymMap, Status> {
-        let tenant = scope.call.tenant;
-        let known = Restorer::load(
-            &self.pool,
-            &self.clients,
-            &scope.call.service(),
-            (tenant, scope.conversation_id, scope.subject_ref.as_str()),
-            true,
-        )
-        .await?;
-        let mut map = known.map;
-        let numbers =
-            pseudonyms::highest_numbers(&self.pool, tenant.as_uuid(), scope.conversation_id)
-                .await
-                .map_err(ServiceError::from)?;
-        for (entity, highest) in numbers {
-            map.reserve(&entity, u32::try_from(highest).unwrap_or(0));
-        }
-        Ok(map)
-    }
-
-    /// Tokenizes the stream's new values and writes their placeholders (no turn yet);
-    /// false when a turn written since the map was read took one of them.
-    async fn claim(
-        &self,
-        scope: &StreamScope<'_>,
-        added: &[(String, String, String)],
-    ) -> Result<bool, Status> {
-        let values: Vec<(String, String)> = added
-            .iter()
-            .map(|(_, entity, value)| (entity.clone(), value.clone()))
-            .collect();
-        let call = scope.call;
-        let tokens = self
-            .clients
-            .tokenize(&call.service(), scope.subject_id, &values, scope.store_raw)
-            .await?;
-        let placeholders = added
-            .iter()
-            .zip(&tokens)
-            // A token already mapped in the conversation (the same value, perhaps of
-            // another subject) keeps its row, as in a turn's write.
-            .map(|((placeholder, entity, _), token)| NewPlaceholder {
-                placeholder_is_new: true,
-                ..NewPlaceholder::new(token, placeholder.clone(), entity)
-            })
-            .collect();
-        let claim = TurnWrite {
-            message_id: uuid::Uuid::now_v7(),
-            tenant: call.tenant.as_uuid(),
-            conversation_id: scope.conversation_id.to_string(),
-            subject_ref: scope.subject_ref.as_str().to_string(),
-            role: scope.role as i32,
-            redacted_text: String::new(),
-            entity_counts: "{}".into(),
-            purposes: Vec::new(),
-            store: false,
-            placeholders,
-            events: Vec::new(),
-        };
-        match self.turns.write(claim).await.map_err(ServiceError::from)? {
-            Ok(written) => Ok(written.is_some()),
-            Err(error) if is_unique_violation(&error) => Ok(false),
-            Err(error) => Err(ServiceError::from(error).into()),
-        }
-    }
 }
 
 async fn send_restored(
