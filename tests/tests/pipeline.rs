@@ -1,7 +1,12 @@
 //! The message pipeline with the real engine and vault: placeholders stable across a
 //! conversation, originals only in the vault, replies restored for the same subject.
 
+use std::collections::BTreeMap;
+
+use prost::Message as _;
 use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
+use veil_proto::events::v1::Event;
+use veil_proto::events::v1::event::Payload;
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
     MessageContext, MessageRole, ProcessMessageRequest, RestoreTextRequest,
@@ -140,6 +145,65 @@ async fn placeholders_are_stable_per_conversation_and_restore_for_the_subject() 
             "{canary} found in the gateway schema"
         );
     }
+    stack.stop().await
+}
+
+/// The values a restore revealed, per entity type, one map per vault reveal event.
+async fn reveals(env: &TestEnv) -> anyhow::Result<Vec<BTreeMap<String, i64>>> {
+    let payloads: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE subject LIKE '%.vault.revealed' ORDER BY id",
+    )
+    .fetch_all(&env.db.pool("vault").await?)
+    .await?;
+    payloads
+        .iter()
+        .map(|payload| match Event::decode(payload.as_slice())?.payload {
+            Some(Payload::VaultRevealed(revealed)) => Ok(revealed.counts.into_iter().collect()),
+            other => anyhow::bail!("not a reveal: {other:?}"),
+        })
+        .collect()
+}
+
+/// Data minimization: a restore reveals only the values its text names.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_reveals_only_the_values_its_text_names() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "minimal-restore").await?;
+    let mut pipeline = PrivacyGatewayServiceClient::new(gateway);
+    let key = tenant.bot_key.clone();
+    let text = "Anna here: anna@example.org, IBAN DE89 3704 0044 0532 0130 00, +49 30 1234567.";
+    let turn = pipeline
+        .process_message(bearer(message("conv-m", "customer-m", text), &key))
+        .await?
+        .into_inner();
+    assert_eq!(turn.entities.len(), 4, "{turn:?}");
+
+    let restore = |text: &str| {
+        bearer(
+            RestoreTextRequest {
+                conversation_id: "conv-m".into(),
+                subject_id: "customer-m".into(),
+                text: text.into(),
+            },
+            &key,
+        )
+    };
+    let restored = pipeline
+        .restore_text(restore("We will write to < email_address_1 >."))
+        .await?
+        .into_inner();
+    assert_eq!(restored.text, "We will write to anna@example.org.");
+    let restored = pipeline
+        .restore_text(restore("Anything else I can do?"))
+        .await?
+        .into_inner();
+    assert_eq!(restored.text, "Anything else I can do?");
+    assert_eq!(
+        reveals(&env).await?,
+        [BTreeMap::from([("EMAIL_ADDRESS".to_string(), 1)])]
+    );
     stack.stop().await
 }
 

@@ -51,6 +51,30 @@ pub async fn for_subject(
     .await
 }
 
+/// The rows of `placeholders` in a conversation for one subject, restricted ones left
+/// out: what a restore of a text naming them needs.
+pub async fn for_placeholders(
+    db: impl PgExecutor<'_>,
+    tenant: Uuid,
+    conversation: &str,
+    subject_ref: &str,
+    placeholders: &[String],
+) -> sqlx::Result<Vec<Row>> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (placeholder) token, placeholder, entity_type
+         FROM conversation_pseudonyms
+         WHERE tenant_id = $1 AND conversation_id = $2 AND placeholder = ANY($4)
+           AND subject_ref = $3 AND restricted_at IS NULL
+         ORDER BY placeholder, created_at",
+    )
+    .bind(tenant)
+    .bind(conversation)
+    .bind(subject_ref)
+    .bind(placeholders)
+    .fetch_all(db)
+    .await
+}
+
 /// Rebuilds a [`PseudonymMap`] whose known placeholders map to the values seen now.
 ///
 /// `values` maps each token of this message to its (entity type, value). Counters start

@@ -45,6 +45,48 @@ impl Restorer {
         )
         .await
         .map_err(ServiceError::from)?;
+        Self::reveal(clients, service, subject_ref, rows).await
+    }
+
+    /// Like [`Restorer::load`] (restricted placeholders left out), but only for the
+    /// placeholders that occur in `text`: a reply that names one value reveals one, and
+    /// a reply without placeholders reveals nothing.
+    pub async fn load_for_text(
+        pool: &sqlx::PgPool,
+        clients: &Clients,
+        service: &Principal,
+        scope: (TenantId, &str, &str),
+        text: &str,
+    ) -> Result<Self, tonic::Status> {
+        let (tenant, conversation, subject_ref) = scope;
+        let mut wanted: Vec<String> = placeholder_regex()
+            .captures_iter(text)
+            .map(|candidate| canonical(&candidate[1]))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let rows = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            let found = pseudonyms::for_placeholders(
+                pool,
+                tenant.as_uuid(),
+                conversation,
+                subject_ref,
+                &wanted,
+            );
+            found.await.map_err(ServiceError::from)?
+        };
+        Self::reveal(clients, service, subject_ref, rows).await
+    }
+
+    /// The originals of `rows`' tokens from the vault, for `subject_ref` only.
+    async fn reveal(
+        clients: &Clients,
+        service: &Principal,
+        subject_ref: &str,
+        rows: Vec<pseudonyms::Row>,
+    ) -> Result<Self, tonic::Status> {
         // The vault reveals at most DETOKENIZE_BATCH tokens per call; a long conversation
         // (or a subject export) can hold more.
         let mut values: HashMap<String, (String, String)> = HashMap::new();
@@ -72,7 +114,7 @@ impl Restorer {
         let mut counts = BTreeMap::new();
         let mut unknown = Vec::new();
         for candidate in placeholder_regex().captures_iter(text) {
-            let canonical = format!("<{}>", candidate[1].to_ascii_uppercase());
+            let canonical = canonical(&candidate[1]);
             match (
                 self.map.original(&canonical),
                 self.entity_of.get(&canonical),
@@ -85,6 +127,11 @@ impl Restorer {
         unknown.dedup();
         (veil_pii::restore(text, &self.map), counts, unknown)
     }
+}
+
+/// The stored form of a placeholder's inner text: `email_address_1` -> `<EMAIL_ADDRESS_1>`.
+fn canonical(inner: &str) -> String {
+    format!("<{}>", inner.to_ascii_uppercase())
 }
 
 /// Things that look like placeholders, in the forms LLMs produce.

@@ -26,12 +26,12 @@ impl PipelineApi {
         // GDPR Art. 18: originals are not put back while the subject is restricted.
         restriction::ensure_unrestricted(&self.pool, call.tenant.as_uuid(), subject_ref.as_str())
             .await?;
-        let restorer = Restorer::load(
+        let restorer = Restorer::load_for_text(
             &self.pool,
             &self.clients,
             &call.service(),
             (call.tenant, &request.conversation_id, subject_ref.as_str()),
-            false,
+            &request.text,
         )
         .await?;
         let (text, counts, unknown) = restorer.restore(&request.text);
