@@ -164,7 +164,8 @@ async fn reveals(env: &TestEnv) -> anyhow::Result<Vec<BTreeMap<String, i64>>> {
         .collect()
 }
 
-/// Data minimization: a restore reveals only the values its text names.
+/// Data minimization: a restore reveals only the values its text names, in whatever
+/// form the LLM wrote their placeholders.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restore_reveals_only_the_values_its_text_names() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
@@ -191,10 +192,15 @@ async fn a_restore_reveals_only_the_values_its_text_names() -> anyhow::Result<()
         )
     };
     let restored = pipeline
-        .restore_text(restore("We will write to < email_address_1 >."))
+        .restore_text(restore(
+            "We write to < email_address_1 > and pay to [IBAN_CODE_1].",
+        ))
         .await?
         .into_inner();
-    assert_eq!(restored.text, "We will write to anna@example.org.");
+    assert_eq!(
+        restored.text,
+        "We write to anna@example.org and pay to DE89 3704 0044 0532 0130 00."
+    );
     let restored = pipeline
         .restore_text(restore("Anything else I can do?"))
         .await?
@@ -202,7 +208,10 @@ async fn a_restore_reveals_only_the_values_its_text_names() -> anyhow::Result<()
     assert_eq!(restored.text, "Anything else I can do?");
     assert_eq!(
         reveals(&env).await?,
-        [BTreeMap::from([("EMAIL_ADDRESS".to_string(), 1)])]
+        [BTreeMap::from([
+            ("EMAIL_ADDRESS".to_string(), 1),
+            ("IBAN_CODE".to_string(), 1)
+        ])]
     );
     stack.stop().await
 }

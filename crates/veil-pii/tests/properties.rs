@@ -6,7 +6,8 @@
 use proptest::prelude::*;
 use std::sync::{Arc, LazyLock};
 use veil_pii::{
-    Analyzer, Anonymizer, Operator, Policy, PolicySpec, PseudonymMap, StreamRedactor, restore,
+    Analyzer, Anonymizer, Operator, Policy, PolicySpec, PseudonymMap, StreamRedactor,
+    placeholders_in, restore,
 };
 
 static ANALYZER: LazyLock<Arc<Analyzer>> = LazyLock::new(|| Arc::new(Analyzer::new()));
@@ -156,6 +157,11 @@ proptest! {
         let mut map = PseudonymMap::new();
         let out = redact(&text, &PSEUDO, &mut map);
         prop_assert_eq!(restore(&out, &map), text);
+        // What a restore needs to reveal: every placeholder the text carries.
+        let listed = placeholders_in(&out);
+        for (placeholder, _) in map.entries() {
+            prop_assert!(listed.iter().any(|p| p == placeholder), "{} not in {:?}", placeholder, listed);
+        }
     }
 
     /// However the text is cut into chunks, streaming never releases a value that

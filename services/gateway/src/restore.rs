@@ -59,12 +59,7 @@ impl Restorer {
         text: &str,
     ) -> Result<Self, tonic::Status> {
         let (tenant, conversation, subject_ref) = scope;
-        let mut wanted: Vec<String> = placeholder_regex()
-            .captures_iter(text)
-            .map(|candidate| canonical(&candidate[1]))
-            .collect();
-        wanted.sort();
-        wanted.dedup();
+        let wanted = veil_pii::placeholders_in(text);
         let rows = if wanted.is_empty() {
             Vec::new()
         } else {
@@ -114,7 +109,7 @@ impl Restorer {
         let mut counts = BTreeMap::new();
         let mut unknown = Vec::new();
         for candidate in placeholder_regex().captures_iter(text) {
-            let canonical = canonical(&candidate[1]);
+            let canonical = format!("<{}>", candidate[1].to_ascii_uppercase());
             match (
                 self.map.original(&canonical),
                 self.entity_of.get(&canonical),
@@ -127,11 +122,6 @@ impl Restorer {
         unknown.dedup();
         (veil_pii::restore(text, &self.map), counts, unknown)
     }
-}
-
-/// The stored form of a placeholder's inner text: `email_address_1` -> `<EMAIL_ADDRESS_1>`.
-fn canonical(inner: &str) -> String {
-    format!("<{}>", inner.to_ascii_uppercase())
 }
 
 /// Things that look like placeholders, in the forms LLMs produce.

@@ -37,20 +37,15 @@ fn normalize(inner: &str, buf: &mut String) -> bool {
     true
 }
 
-/// A placeholder found at `text[start..end]` with its original value.
-struct Hit<'m> {
+/// Where a placeholder candidate starts and ends in a text; its normalized form is left
+/// in the caller's buffer.
+struct Span {
     start: usize,
     end: usize,
-    value: &'m str,
 }
 
-/// Finds the placeholder that starts at byte `i`, if any.
-fn placeholder_at<'m>(
-    text: &str,
-    i: usize,
-    map: &'m PseudonymMap,
-    buf: &mut String,
-) -> Option<Hit<'m>> {
+/// The bracketed candidate (`<..>`, `[..]`, `&lt;..&gt;`) that starts at byte `i`.
+fn bracketed_at(text: &str, i: usize, buf: &mut String) -> Option<Span> {
     let rest = &text[i..];
     let (open_len, close): (usize, &str) = if rest.starts_with('<') {
         (1, ">")
@@ -67,11 +62,9 @@ fn placeholder_at<'m>(
     if !normalize(&body[..close_at], buf) {
         return None;
     }
-    let value = map.original(buf)?;
-    Some(Hit {
+    Some(Span {
         start: i,
         end: i + open_len + close_at + close.len(),
-        value,
     })
 }
 
@@ -82,8 +75,8 @@ fn floor_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// A bare placeholder (`EMAIL_ADDRESS_1` without brackets) at a word start.
-fn bare_at<'m>(text: &str, i: usize, map: &'m PseudonymMap, buf: &mut String) -> Option<Hit<'m>> {
+/// A bare candidate (`EMAIL_ADDRESS_1` without brackets) at a word start.
+fn bare_at(text: &str, i: usize, buf: &mut String) -> Option<Span> {
     let bytes = text.as_bytes();
     if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_') {
         return None;
@@ -102,11 +95,43 @@ fn bare_at<'m>(text: &str, i: usize, map: &'m PseudonymMap, buf: &mut String) ->
     buf.push('<');
     buf.push_str(&text[i..i + len]);
     buf.push('>');
-    map.original(buf).map(|value| Hit {
+    Some(Span {
         start: i,
         end: i + len,
-        value,
     })
+}
+
+/// The candidate that starts at byte `i`, in any form.
+fn candidate_at(text: &str, i: usize, buf: &mut String) -> Option<Span> {
+    match text.as_bytes()[i] {
+        b'<' | b'[' | b'&' => bracketed_at(text, i, buf),
+        b'A'..=b'Z' => bare_at(text, i, buf),
+        _ => None,
+    }
+}
+
+/// Every placeholder `text` names in a form [`restore`] accepts, normalized
+/// (`< email_address_1 >` -> `<EMAIL_ADDRESS_1>`), sorted and without repeats: what a
+/// restore of `text` needs to know, and nothing more.
+pub fn placeholders_in(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut buf = String::new();
+    for i in 0..text.len() {
+        if !text.is_char_boundary(i) || candidate_at(text, i, &mut buf).is_none() {
+            continue;
+        }
+        // A placeholder ends in `_<number>`; `<b>` and `[note]` do not.
+        let inner = &buf[1..buf.len() - 1];
+        let numbered = inner.rsplit_once('_').is_some_and(|(name, n)| {
+            !name.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+        });
+        if numbered {
+            found.push(buf.clone());
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// Replaces every placeholder of `map` in `text` by its original value.
@@ -121,23 +146,18 @@ fn restore_into(text: &str, map: &PseudonymMap, out: &mut String) {
         out.push_str(text);
         return;
     }
-    let bytes = text.as_bytes();
     let mut buf = String::new();
     let mut pos = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let hit = match b {
-            b'<' | b'[' | b'&' => placeholder_at(text, i, map, &mut buf),
-            b'A'..=b'Z' => bare_at(text, i, map, &mut buf),
-            _ => None,
-        };
+    while i < text.len() {
+        let hit = candidate_at(text, i, &mut buf)
+            .and_then(|span| map.original(&buf).map(|value| (span, value)));
         match hit {
-            Some(h) => {
-                out.push_str(&text[pos..h.start]);
-                out.push_str(h.value);
-                pos = h.end;
-                i = h.end;
+            Some((span, value)) => {
+                out.push_str(&text[pos..span.start]);
+                out.push_str(value);
+                pos = span.end;
+                i = span.end;
             }
             None => i += 1,
         }
@@ -247,6 +267,26 @@ mod tests {
             restore("<EMAIL_ADDRESS_9> and <b>", &m),
             "<EMAIL_ADDRESS_9> and <b>"
         );
+    }
+
+    #[test]
+    fn placeholders_in_lists_every_form_restore_accepts() {
+        let reply = "Mail <email_address_1>, [PERSON_2], &lt;IBAN_CODE_1&gt; or PHONE_NUMBER_3 \
+                     and < EMAIL_ADDRESS_1 >, not <b>, [note], <Über_1> or HTTP2.";
+        assert_eq!(
+            placeholders_in(reply),
+            [
+                "<EMAIL_ADDRESS_1>",
+                "<IBAN_CODE_1>",
+                "<PERSON_2>",
+                "<PHONE_NUMBER_3>"
+            ]
+        );
+        // Each one restore replaces is listed.
+        let m = map();
+        let listed = placeholders_in("<PERSON_1> wrote [email address 1]");
+        assert_eq!(listed, ["<EMAIL_ADDRESS_1>", "<PERSON_1>"]);
+        assert!(listed.iter().all(|p| m.original(p).is_some()));
     }
 
     #[test]

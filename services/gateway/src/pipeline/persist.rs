@@ -39,12 +39,16 @@ pub struct Stored {
     pub turn_index: i64,
 }
 
-/// Concurrent turns of one conversation may race for the next turn index; the loser
-/// retries with the index after the winner's. A turn whose map went stale is rebuilt
-/// by its caller, as often.
+/// A turn whose map went stale (a concurrent turn took a token or placeholder it had as
+/// new) is rebuilt by its caller this many times at most.
 pub(super) const ATTEMPTS: usize = 5;
 
-/// What a turn gets after [`ATTEMPTS`] lost races.
+/// Concurrent turns of one conversation race for the next turn index; the loser retries
+/// with the index after the winner's. Each lost race means another turn landed, so this
+/// many turns of one conversation can be written at once before one gives up.
+const INDEX_RACES: usize = 16;
+
+/// What a turn gets after too many lost races.
 pub(super) fn too_many_concurrent_turns() -> ServiceError {
     ServiceError::Unavailable("too many concurrent turns in this conversation; retry".into())
 }
@@ -66,7 +70,7 @@ impl PipelineApi {
         let mut attempt = 1;
         loop {
             match self.persist_once(call, &turn).await {
-                Err(Retry::Conflict) if attempt < ATTEMPTS => attempt += 1,
+                Err(Retry::Conflict) if attempt < INDEX_RACES => attempt += 1,
                 Err(Retry::Conflict) => return Err(too_many_concurrent_turns()),
                 Err(Retry::Failed(error)) => return Err(error),
                 Ok(stored) => return Ok(stored),
