@@ -1,7 +1,10 @@
 //! Helpers for the end-to-end tests: the whole stack on a test environment, and clients
 //! that talk to it the way a chatbot backend or an operator would.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use prost::Message as _;
 
 use tonic::Request;
 use tonic::transport::Channel;
@@ -9,6 +12,8 @@ use veil_cli::stack::{Stack, StackSettings};
 use veil_core::auth::attach_bearer;
 use veil_core::types::{Role, TenantId};
 use veil_proto::common::v1::Role as ProtoRole;
+use veil_proto::events::v1::Event;
+use veil_proto::events::v1::event::Payload;
 use veil_proto::gateway::v1::admin_service_client::AdminServiceClient;
 use veil_proto::gateway::v1::{CreateApiKeyRequest, CreateTenantRequest};
 use veil_testkit::{Running, TestEnv, spawn};
@@ -146,4 +151,20 @@ pub fn support_purpose() -> veil_proto::consent::v1::UpsertPurposeRequest {
             ..Default::default()
         }),
     }
+}
+
+/// The values the vault revealed, per entity type, one map per reveal event, oldest first.
+pub async fn vault_reveals(env: &TestEnv) -> anyhow::Result<Vec<BTreeMap<String, i64>>> {
+    let payloads: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE subject LIKE '%.vault.revealed' ORDER BY id",
+    )
+    .fetch_all(&env.db.pool("vault").await?)
+    .await?;
+    payloads
+        .iter()
+        .map(|payload| match Event::decode(payload.as_slice())?.payload {
+            Some(Payload::VaultRevealed(revealed)) => Ok(revealed.counts.into_iter().collect()),
+            other => anyhow::bail!("not a reveal: {other:?}"),
+        })
+        .collect()
 }

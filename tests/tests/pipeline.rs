@@ -3,10 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use prost::Message as _;
-use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
-use veil_proto::events::v1::Event;
-use veil_proto::events::v1::event::Payload;
+use veil_e2e::{TestStack, bearer, create_tenant, stack_settings, vault_reveals};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
     MessageContext, MessageRole, ProcessMessageRequest, RestoreTextRequest,
@@ -148,22 +145,6 @@ async fn placeholders_are_stable_per_conversation_and_restore_for_the_subject() 
     stack.stop().await
 }
 
-/// The values a restore revealed, per entity type, one map per vault reveal event.
-async fn reveals(env: &TestEnv) -> anyhow::Result<Vec<BTreeMap<String, i64>>> {
-    let payloads: Vec<Vec<u8>> = sqlx::query_scalar(
-        "SELECT payload FROM outbox WHERE subject LIKE '%.vault.revealed' ORDER BY id",
-    )
-    .fetch_all(&env.db.pool("vault").await?)
-    .await?;
-    payloads
-        .iter()
-        .map(|payload| match Event::decode(payload.as_slice())?.payload {
-            Some(Payload::VaultRevealed(revealed)) => Ok(revealed.counts.into_iter().collect()),
-            other => anyhow::bail!("not a reveal: {other:?}"),
-        })
-        .collect()
-}
-
 /// Data minimization: a restore reveals only the values its text names, in whatever
 /// form the LLM wrote their placeholders.
 #[tokio::test(flavor = "multi_thread")]
@@ -207,7 +188,7 @@ async fn a_restore_reveals_only_the_values_its_text_names() -> anyhow::Result<()
         .into_inner();
     assert_eq!(restored.text, "Anything else I can do?");
     assert_eq!(
-        reveals(&env).await?,
+        vault_reveals(&env).await?,
         [BTreeMap::from([
             ("EMAIL_ADDRESS".to_string(), 1),
             ("IBAN_CODE".to_string(), 1)

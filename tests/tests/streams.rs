@@ -1,8 +1,9 @@
 //! RedactStream and RestoreStream: no entity or placeholder slips through a chunk
 //! boundary, even when chunks split characters.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
-use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
+use veil_e2e::{TestStack, bearer, create_tenant, stack_settings, vault_reveals};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
     MessageContext, MessageRole, ProcessMessageRequest, RedactStreamCompleted, RedactStreamRequest,
@@ -76,6 +77,44 @@ async fn redact(
     rest(&mut responses).await
 }
 
+/// Streams `reply` for restoring in `size`-byte pieces in conversation `conv-s`; returns
+/// the restored text and the completion's count.
+async fn restore_streamed(
+    client: &mut Client,
+    key: &str,
+    reply: &str,
+    size: usize,
+) -> anyhow::Result<(String, i32)> {
+    let mut requests = vec![RestoreStreamRequest {
+        kind: Some(restore_stream_request::Kind::Start(RestoreStreamStart {
+            conversation_id: "conv-s".into(),
+            subject_id: "customer-s".into(),
+        })),
+    }];
+    requests.extend(
+        reply
+            .as_bytes()
+            .chunks(size)
+            .map(|piece| RestoreStreamRequest {
+                kind: Some(restore_stream_request::Kind::Chunk(piece.to_vec())),
+            }),
+    );
+    let mut responses = client
+        .restore_stream(bearer(futures::stream::iter(requests), key))
+        .await?
+        .into_inner();
+    let mut restored = String::new();
+    let mut count = 0;
+    while let Some(response) = responses.message().await? {
+        match response.kind {
+            Some(restore_stream_response::Kind::Chunk(text)) => restored.push_str(&text),
+            Some(restore_stream_response::Kind::Completed(done)) => count = done.restored_count,
+            None => {}
+        }
+    }
+    Ok((restored, count))
+}
+
 /// The redacted text of a stream.
 async fn redacted(client: &mut Client, key: &str, text: &str) -> anyhow::Result<String> {
     let (chunks, _) = redact(client, key, text, 5).await?;
@@ -115,30 +154,7 @@ async fn streams_redact_and_restore_across_chunk_boundaries() -> anyhow::Result<
 
     // Restore the placeholders from a reply streamed in two-byte chunks.
     let reply = "Ich schreibe <EMAIL_ADDRESS_1> und rufe < phone_number_1 > an.";
-    let mut requests = vec![RestoreStreamRequest {
-        kind: Some(restore_stream_request::Kind::Start(RestoreStreamStart {
-            conversation_id: "conv-s".into(),
-            subject_id: "customer-s".into(),
-        })),
-    }];
-    for chunk in reply.as_bytes().chunks(2) {
-        requests.push(RestoreStreamRequest {
-            kind: Some(restore_stream_request::Kind::Chunk(chunk.to_vec())),
-        });
-    }
-    let mut responses = client
-        .restore_stream(bearer(futures::stream::iter(requests), &tenant.bot_key))
-        .await?
-        .into_inner();
-    let mut restored = String::new();
-    let mut count = 0;
-    while let Some(response) = responses.message().await? {
-        match response.kind {
-            Some(restore_stream_response::Kind::Chunk(text)) => restored.push_str(&text),
-            Some(restore_stream_response::Kind::Completed(done)) => count = done.restored_count,
-            None => {}
-        }
-    }
+    let (restored, count) = restore_streamed(&mut client, &tenant.bot_key, reply, 2).await?;
     assert_eq!(
         restored,
         "Ich schreibe anna.keller@example.org und rufe +49 30 1234567 an."
@@ -189,11 +205,7 @@ async fn a_stream_numbers_new_values_after_the_conversations_placeholders() -> a
         ]
     );
     // The stream found anna's placeholder by her token: the vault revealed nothing.
-    let reveals: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE subject LIKE '%.vault.revealed'")
-            .fetch_one(&env.db.pool("vault").await?)
-            .await?;
-    assert_eq!(reveals, 0);
+    assert_eq!(vault_reveals(&env).await?, []);
     stack.stop().await
 }
 
@@ -327,5 +339,34 @@ async fn a_turn_written_during_a_stream_keeps_its_placeholder() -> anyhow::Resul
         .await?
         .into_inner();
     assert_eq!(restored.text, "carl@example.org / bob@example.org");
+    stack.stop().await
+}
+
+/// A restored stream reveals the originals of the placeholders it names, when it names
+/// them, and nothing for a reply without placeholders.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_stream_reveals_only_what_the_reply_names() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "stream-reveal").await?;
+    let mut client = PrivacyGatewayServiceClient::new(gateway);
+    let key = &tenant.bot_key;
+    redact(&mut client, key, TEXT, 7).await?;
+
+    for (reply, expected) in [
+        (
+            "Ich schreibe an [email_address_1], danke.",
+            "Ich schreibe an anna.keller@example.org, danke.",
+        ),
+        ("Sonst noch etwas?", "Sonst noch etwas?"),
+    ] {
+        let (restored, _) = restore_streamed(&mut client, key, reply, 3).await?;
+        assert_eq!(restored, expected);
+    }
+    assert_eq!(
+        vault_reveals(&env).await?,
+        [BTreeMap::from([("EMAIL_ADDRESS".to_string(), 1)])]
+    );
     stack.stop().await
 }

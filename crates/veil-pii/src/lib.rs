@@ -61,8 +61,8 @@ mod text;
 
 pub use analyzer::{Analyzer, AnalyzerBuilder, KnownValue};
 pub use anonymize::{
-    Anonymizer, Keys, Operator, Pseudonym, PseudonymMap, Redacted, RedactedEntity, StreamRedactor,
-    StreamRestorer, TOKEN_PREFIX, placeholders_in, restore,
+    Anonymizer, Keys, Operator, Pseudonym, PseudonymMap, Redacted, RedactedEntity, StreamCutter,
+    StreamRedactor, StreamRestorer, TOKEN_PREFIX, placeholders_in, restore,
 };
 pub use entity::{BuiltIn, BuiltInSet, EntityType};
 pub use error::{AnonymizeError, DecryptError, PolicyError};

@@ -82,21 +82,18 @@ impl Restorer {
         subject_ref: &str,
         rows: Vec<pseudonyms::Row>,
     ) -> Result<Self, tonic::Status> {
-        // The vault reveals at most DETOKENIZE_BATCH tokens per call; a long conversation
-        // (or a subject export) can hold more.
-        let mut values: HashMap<String, (String, String)> = HashMap::new();
-        for batch in rows.chunks(DETOKENIZE_BATCH) {
-            let tokens: Vec<String> = batch.iter().map(|r| r.token.clone()).collect();
-            let revealed = clients.detokenize(service, subject_ref, tokens).await?;
-            values.extend(
-                revealed
-                    .into_iter()
-                    .filter(|r| r.found)
-                    .map(|r| (r.token, (r.entity_type, r.value))),
-            );
-        }
-        let map = pseudonyms::rebuild(&rows, &BTreeMap::new(), &values)
-            .map_err(ServiceError::internal)?;
+        let values = values(clients, service, subject_ref, &rows).await?;
+        Self::from_rows(rows, &values)
+    }
+
+    /// A restorer of `rows` whose tokens' originals are `values` (token -> entity type
+    /// and value); a row without its value stays a placeholder.
+    fn from_rows(
+        rows: Vec<pseudonyms::Row>,
+        values: &HashMap<String, (String, String)>,
+    ) -> Result<Self, tonic::Status> {
+        let map =
+            pseudonyms::rebuild(&rows, &BTreeMap::new(), values).map_err(ServiceError::internal)?;
         let entity_of = rows
             .into_iter()
             .map(|r| (r.placeholder, r.entity_type))
@@ -121,6 +118,96 @@ impl Restorer {
         unknown.sort();
         unknown.dedup();
         (veil_pii::restore(text, &self.map), counts, unknown)
+    }
+}
+
+/// The originals of `rows`' tokens (token -> entity type and value), revealed by the vault
+/// for `subject_ref` only; a token the vault no longer has is left out.
+async fn values(
+    clients: &Clients,
+    service: &Principal,
+    subject_ref: &str,
+    rows: &[pseudonyms::Row],
+) -> Result<HashMap<String, (String, String)>, tonic::Status> {
+    // The vault reveals at most DETOKENIZE_BATCH tokens per call; a long conversation
+    // (or a subject export) can hold more.
+    let mut values = HashMap::new();
+    for batch in rows.chunks(DETOKENIZE_BATCH) {
+        let tokens: Vec<String> = batch.iter().map(|r| r.token.clone()).collect();
+        let revealed = clients.detokenize(service, subject_ref, tokens).await?;
+        values.extend(
+            revealed
+                .into_iter()
+                .filter(|r| r.found)
+                .map(|r| (r.token, (r.entity_type, r.value))),
+        );
+    }
+    Ok(values)
+}
+
+/// Restores a streamed text, revealing each placeholder's original only when a piece of
+/// the text names it: a streamed reply reveals what it puts back, as `RestoreText` does.
+pub struct RevealAsNamed {
+    /// The conversation's placeholders of the subject not revealed yet.
+    unrevealed: HashMap<String, pseudonyms::Row>,
+    revealed: Vec<pseudonyms::Row>,
+    values: HashMap<String, (String, String)>,
+    restorer: Restorer,
+}
+
+impl RevealAsNamed {
+    /// The subject's placeholders of the conversation (restricted ones left out); no
+    /// value is revealed yet.
+    pub async fn load(
+        pool: &sqlx::PgPool,
+        scope: (TenantId, &str, &str),
+    ) -> Result<Self, tonic::Status> {
+        let (tenant, conversation, subject_ref) = scope;
+        let rows =
+            pseudonyms::for_subject(pool, tenant.as_uuid(), conversation, subject_ref, false)
+                .await
+                .map_err(ServiceError::from)?;
+        Ok(Self {
+            unrevealed: rows
+                .into_iter()
+                .map(|r| (r.placeholder.clone(), r))
+                .collect(),
+            revealed: Vec::new(),
+            values: HashMap::new(),
+            restorer: Restorer::from_rows(Vec::new(), &HashMap::new())?,
+        })
+    }
+
+    /// The length of the longest placeholder the text may name.
+    pub fn longest_placeholder(&self) -> usize {
+        self.unrevealed.keys().map(String::len).max().unwrap_or(0)
+    }
+
+    /// `piece` restored, after revealing the originals of the placeholders it names for
+    /// the first time (as the gateway service principal `service`).
+    pub async fn restore(
+        &mut self,
+        clients: &Clients,
+        service: &Principal,
+        subject_ref: &str,
+        piece: &str,
+    ) -> Result<String, tonic::Status> {
+        let named: Vec<pseudonyms::Row> = veil_pii::placeholders_in(piece)
+            .iter()
+            .filter_map(|placeholder| self.unrevealed.remove(placeholder))
+            .collect();
+        if !named.is_empty() {
+            self.values
+                .extend(values(clients, service, subject_ref, &named).await?);
+            self.revealed.extend(named);
+            self.restorer = Restorer::from_rows(self.revealed.clone(), &self.values)?;
+        }
+        Ok(veil_pii::restore(piece, &self.restorer.map))
+    }
+
+    /// The restorer of everything revealed, for the stream's counts.
+    pub fn restorer(&self) -> &Restorer {
+        &self.restorer
     }
 }
 

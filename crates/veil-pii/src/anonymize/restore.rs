@@ -165,47 +165,49 @@ fn restore_into(text: &str, map: &PseudonymMap, out: &mut String) {
     out.push_str(&text[pos..]);
 }
 
-/// Restores placeholders in a stream of chunks (an LLM's streamed reply). Text is
-/// released as soon as it cannot be the start of a placeholder cut by a chunk
-/// boundary; only such a tail is held back.
+/// Cuts a stream of chunks (an LLM's streamed reply) into text that is safe to restore
+/// now: everything but a tail that may be the start of a placeholder cut by a chunk
+/// boundary. It needs only the length of the longest placeholder, not the values, so a
+/// caller can reveal just the originals of the placeholders a piece names.
 #[derive(Debug)]
-pub struct StreamRestorer<'m> {
-    map: &'m PseudonymMap,
+pub struct StreamCutter {
     pending: String,
+    /// 0: nothing to restore, nothing held back.
     hold_limit: usize,
 }
 
-impl<'m> StreamRestorer<'m> {
-    /// A restorer over a conversation's placeholders.
-    pub fn new(map: &'m PseudonymMap) -> Self {
+impl StreamCutter {
+    /// A cutter for placeholders of at most `longest_placeholder` bytes (`<TYPE_N>`
+    /// form); 0 when there are none.
+    pub fn new(longest_placeholder: usize) -> Self {
         // "&lt;" + inner + "&gt;" is the longest form of a placeholder.
-        let hold_limit = map.longest_placeholder() + 8;
-        StreamRestorer {
-            map,
+        let hold_limit = if longest_placeholder == 0 {
+            0
+        } else {
+            longest_placeholder + 8
+        };
+        StreamCutter {
             pending: String::new(),
             hold_limit,
         }
     }
 
-    /// Feeds a chunk; returns the restored text that is safe to emit now.
+    /// Feeds a chunk; returns the text that is safe to restore and emit now.
     pub fn push(&mut self, chunk: &str) -> String {
         self.pending.push_str(chunk);
         let cut = self.safe_cut();
-        let mut out = String::new();
-        restore_into(&self.pending[..cut], self.map, &mut out);
-        self.pending.drain(..cut);
-        out
+        self.pending.drain(..cut).collect()
     }
 
-    /// Ends the stream; returns what was held back, restored.
+    /// Ends the stream; returns what was held back.
     pub fn finish(self) -> String {
-        restore(&self.pending, self.map)
+        self.pending
     }
 
     /// The end of the text that cannot hold the beginning of a cut placeholder.
     fn safe_cut(&self) -> usize {
         let text = self.pending.as_str();
-        if self.map.is_empty() {
+        if self.hold_limit == 0 {
             return text.len();
         }
         let window_start = floor_boundary(text, text.len().saturating_sub(self.hold_limit));
@@ -233,6 +235,35 @@ impl<'m> StreamRestorer<'m> {
         } else {
             bytes.len()
         }
+    }
+}
+
+/// Restores placeholders in a stream of chunks (an LLM's streamed reply). Text is
+/// released as soon as it cannot be the start of a placeholder cut by a chunk
+/// boundary; only such a tail is held back.
+#[derive(Debug)]
+pub struct StreamRestorer<'m> {
+    map: &'m PseudonymMap,
+    cutter: StreamCutter,
+}
+
+impl<'m> StreamRestorer<'m> {
+    /// A restorer over a conversation's placeholders.
+    pub fn new(map: &'m PseudonymMap) -> Self {
+        StreamRestorer {
+            map,
+            cutter: StreamCutter::new(map.longest_placeholder()),
+        }
+    }
+
+    /// Feeds a chunk; returns the restored text that is safe to emit now.
+    pub fn push(&mut self, chunk: &str) -> String {
+        restore(&self.cutter.push(chunk), self.map)
+    }
+
+    /// Ends the stream; returns what was held back, restored.
+    pub fn finish(self) -> String {
+        restore(&self.cutter.finish(), self.map)
     }
 }
 
@@ -287,6 +318,23 @@ mod tests {
         let listed = placeholders_in("<PERSON_1> wrote [email address 1]");
         assert_eq!(listed, ["<EMAIL_ADDRESS_1>", "<PERSON_1>"]);
         assert!(listed.iter().all(|p| m.original(p).is_some()));
+    }
+
+    #[test]
+    fn a_cutter_never_splits_a_placeholder() {
+        let reply = "Hi <PERSON_1>, mail [email_address_1] or EMAIL_ADDRESS_1 &lt;PERSON_1&gt;.";
+        let whole = placeholders_in(reply);
+        for split in 1..reply.len() {
+            let mut cutter = StreamCutter::new("<EMAIL_ADDRESS_1>".len());
+            let mut pieces = vec![cutter.push(&reply[..split])];
+            pieces.push(cutter.push(&reply[split..]));
+            pieces.push(cutter.finish());
+            assert_eq!(pieces.concat(), reply, "split at {split}");
+            let mut found: Vec<String> = pieces.iter().flat_map(|p| placeholders_in(p)).collect();
+            found.sort();
+            found.dedup();
+            assert_eq!(found, whole, "split at {split}: {pieces:?}");
+        }
     }
 
     #[test]

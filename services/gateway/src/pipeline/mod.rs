@@ -12,6 +12,7 @@ mod notices;
 mod persist;
 mod policies;
 mod process;
+mod restore_stream;
 mod restore_text;
 mod stream;
 mod stream_claims;

@@ -1,8 +1,7 @@
-//! `RedactStream` and `RestoreStream`: the pipeline over a token stream. Output is
-//! released as soon as it is safe; an entity or a placeholder that straddles two chunks is
-//! held back until it is complete. Chunks are bytes and may split a UTF-8 sequence.
+//! `RedactStream`: the pipeline over a token stream, and what both streams share. Output
+//! is released as soon as it is safe; an entity that straddles two chunks is held back
+//! until it is complete. Chunks are bytes and may split a UTF-8 sequence.
 
-use std::collections::HashMap;
 use std::pin::Pin;
 
 use futures::Stream;
@@ -14,8 +13,7 @@ use veil_core::subjects::validate_subject_id;
 use veil_pii::PseudonymMap;
 use veil_proto::gateway::v1::{
     MessageRole, RedactStreamCompleted, RedactStreamRequest, RedactStreamResponse, RedactedChunk,
-    RestoreStreamCompleted, RestoreStreamRequest, RestoreStreamResponse, redact_stream_request,
-    redact_stream_response, restore_stream_request, restore_stream_response,
+    redact_stream_request, redact_stream_response,
 };
 
 use super::commands::CommandSubject;
@@ -23,7 +21,6 @@ use super::persist::{ATTEMPTS, Turn, new_placeholders, too_many_concurrent_turns
 use super::stream_claims::{StreamScope, StreamTokens};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
 use crate::engine;
-use crate::restore::Restorer;
 use crate::restriction;
 
 /// A boxed response stream.
@@ -243,72 +240,6 @@ impl PipelineApi {
             .await;
         Ok(())
     }
-
-    /// Runs a restore stream: placeholders back to originals for the same subject.
-    pub(super) async fn restore_stream(
-        &self,
-        call: Call,
-        mut input: Streaming<RestoreStreamRequest>,
-        sender: mpsc::Sender<Result<RestoreStreamResponse, Status>>,
-    ) -> Result<(), Status> {
-        let first = input.message().await?.and_then(|m| m.kind);
-        let Some(restore_stream_request::Kind::Start(start)) = first else {
-            return Err(ServiceError::invalid("start", "the first message must be start").into());
-        };
-        validate_conversation_id("start.conversation_id", &start.conversation_id)?;
-        validate_subject_id("start.subject_id", &start.subject_id)?;
-        let subject_ref = self.subjects.subject_ref(&call.tenant, &start.subject_id);
-        // GDPR Art. 18: originals are not put back while the subject is restricted.
-        restriction::ensure_unrestricted(&self.pool, call.tenant.as_uuid(), subject_ref.as_str())
-            .await?;
-        let known = Restorer::load(
-            &self.pool,
-            &self.clients,
-            &call.service(),
-            (call.tenant, &start.conversation_id, subject_ref.as_str()),
-            false,
-        )
-        .await?;
-        let mut restorer = veil_pii::StreamRestorer::new(&known.map);
-        let mut joiner = Utf8Joiner::default();
-        let mut original = String::new();
-        loop {
-            let next = input.message().await?;
-            let restored = match next.and_then(|m| m.kind) {
-                Some(restore_stream_request::Kind::Chunk(bytes)) => {
-                    let text = joiner.push(&bytes)?;
-                    original.push_str(&text);
-                    restorer.push(&text)
-                }
-                Some(restore_stream_request::Kind::Start(_)) => {
-                    return Err(ServiceError::invalid("start", "may only come first").into());
-                }
-                Some(restore_stream_request::Kind::Finish(_)) | None => {
-                    joiner.finish()?;
-                    break;
-                }
-            };
-            if !restored.is_empty() && send_restored(&sender, restored).await.is_err() {
-                return Ok(());
-            }
-        }
-        let rest = restorer.finish();
-        if !rest.is_empty() && send_restored(&sender, rest).await.is_err() {
-            return Ok(());
-        }
-        let (_, counts, unknown) = known.restore(&original);
-        let counts: HashMap<String, i64> = counts.into_iter().collect();
-        let completed = RestoreStreamCompleted {
-            restored_count: i32::try_from(counts.values().sum::<i64>()).unwrap_or(i32::MAX),
-            unknown_placeholders: unknown,
-        };
-        let _ = sender
-            .send(Ok(RestoreStreamResponse {
-                kind: Some(restore_stream_response::Kind::Completed(completed)),
-            }))
-            .await;
-        Ok(())
-    }
 }
 
 /// Feeds `text` to the redactor (and ends it when `done`); the text now safe to release.
@@ -323,17 +254,6 @@ fn release(
         released.push_str(&redactor.finish().map_err(failed)?);
     }
     Ok(released)
-}
-
-async fn send_restored(
-    sender: &mpsc::Sender<Result<RestoreStreamResponse, Status>>,
-    text: String,
-) -> Result<(), mpsc::error::SendError<Result<RestoreStreamResponse, Status>>> {
-    sender
-        .send(Ok(RestoreStreamResponse {
-            kind: Some(restore_stream_response::Kind::Chunk(text)),
-        }))
-        .await
 }
 
 /// Runs `work` in its own task and streams what it sends; its error ends the stream.
