@@ -41,7 +41,8 @@ pub use error::VaultError;
 pub use grpc::{record_aad, token_aad, token_string};
 pub use settings::VaultSettings;
 #[doc(hidden)]
-pub use store::{keys::SUBJECT_KEYS_LOCKED_SQL, tokens::TOKENS_UNDER_KEYS_SQL};
+pub use store::keys::SUBJECT_KEYS_LOCKED_SQL;
+pub use store::tokens::{LOOKUP_FOR_SUBJECT_SQL, TOKENS_UNDER_KEYS_SQL};
 
 /// Service name: schema, subjects, metrics, token audience.
 pub const NAME: &str = "vault";

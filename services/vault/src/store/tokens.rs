@@ -113,6 +113,36 @@ pub struct TokenEntry {
     pub kek_wrapped: Vec<u8>,
 }
 
+/// The columns and joins of a token lookup: the entry with its subject's key and the
+/// tenant key that wraps it.
+macro_rules! lookup_from {
+    () => {
+        "SELECT tk.token, k.subject_ref, tk.entity_type, tk.sealed_value,
+                k.key_id, k.kek_version, k.wrapped,
+                t.master_version AS kek_master_version, t.wrapped AS kek_wrapped
+         FROM tokens tk
+         JOIN subject_keys k ON k.tenant_id = tk.tenant_id
+                            AND k.subject_ref = encode(tk.subject_ref, 'hex')
+         JOIN tenant_keys t ON t.tenant_id = k.tenant_id AND t.purpose = 'tenant_kek'
+                           AND t.version = k.kek_version"
+    };
+}
+
+/// [`lookup`] of one subject's tokens (public for the plan test, tests/key_plans.rs): by
+/// primary key. Equal values give equal tokens in a tenant, so a common value has a
+/// row per subject that said it; a lookup by token alone reads all of them.
+pub const LOOKUP_FOR_SUBJECT_SQL: &str = concat!(
+    lookup_from!(),
+    " WHERE tk.tenant_id = $1 AND tk.subject_ref = $3 AND tk.token = ANY($2)
+        AND tk.sealed_value IS NOT NULL"
+);
+
+/// [`lookup`] of tokens whoever holds them (a privacy officer's reveal).
+const LOOKUP_ANY_SUBJECT_SQL: &str = concat!(
+    lookup_from!(),
+    " WHERE tk.tenant_id = $1 AND tk.token = ANY($2) AND tk.sealed_value IS NOT NULL"
+);
+
 /// Entries of `tokens` (of one subject when given), with their keys read in the same
 /// statement. Tokens of a shredded subject are gone with its key.
 pub async fn lookup(
@@ -121,24 +151,16 @@ pub async fn lookup(
     tokens: &[Vec<u8>],
     subject_ref: Option<&[u8]>,
 ) -> sqlx::Result<Vec<TokenEntry>> {
-    sqlx::query_as(
-        "SELECT tk.token, k.subject_ref, tk.entity_type, tk.sealed_value,
-                k.key_id, k.kek_version, k.wrapped,
-                t.master_version AS kek_master_version, t.wrapped AS kek_wrapped
-         FROM tokens tk
-         JOIN subject_keys k ON k.tenant_id = tk.tenant_id
-                            AND k.subject_ref = encode(tk.subject_ref, 'hex')
-         JOIN tenant_keys t ON t.tenant_id = k.tenant_id AND t.purpose = 'tenant_kek'
-                           AND t.version = k.kek_version
-         WHERE tk.tenant_id = $1 AND tk.token = ANY($2)
-           AND ($3::bytea IS NULL OR tk.subject_ref = $3)
-           AND tk.sealed_value IS NOT NULL",
-    )
-    .bind(tenant)
-    .bind(tokens)
-    .bind(subject_ref)
-    .fetch_all(db)
-    .await
+    let query = match subject_ref {
+        Some(subject_ref) => sqlx::query_as(LOOKUP_FOR_SUBJECT_SQL)
+            .bind(tenant)
+            .bind(tokens)
+            .bind(subject_ref),
+        None => sqlx::query_as(LOOKUP_ANY_SUBJECT_SQL)
+            .bind(tenant)
+            .bind(tokens),
+    };
+    query.fetch_all(db).await
 }
 
 /// A subject's token entries for export, in token order after `after`.
