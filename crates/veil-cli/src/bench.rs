@@ -64,6 +64,10 @@ struct BenchArgs {
     /// Send each message as a RedactStream of chunks of this many bytes (0: ProcessMessage).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=65_535))]
     stream_chunk: u16,
+    /// After each message, restore a bot reply naming its placeholders (RestoreText), as a
+    /// chatbot does with its LLM's answer; latency covers both calls.
+    #[arg(long)]
+    restore: bool,
     /// Ask for a purpose on every message (adds a consent check per message).
     #[arg(long)]
     purposes: bool,
@@ -211,6 +215,7 @@ async fn drive(
     };
     let mut load = Load::new(channels, &bot, purposes)?;
     load.stream_chunk = usize::from(args.stream_chunk);
+    load.restore = args.restore;
     let concurrency = usize::from(args.concurrency);
     if args.warmup > 0 {
         let progress = Progress::start("warmup", args.warmup);
@@ -262,6 +267,7 @@ fn print_report(args: &BenchArgs, report: &Report) {
                 "warmup": args.warmup,
                 "purposes": args.purposes,
                 "stream_chunk": args.stream_chunk,
+                "restore": args.restore,
                 "cores": std::thread::available_parallelism().map_or(0, usize::from),
                 "load_average_before": report.load_before,
             },
@@ -288,6 +294,9 @@ fn print_report(args: &BenchArgs, report: &Report) {
             ""
         }
     );
+    if args.restore {
+        println!("each message is followed by a RestoreText of a reply naming its placeholders");
+    }
     if args.stream_chunk > 0 {
         println!(
             "each message is one RedactStream of {}-byte chunks; latency runs to its completion",

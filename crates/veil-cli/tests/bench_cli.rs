@@ -77,12 +77,13 @@ fn a_small_bench_reports_json_and_leaves_no_database_behind() {
 }
 
 #[test]
-fn a_stream_bench_sends_every_message_as_a_redact_stream() {
+fn a_stream_bench_with_restores_answers_every_message() {
     let out = veil()
         .args([
             "bench",
             "--stream-chunk",
             "5",
+            "--restore",
             "--messages",
             "120",
             "--concurrency",
@@ -101,6 +102,7 @@ fn a_stream_bench_sends_every_message_as_a_redact_stream() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["config"]["stream_chunk"], 5, "{report}");
+    assert_eq!(report["config"]["restore"], true, "{report}");
     assert_eq!(report["throughput"]["ok"], 120, "{report}");
     assert_eq!(report["throughput"]["errors"], 0, "{report}");
     assert!(report["at_rate"].is_null(), "{report}");

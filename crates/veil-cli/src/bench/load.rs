@@ -17,7 +17,7 @@ use tonic::{Code, Status};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
     MessageContext, MessageRole, ProcessMessageRequest, RedactStreamRequest, RedactStreamStart,
-    StreamFinish, redact_stream_request, redact_stream_response,
+    RestoreTextRequest, StreamFinish, redact_stream_request, redact_stream_response,
 };
 
 use super::messages::chat_message;
@@ -40,6 +40,9 @@ pub struct Load {
     /// RedactStream of chunks of this many bytes, all sent at once (an LLM faster than
     /// the gateway), and its latency runs from the stream's start to its completion.
     pub stream_chunk: usize,
+    /// After each message, restore a bot reply that names its placeholders (RestoreText);
+    /// the latency covers both calls.
+    pub restore: bool,
 }
 
 impl Load {
@@ -53,6 +56,7 @@ impl Load {
             phase: "warmup",
             done: Arc::new(AtomicU64::new(0)),
             stream_chunk: 0,
+            restore: false,
         })
     }
 
@@ -80,17 +84,38 @@ impl Load {
         request
     }
 
-    /// Sends one message of `conversation` the way this load sends them.
+    /// Sends one message of `conversation` the way this load sends them, and with
+    /// `restore` the bot's reply naming the message's placeholders for restoring.
     async fn send(
         &self,
         client: &mut PrivacyGatewayServiceClient<Channel>,
         conversation: String,
         text: String,
     ) -> Result<(), Status> {
+        let redacted = self.redact(client, conversation.clone(), text).await?;
+        if !self.restore {
+            return Ok(());
+        }
+        let request = self.authorized(RestoreTextRequest {
+            subject_id: self.context(conversation.clone()).subject_id,
+            conversation_id: conversation,
+            text: format!("Thanks, I have noted this: {redacted}"),
+        });
+        client.restore_text(request).await.map(drop)
+    }
+
+    /// The redacted text of one message, by ProcessMessage or a RedactStream.
+    async fn redact(
+        &self,
+        client: &mut PrivacyGatewayServiceClient<Channel>,
+        conversation: String,
+        text: String,
+    ) -> Result<String, Status> {
         let context = Some(self.context(conversation));
         if self.stream_chunk == 0 {
             let request = self.authorized(ProcessMessageRequest { context, text });
-            return client.process_message(request).await.map(drop);
+            let response = client.process_message(request).await?;
+            return Ok(response.into_inner().redacted_text);
         }
         let kind = |kind| RedactStreamRequest { kind: Some(kind) };
         let mut requests = vec![kind(redact_stream_request::Kind::Start(
@@ -104,9 +129,12 @@ impl Load {
         requests.push(kind(redact_stream_request::Kind::Finish(StreamFinish {})));
         let request = self.authorized(tokio_stream::iter(requests));
         let mut responses = client.redact_stream(request).await?.into_inner();
+        let mut redacted = String::new();
         while let Some(response) = responses.message().await? {
-            if let Some(redact_stream_response::Kind::Completed(_)) = response.kind {
-                return Ok(());
+            match response.kind {
+                Some(redact_stream_response::Kind::Chunk(chunk)) => redacted.push_str(&chunk.text),
+                Some(redact_stream_response::Kind::Completed(_)) => return Ok(redacted),
+                None => {}
             }
         }
         Err(Status::new(
