@@ -233,7 +233,6 @@ pub async fn get(
         &row.sealed,
     )
     .await?;
-    let mut tx = vault.pool.begin().await?;
     let context = event_context(&principal, Some(tenant), Some(&subject));
     let payload = Payload::VaultRevealed(VaultRevealed {
         kind: RevealKind::GetRecord as i32,
@@ -242,9 +241,7 @@ pub async fn get(
         record_ids: vec![record_id.to_string()],
         not_found: 0,
     });
-    vault.emit(&mut tx, &context, payload).await?;
-    tx.commit().await?;
-    vault.notify_relay();
+    vault.emit_alone(&context, payload).await?;
     Ok(GetRecordResponse {
         record: Some(to_proto(row.meta)),
         value,

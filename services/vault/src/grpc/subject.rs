@@ -119,7 +119,6 @@ async fn emit_export(
     context: &veil_core::emit::EventContext,
     counts: HashMap<String, i64>,
 ) -> VaultResult<()> {
-    let mut tx = vault.pool.begin().await?;
     let payload = Payload::VaultRevealed(VaultRevealed {
         kind: RevealKind::Export as i32,
         purpose: EXPORT_PURPOSE.into(),
@@ -127,9 +126,7 @@ async fn emit_export(
         record_ids: Vec::new(),
         not_found: 0,
     });
-    vault.emit(&mut tx, context, payload).await?;
-    tx.commit().await?;
-    vault.notify_relay();
+    vault.emit_alone(context, payload).await?;
     Ok(())
 }
 

@@ -357,7 +357,6 @@ pub async fn detokenize(
             },
         )
         .collect();
-    let mut tx = vault.pool.begin().await?;
     let context = event_context(&principal, Some(tenant), subject.as_ref());
     let payload = Payload::VaultRevealed(VaultRevealed {
         kind: RevealKind::Detokenize as i32,
@@ -366,8 +365,6 @@ pub async fn detokenize(
         record_ids: Vec::new(),
         not_found,
     });
-    vault.emit(&mut tx, &context, payload).await?;
-    tx.commit().await?;
-    vault.notify_relay();
+    vault.emit_alone(&context, payload).await?;
     Ok(DetokenizeResponse { results })
 }
