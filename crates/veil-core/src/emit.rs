@@ -10,7 +10,7 @@ use veil_proto::common::v1::{Actor, VeilService};
 use veil_proto::events::v1::Event;
 use veil_proto::events::v1::event::Payload;
 
-use crate::events::{EventsConfig, EventsError, OutboxEvent, enqueue};
+use crate::events::{EventsConfig, EventsError, OutboxEvent, OutboxWriter, enqueue};
 use crate::types::{SubjectRef, TenantId};
 
 /// Who and what an event is about; never carries raw personal data.
@@ -107,6 +107,31 @@ pub async fn emit<'c>(
     context: &EventContext,
     payload: Payload,
 ) -> Result<Uuid, EventsError> {
+    let outbox = outbox_event(events, context, payload)?;
+    enqueue(executor, &outbox).await?;
+    Ok(outbox.event_id)
+}
+
+/// Writes an event that goes with no other write through `writer`, batched with other
+/// calls' events (group commit), and returns its id once it is durable.
+pub async fn emit_alone(
+    writer: &OutboxWriter,
+    events: &EventsConfig,
+    context: &EventContext,
+    payload: Payload,
+) -> Result<Uuid, EventsError> {
+    let outbox = outbox_event(events, context, payload)?;
+    let event_id = outbox.event_id;
+    writer.write(outbox).await?;
+    Ok(event_id)
+}
+
+/// The outbox row of an event: its subject, encoded envelope, id and trace context.
+pub fn outbox_event(
+    events: &EventsConfig,
+    context: &EventContext,
+    payload: Payload,
+) -> Result<OutboxEvent, EventsError> {
     let (service, event) = kind_of(&payload);
     let subject = events.subject(service, event)?;
     let envelope = envelope(context, payload);
@@ -116,6 +141,5 @@ pub async fn emit<'c>(
     if !envelope.traceparent.is_empty() {
         outbox = outbox.with_traceparent(envelope.traceparent.clone());
     }
-    enqueue(executor, &outbox).await?;
-    Ok(event_id)
+    Ok(outbox)
 }

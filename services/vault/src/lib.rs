@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use veil_core::app::{Foundation, Service};
 use veil_core::config::Settings;
+use veil_core::events::OutboxWriter;
 use veil_core::subjects::SubjectKeys;
 use veil_proto::vault::v1::vault_service_server::VaultServiceServer;
 
@@ -69,6 +70,7 @@ pub async fn build(mut settings: Config) -> anyhow::Result<Service> {
         subjects,
         events: foundation.events.clone(),
         relay: foundation.relay.clone(),
+        outbox: OutboxWriter::spawn(foundation.pool.clone(), foundation.relay.clone()),
         settings: settings.service.clone(),
         rewrap_wake: Notify::new(),
     });

@@ -4,9 +4,9 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use veil_core::auth::Principal;
 use veil_core::convert::actor_as;
-use veil_core::emit::{EventContext, emit};
+use veil_core::emit::{self, EventContext, emit};
 use veil_core::error::ServiceError;
-use veil_core::events::{EventsConfig, RelayHandle};
+use veil_core::events::{EventsConfig, OutboxWriter, RelayHandle};
 use veil_core::subjects::SubjectKeys;
 use veil_core::types::{Role, SubjectRef, TenantId};
 use veil_proto::common::v1::{Actor, ActorKind};
@@ -28,6 +28,8 @@ pub struct Vault {
     pub events: EventsConfig,
     /// Wakes the outbox relay after a commit.
     pub relay: RelayHandle,
+    /// Group commit of events that go with no other write (reveals).
+    pub outbox: OutboxWriter,
     /// Limits and pacing.
     pub settings: VaultSettings,
     /// Wakes the rewrap worker after a rotation.
@@ -49,14 +51,12 @@ impl Vault {
         Ok(())
     }
 
-    /// Writes an event that goes with no other write: one autocommit statement (no
-    /// transaction around it, so one round trip instead of three), then wakes the relay.
-    /// The event is durable when this returns.
+    /// Writes an event that goes with no other write (a reveal), batched with other
+    /// calls' events into one statement and commit; durable when this returns.
     pub async fn emit_alone(&self, context: &EventContext, payload: Payload) -> VaultResult<()> {
-        emit(&self.pool, &self.events, context, payload)
+        emit::emit_alone(&self.outbox, &self.events, context, payload)
             .await
             .map_err(ServiceError::internal)?;
-        self.notify_relay();
         Ok(())
     }
 

@@ -44,6 +44,9 @@ pub enum EventsError {
     /// A database operation failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// The batch an event joined ended without writing it (the service is stopping).
+    #[error("outbox write lost: {0}")]
+    WriteLost(#[from] crate::batch::BatchLost),
 }
 
 impl EventsError {

@@ -12,6 +12,7 @@ mod consumer;
 mod erasure;
 mod error;
 mod outbox;
+mod outbox_writer;
 mod relay;
 mod stream;
 mod subjects;
@@ -23,6 +24,7 @@ pub use consumer::{
 pub use erasure::{ErasureRequestError, ErasureTarget, erasure_target};
 pub use error::EventsError;
 pub use outbox::{OUTBOX_DDL, OutboxEvent, enqueue, ensure_tables};
+pub use outbox_writer::OutboxWriter;
 pub use relay::{OutboxRelay, RelayHandle, RelayRound, RelaySettings};
 pub use stream::{ensure_stream, stream_config};
 pub use subjects::{EventsConfig, parse_subject, validate_token};

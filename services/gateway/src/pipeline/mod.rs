@@ -25,7 +25,7 @@ use tonic::{Request, Response, Status, Streaming};
 use veil_core::app::Foundation;
 use veil_core::auth::Principal;
 use veil_core::error::ServiceError;
-use veil_core::events::{EventsConfig, RelayHandle};
+use veil_core::events::{EventsConfig, OutboxWriter};
 use veil_core::rpc_layer::CallId;
 use veil_core::subjects::SubjectKeys;
 use veil_core::types::{Role, TenantId};
@@ -57,7 +57,8 @@ const MAX_TEXT_BYTES: usize = 64 * 1024;
 pub struct PipelineApi {
     pool: sqlx::PgPool,
     events: EventsConfig,
-    relay: RelayHandle,
+    /// Group commit of events that go with no other write (restores).
+    outbox: OutboxWriter,
     turns: turn_writer::TurnWriter,
     lookups: lookups::Lookups,
     auth: Arc<Authenticator>,
@@ -88,7 +89,7 @@ impl PipelineApi {
         Self {
             pool: foundation.pool.clone(),
             events: foundation.events.clone(),
-            relay: foundation.relay.clone(),
+            outbox: OutboxWriter::spawn(foundation.pool.clone(), foundation.relay.clone()),
             turns: turn_writer::TurnWriter::spawn(parts.hot_pool.clone(), foundation.relay.clone()),
             lookups: lookups::Lookups::spawn(parts.hot_pool),
             auth: parts.auth,

@@ -2,8 +2,7 @@
 //! new placeholders, the redacted transcript turn (unless consent says not to store it),
 //! `message_processed` and, when a privacy command was found, `privacy_command_detected`.
 
-use prost::Message;
-use veil_core::emit::{EventContext, envelope, kind_of};
+use veil_core::emit::EventContext;
 use veil_core::error::ServiceError;
 use veil_core::events::OutboxEvent;
 use veil_core::types::SubjectRef;
@@ -143,20 +142,8 @@ impl PipelineApi {
 
     /// The outbox row of one event, written with the turn.
     fn outbox_event(&self, context: &EventContext, payload: Payload) -> Result<OutboxEvent, Retry> {
-        let (service, kind) = kind_of(&payload);
-        let subject = self
-            .events
-            .subject(service, kind)
-            .map_err(|e| Retry::Failed(ServiceError::internal(e)))?;
-        let event = envelope(context, payload);
-        let mut outbox = OutboxEvent::new(subject, event.encode_to_vec());
-        if let Ok(id) = uuid::Uuid::parse_str(&event.event_id) {
-            outbox.event_id = id;
-        }
-        if !event.traceparent.is_empty() {
-            outbox = outbox.with_traceparent(event.traceparent);
-        }
-        Ok(outbox)
+        veil_core::emit::outbox_event(&self.events, context, payload)
+            .map_err(|e| Retry::Failed(ServiceError::internal(e)))
     }
 }
 

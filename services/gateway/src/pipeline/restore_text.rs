@@ -1,7 +1,7 @@
 //! `RestoreText`: the originals back into an LLM reply, for the same conversation and
 //! subject only; audited as `gateway.text_restored` with counts, never values.
 
-use veil_core::emit::{EventContext, emit};
+use veil_core::emit::{EventContext, emit_alone};
 use veil_core::error::ServiceError;
 use veil_core::subjects::validate_subject_id;
 use veil_proto::events::v1::GatewayTextRestored;
@@ -42,8 +42,8 @@ impl PipelineApi {
             actor: Some(actor(&call.caller)),
             request_id: call.principal.request_id.to_string(),
         };
-        emit(
-            &self.pool,
+        emit_alone(
+            &self.outbox,
             &self.events,
             &context,
             Payload::GatewayTextRestored(GatewayTextRestored {
@@ -55,7 +55,6 @@ impl PipelineApi {
         )
         .await
         .map_err(ServiceError::internal)?;
-        self.relay.notify();
         Ok(RestoreTextResponse {
             text,
             restored_count: i32::try_from(restored_count).unwrap_or(i32::MAX),
