@@ -65,9 +65,14 @@ impl Load {
         PrivacyGatewayServiceClient::new(channel)
     }
 
+    /// Each conversation has its own subject.
+    fn subject_of(conversation: &str) -> String {
+        format!("subject-{conversation}")
+    }
+
     fn context(&self, conversation: String) -> MessageContext {
         MessageContext {
-            subject_id: format!("subject-{conversation}"),
+            subject_id: Self::subject_of(&conversation),
             conversation_id: conversation,
             role: MessageRole::User as i32,
             purposes: self.purposes.clone(),
@@ -97,7 +102,7 @@ impl Load {
             return Ok(());
         }
         let request = self.authorized(RestoreTextRequest {
-            subject_id: self.context(conversation.clone()).subject_id,
+            subject_id: Self::subject_of(&conversation),
             conversation_id: conversation,
             text: format!("Thanks, I have noted this: {redacted}"),
         });
