@@ -1,7 +1,8 @@
 //! Restriction of processing (GDPR Art. 18): a restricted subject's turns are still
 //! stored, but the pipeline returns no redacted text for them, applies no purpose, and
 //! refuses to restore originals. The mark lives in `subject_restrictions` and is read by
-//! primary key on every call, so it holds on every replica as soon as it is committed.
+//! primary key on every call (batched with the per-message reads, see
+//! `pipeline::lookups`), so it holds on every replica as soon as it is committed.
 
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -9,36 +10,6 @@ use veil_core::error::ServiceError;
 
 /// What the pipeline answers while a subject is restricted.
 pub const RESTRICTED: &str = "processing restricted";
-
-/// Whether the subject is restricted (one primary-key lookup; `ProcessMessage` reads it
-/// batched with its placeholders, see [`crate::turn_state`]).
-pub async fn is_restricted(
-    db: impl PgExecutor<'_>,
-    tenant: Uuid,
-    subject_ref: &str,
-) -> Result<bool, ServiceError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM subject_restrictions
-                        WHERE tenant_id = $1 AND subject_ref = $2)",
-    )
-    .bind(tenant)
-    .bind(subject_ref)
-    .fetch_one(db)
-    .await?)
-}
-
-/// FAILED_PRECONDITION when the subject is restricted (restoring originals is processing
-/// beyond storage).
-pub async fn ensure_unrestricted(
-    db: impl PgExecutor<'_>,
-    tenant: Uuid,
-    subject_ref: &str,
-) -> Result<(), ServiceError> {
-    if is_restricted(db, tenant, subject_ref).await? {
-        return Err(ServiceError::FailedPrecondition(RESTRICTED.into()));
-    }
-    Ok(())
-}
 
 /// Restricts (`true`) or lifts the restriction of (`false`) a subject; returns whether
 /// the subject was restricted before. Idempotent: restricting twice keeps the first mark.

@@ -9,6 +9,7 @@ use veil_core::batch::{Batcher, Limits};
 use veil_core::error::ServiceError;
 use veil_core::types::SubjectRef;
 
+use crate::restriction::RESTRICTED;
 use crate::turn_state::{self, TurnState, Wanted};
 
 /// Statements in flight at once. One: the reads are short, and while one runs the next
@@ -80,6 +81,19 @@ impl Lookups {
     /// and the conversation's placeholders of the tokens with its highest numbers.
     pub async fn turn_state(&self, query: StateQuery) -> Answer<TurnState> {
         self.states.call(query).await?
+    }
+
+    /// FAILED_PRECONDITION when the subject is restricted, for the calls that hand text
+    /// out (streams, restores): processing beyond storage.
+    pub async fn ensure_unrestricted(&self, tenant: Uuid, subject_ref: &SubjectRef) -> Answer<()> {
+        if self
+            .turn_state(StateQuery::restriction(tenant, subject_ref))
+            .await?
+            .restricted
+        {
+            return Err(ServiceError::FailedPrecondition(RESTRICTED.into()));
+        }
+        Ok(())
     }
 }
 

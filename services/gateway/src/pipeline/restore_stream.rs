@@ -16,7 +16,6 @@ use veil_proto::gateway::v1::{
 use super::stream::Utf8Joiner;
 use super::{Call, PipelineApi, validate_conversation_id};
 use crate::restore::RevealAsNamed;
-use crate::restriction;
 
 type Sender = mpsc::Sender<Result<RestoreStreamResponse, Status>>;
 
@@ -36,7 +35,8 @@ impl PipelineApi {
         validate_subject_id("start.subject_id", &start.subject_id)?;
         let subject_ref = self.subjects.subject_ref(&call.tenant, &start.subject_id);
         // GDPR Art. 18: originals are not put back while the subject is restricted.
-        restriction::ensure_unrestricted(&self.pool, call.tenant.as_uuid(), subject_ref.as_str())
+        self.lookups
+            .ensure_unrestricted(call.tenant.as_uuid(), &subject_ref)
             .await?;
         let scope = (
             call.tenant,

@@ -11,7 +11,6 @@ use veil_proto::gateway::v1::{RestoreTextRequest, RestoreTextResponse};
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::admin::actor;
 use crate::restore::Restorer;
-use crate::restriction;
 
 impl PipelineApi {
     pub(super) async fn restore_text(
@@ -24,7 +23,8 @@ impl PipelineApi {
         validate_text("text", &request.text, true)?;
         let subject_ref = self.subjects.subject_ref(&call.tenant, &request.subject_id);
         // GDPR Art. 18: originals are not put back while the subject is restricted.
-        restriction::ensure_unrestricted(&self.pool, call.tenant.as_uuid(), subject_ref.as_str())
+        self.lookups
+            .ensure_unrestricted(call.tenant.as_uuid(), &subject_ref)
             .await?;
         let restorer = Restorer::load_for_text(
             &self.pool,

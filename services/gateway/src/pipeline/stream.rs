@@ -21,7 +21,6 @@ use super::persist::{ATTEMPTS, Turn, new_placeholders, too_many_concurrent_turns
 use super::stream_claims::{StreamScope, StreamTokens};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
 use crate::engine;
-use crate::restriction;
 
 /// A boxed response stream.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -93,7 +92,8 @@ impl PipelineApi {
         let subject_ref = self.subjects.subject_ref(&call.tenant, &context.subject_id);
         // GDPR Art. 18: a restricted subject's text is not streamed to an LLM (the bot
         // falls back to ProcessMessage, which stores the turn and returns no text).
-        restriction::ensure_unrestricted(&self.pool, call.tenant.as_uuid(), subject_ref.as_str())
+        self.lookups
+            .ensure_unrestricted(call.tenant.as_uuid(), &subject_ref)
             .await?;
         let policy = self.policies.get(&self.pool, call.tenant).await?;
         let consent = self
