@@ -29,6 +29,7 @@ use veil_proto::gateway::v1::{
 };
 
 use crate::apikeys::{self, Authenticator, Caller};
+use crate::peer::Peer;
 use crate::store;
 
 /// Implementation of the admin API.
@@ -45,9 +46,10 @@ pub struct AdminApi {
 macro_rules! admin_call {
     ($self:ident, $request:ident, $method:literal, $handler:ident) => {{
         let method = concat!("/veil.gateway.v1.AdminService/", $method);
+        let peer = Peer::of(&$request);
         let caller = $self
             .auth
-            .authenticate_call($request.metadata(), method)
+            .authenticate_call($request.metadata(), peer, method)
             .await?;
         let result = $self.$handler(&caller, $request.into_inner()).await;
         if let Err(status) = &result
@@ -55,7 +57,7 @@ macro_rules! admin_call {
         {
             $self
                 .auth
-                .record_denied(&caller, method, AuthFailureReason::PermissionDenied)
+                .record_denied(&caller, peer, method, AuthFailureReason::PermissionDenied)
                 .await;
         }
         result.map(Response::new)
@@ -168,6 +170,7 @@ impl AdminService for AdminApi {
             .auth
             .authenticate_call(
                 request.metadata(),
+                Peer::of(&request),
                 "/veil.gateway.v1.AdminService/CreateTenant",
             )
             .await?;
@@ -250,6 +253,7 @@ impl AdminService for AdminApi {
             .auth
             .authenticate_call(
                 request.metadata(),
+                Peer::of(&request),
                 "/veil.gateway.v1.AdminService/CreateApiKey",
             )
             .await?;

@@ -14,14 +14,16 @@ use sqlx::PgPool;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 use veil_core::crypto::constant_time_eq;
-use veil_core::emit::{EventContext, emit};
+use veil_core::emit::{EventContext, emit_alone};
 use veil_core::error::ServiceError;
-use veil_core::events::{EventsConfig, RelayHandle};
+use veil_core::events::{EventsConfig, OutboxWriter};
+use veil_core::subjects::SubjectKeys;
 use veil_core::types::{Role, TenantId};
 use veil_proto::events::v1::event::Payload;
 use veil_proto::events::v1::{AuthFailureReason, GatewayAuthFailed};
 
 use crate::jwt::{JwtError, JwtVerifier};
+use crate::peer::Peer;
 use crate::settings::GatewaySettings;
 use crate::store;
 
@@ -116,7 +118,11 @@ pub struct Authenticator {
     pool: PgPool,
     bootstrap_hash: Option<Vec<u8>>,
     events: EventsConfig,
-    relay: RelayHandle,
+    /// Failures are batched with other standalone events: a flood of bad credentials
+    /// costs a commit per batch, not per attempt.
+    outbox: OutboxWriter,
+    /// Names peers in failure events by keyed hash.
+    subjects: SubjectKeys,
     jwt: Option<JwtVerifier>,
     keys: KeyCache,
 }
@@ -126,14 +132,16 @@ impl Authenticator {
         pool: PgPool,
         settings: &GatewaySettings,
         events: EventsConfig,
-        relay: RelayHandle,
+        outbox: OutboxWriter,
+        subjects: SubjectKeys,
     ) -> Self {
         let bootstrap = settings.bootstrap_admin_key.expose();
         Self {
             pool,
             bootstrap_hash: (!bootstrap.is_empty()).then(|| hash_secret(bootstrap)),
             events,
-            relay,
+            outbox,
+            subjects,
             jwt: None,
             keys: KeyCache::default(),
         }
@@ -151,12 +159,13 @@ impl Authenticator {
     pub async fn authenticate_call(
         &self,
         metadata: &MetadataMap,
+        peer: Peer,
         method: &str,
     ) -> Result<Caller, Status> {
         match self.authenticate(metadata).await {
             Ok(caller) => Ok(caller),
             Err(Ok((failure, key_prefix))) => {
-                self.record_failure(method, failure, key_prefix).await;
+                self.record_failure(method, peer, failure, key_prefix).await;
                 Err(Status::unauthenticated("missing or invalid API key"))
             }
             Err(Err(status)) => Err(status),
@@ -169,9 +178,15 @@ impl Authenticator {
     }
 
     /// Records a refused call of an authenticated caller (for reveal-burst and abuse rules).
-    pub async fn record_denied(&self, caller: &Caller, method: &str, reason: AuthFailureReason) {
+    pub async fn record_denied(
+        &self,
+        caller: &Caller,
+        peer: Peer,
+        method: &str,
+        reason: AuthFailureReason,
+    ) {
         let prefix = format!("veil_{}", caller.key_id);
-        self.emit_failure(caller.tenant, method, reason, prefix)
+        self.emit_failure(caller.tenant, method, peer, reason, prefix)
             .await;
     }
 
@@ -239,7 +254,7 @@ impl Authenticator {
         })
     }
 
-    async fn record_failure(&self, method: &str, failure: Failure, key_prefix: String) {
+    async fn record_failure(&self, method: &str, peer: Peer, failure: Failure, key_prefix: String) {
         let reason = match failure {
             Failure::Missing => AuthFailureReason::MissingCredential,
             Failure::UnknownKey => AuthFailureReason::UnknownKey,
@@ -247,13 +262,15 @@ impl Authenticator {
             Failure::ExpiredToken => AuthFailureReason::Expired,
         };
         // The tenant is unknown for a bad credential; the event is installation-wide.
-        self.emit_failure(None, method, reason, key_prefix).await;
+        self.emit_failure(None, method, peer, reason, key_prefix)
+            .await;
     }
 
     async fn emit_failure(
         &self,
         tenant: Option<TenantId>,
         method: &str,
+        peer: Peer,
         reason: AuthFailureReason,
         key_prefix: String,
     ) {
@@ -265,14 +282,14 @@ impl Authenticator {
             method: method.to_string(),
             reason: reason as i32,
             key_prefix,
-            peer_ref: String::new(),
+            peer_ref: peer
+                .address()
+                .map(|address| self.subjects.peer_ref(address))
+                .unwrap_or_default(),
         });
         // Losing a failure signal must not turn a refusal into an internal error.
-        match emit(&self.pool, &self.events, &context, payload).await {
-            Ok(_) => self.relay.notify(),
-            Err(error) => {
-                tracing::warn!(error = %veil_core::error::ErrorChain(&error), "cannot record auth failure")
-            }
+        if let Err(error) = emit_alone(&self.outbox, &self.events, &context, payload).await {
+            tracing::warn!(error = %veil_core::error::ErrorChain(&error), "cannot record auth failure")
         }
     }
 }

@@ -15,6 +15,7 @@ mod erasure;
 mod internal;
 mod jwt;
 mod limits;
+mod peer;
 mod pipeline;
 pub mod policy_store;
 mod proxy;
@@ -35,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use veil_core::app::{Foundation, Service};
 use veil_core::config::Settings;
+use veil_core::events::OutboxWriter;
 use veil_core::subjects::SubjectKeys;
 use veil_proto::gateway::v1::admin_service_server::AdminServiceServer;
 use veil_proto::gateway::v1::gateway_internal_service_server::GatewayInternalServiceServer;
@@ -62,12 +64,15 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
     let subjects = SubjectKeys::from_settings(&settings.privacy)?;
     let mut foundation = Foundation::start(NAME, &settings, &MIGRATOR).await?;
     let jwt = jwt::JwtVerifier::from_settings(&settings.service.jwt).await?;
+    // Standalone events (authentication failures, restores) share one group-commit writer.
+    let outbox = OutboxWriter::spawn(foundation.pool.clone(), foundation.relay.clone());
     let authenticator = Arc::new(
         apikeys::Authenticator::new(
             foundation.pool.clone(),
             &settings.service,
             foundation.events.clone(),
-            foundation.relay.clone(),
+            outbox.clone(),
+            subjects.clone(),
         )
         .with_jwt(jwt),
     );
@@ -115,6 +120,7 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         &foundation,
         pipeline::PipelineParts {
             hot_pool,
+            outbox,
             auth: authenticator,
             limiter,
             clients,

@@ -16,6 +16,12 @@ pub const TOKEN_PREFIX: &str = "tok_";
 pub const TOKEN_KEY_LABEL: &str = "token";
 /// [`derive_key`] label of a tenant's pseudonym key.
 pub const PSEUDONYM_KEY_LABEL: &str = "pseudonym";
+/// [`derive_key`] label of the installation's key for peer refs (with the nil tenant:
+/// a peer is not a tenant's).
+pub const PEER_KEY_LABEL: &str = "peer";
+/// Peer refs keep the first 96 bits of the MAC: enough to tell peers apart in a burst,
+/// short enough to read in an incident.
+const PEER_MAC_BYTES: usize = 12;
 
 const TOKEN_DOMAIN: &[u8] = b"veil.token.v1";
 const KDF_SALT: &[u8] = b"veil.kdf.v1";
@@ -67,6 +73,18 @@ pub fn subject_ref(pseudonym_key: &KeyBytes, external_subject_id: &str) -> Subje
     let mut mac = hmac_sha256(pseudonym_key);
     mac.update(external_subject_id.as_bytes());
     SubjectRef::from_digest(&mac.finalize().into_bytes().into())
+}
+
+/// The peer ref of a network address: `peer_` + hex of the first 96 bits of
+/// HMAC-SHA256 under the peer key. Audit groups authentication failures by it without
+/// storing addresses. Callers pass the address as bytes (see `SubjectKeys::peer_ref`).
+pub fn peer_ref(peer_key: &KeyBytes, address: &[u8]) -> String {
+    let mut mac = hmac_sha256(peer_key);
+    mac.update(address);
+    format!(
+        "peer_{}",
+        hex::encode(&mac.finalize().into_bytes()[..PEER_MAC_BYTES])
+    )
 }
 
 /// Derives a per-tenant key from a root secret with HKDF-SHA256

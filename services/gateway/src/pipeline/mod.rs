@@ -29,6 +29,7 @@ use veil_core::events::{EventsConfig, OutboxWriter};
 use veil_core::rpc_layer::CallId;
 use veil_core::subjects::SubjectKeys;
 use veil_core::types::{Role, TenantId};
+use veil_proto::events::v1::AuthFailureReason;
 use veil_proto::events::v1::event::Payload;
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayService;
 use veil_proto::gateway::v1::{
@@ -42,6 +43,7 @@ use crate::clients::Clients;
 use crate::commands::CommandDetector;
 use crate::engine::Engine;
 use crate::limits::RateLimiter;
+use crate::peer::Peer;
 
 pub use policies::PolicyCache;
 
@@ -76,6 +78,8 @@ pub struct PipelineApi {
 pub struct PipelineParts {
     /// Connections with generic plans for the per-message statements.
     pub hot_pool: sqlx::PgPool,
+    /// Group commit of the events that go with no other write.
+    pub outbox: OutboxWriter,
     pub auth: Arc<Authenticator>,
     pub limiter: Arc<RateLimiter>,
     pub clients: Clients,
@@ -89,7 +93,7 @@ impl PipelineApi {
         Self {
             pool: foundation.pool.clone(),
             events: foundation.events.clone(),
-            outbox: OutboxWriter::spawn(foundation.pool.clone(), foundation.relay.clone()),
+            outbox: parts.outbox,
             turns: turn_writer::TurnWriter::spawn(parts.hot_pool.clone(), foundation.relay.clone()),
             lookups: lookups::Lookups::spawn(parts.hot_pool),
             auth: parts.auth,
@@ -153,11 +157,17 @@ impl PipelineApi {
         method: &str,
         roles: &[Role],
     ) -> Result<Call, Status> {
+        let peer = Peer::of(request);
         let caller = self
             .auth
-            .authenticate_call(request.metadata(), method)
+            .authenticate_call(request.metadata(), peer, method)
             .await?;
-        caller.require_any(roles)?;
+        if let Err(denied) = caller.require_any(roles) {
+            self.auth
+                .record_denied(&caller, peer, method, AuthFailureReason::PermissionDenied)
+                .await;
+            return Err(denied);
+        }
         self.limiter.check(&caller.key_id)?;
         let tenant = caller.tenant()?;
         let request_id = CallId::request_id(request.extensions().get::<CallId>());

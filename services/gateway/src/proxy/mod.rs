@@ -24,6 +24,7 @@ use veil_proto::events::v1::AuthFailureReason;
 
 use crate::apikeys::{Authenticator, Caller};
 use crate::limits::RateLimiter;
+use crate::peer::Peer;
 
 pub use policy::{Route, SERVICES, all_routes, route};
 
@@ -74,7 +75,8 @@ impl Proxy {
         let path = request.uri().path().to_string();
         let metadata = MetadataMap::from_headers(request.headers().clone());
         let request_id = CallId::request_id(request.extensions().get::<CallId>());
-        match self.authorize(&path, &metadata, request_id).await {
+        let peer = Peer::of_http(request.extensions());
+        match self.authorize(&path, &metadata, peer, request_id).await {
             Ok((route, principal)) => self.call_upstream(route, &principal, request).await,
             Err(status) => status.into_http(),
         }
@@ -86,9 +88,10 @@ impl Proxy {
         &self,
         path: &str,
         metadata: &MetadataMap,
+        peer: Peer,
         request_id: RequestId,
     ) -> Result<(Route, Principal), Status> {
-        let caller = self.auth.authenticate_call(metadata, path).await?;
+        let caller = self.auth.authenticate_call(metadata, peer, path).await?;
         let checked = match route(path) {
             None => Err((
                 AuthFailureReason::PermissionDenied,
@@ -107,7 +110,7 @@ impl Proxy {
         match checked {
             Ok(route) => Ok((route, principal_of(&caller, request_id)?)),
             Err((reason, status)) => {
-                self.auth.record_denied(&caller, path, reason).await;
+                self.auth.record_denied(&caller, peer, path, reason).await;
                 Err(status)
             }
         }
