@@ -1,6 +1,7 @@
 //! `veil.gateway.v1.AdminService`: tenants, API keys and privacy policies. Every call
 //! acts on the caller's own tenant unless a platform administrator names one.
 
+mod create;
 mod keys;
 mod policy;
 mod rows;
@@ -11,26 +12,25 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use veil_core::app::Foundation;
-use veil_core::convert::{role_from_proto, role_to_proto, timestamp};
+use veil_core::convert::role_to_proto;
 use veil_core::emit::{EventContext, emit};
 use veil_core::error::ServiceError;
 use veil_core::events::{EventsConfig, RelayHandle};
-use veil_core::types::{Role, TenantId};
+use veil_core::types::TenantId;
 use veil_proto::common::v1::{Actor, ActorKind};
+use veil_proto::events::v1::AuthFailureReason;
 use veil_proto::events::v1::event::Payload;
-use veil_proto::events::v1::{AuthFailureReason, GatewayApiKeyCreated, GatewayTenantCreated};
 use veil_proto::gateway::v1::admin_service_server::AdminService;
 use veil_proto::gateway::v1::{
-    ApiKey, CreateApiKeyRequest, CreateApiKeyResponse, CreateTenantRequest, CreateTenantResponse,
-    CreatedApiKey, GetPrivacyPolicyRequest, GetPrivacyPolicyResponse, GetTenantRequest,
-    GetTenantResponse, ListApiKeysRequest, ListApiKeysResponse, ListTenantsRequest,
-    ListTenantsResponse, RevokeApiKeyRequest, RevokeApiKeyResponse, SetPrivacyPolicyRequest,
-    SetPrivacyPolicyResponse, Tenant, TenantState,
+    CreateApiKeyRequest, CreateApiKeyResponse, CreateTenantRequest, CreateTenantResponse,
+    GetPrivacyPolicyRequest, GetPrivacyPolicyResponse, GetTenantRequest, GetTenantResponse,
+    ListApiKeysRequest, ListApiKeysResponse, ListTenantsRequest, ListTenantsResponse,
+    RevokeApiKeyRequest, RevokeApiKeyResponse, SetPrivacyPolicyRequest, SetPrivacyPolicyResponse,
 };
 
-use crate::apikeys::{self, Authenticator, Caller};
+use crate::apikeys::{Authenticator, Caller};
+use crate::limits::RateLimiter;
 use crate::peer::Peer;
-use crate::store;
 
 /// Implementation of the admin API.
 pub struct AdminApi {
@@ -38,11 +38,12 @@ pub struct AdminApi {
     events: EventsConfig,
     relay: RelayHandle,
     auth: Arc<Authenticator>,
+    limiter: Arc<RateLimiter>,
 }
 
-/// Authenticates the caller of AdminService method `$method`, runs
-/// `self.<handler>(&caller, message)` and records a refusal for lack of a role (for
-/// audit's abuse rules, like the proxy does).
+/// Authenticates the caller of AdminService method `$method`, takes a rate-limit token,
+/// runs `self.<handler>(&caller, message)` and records a refusal for lack of a role (for
+/// audit's abuse rules, like the pipeline and the proxy do).
 macro_rules! admin_call {
     ($self:ident, $request:ident, $method:literal, $handler:ident) => {{
         let method = concat!("/veil.gateway.v1.AdminService/", $method);
@@ -50,6 +51,10 @@ macro_rules! admin_call {
         let caller = $self
             .auth
             .authenticate_call($request.metadata(), peer, method)
+            .await?;
+        $self
+            .limiter
+            .admit(&$self.auth, &caller, peer, method)
             .await?;
         let result = $self.$handler(&caller, $request.into_inner()).await;
         if let Err(status) = &result
@@ -66,12 +71,17 @@ macro_rules! admin_call {
 
 impl AdminApi {
     /// The admin API over the foundation's database and events.
-    pub fn new(foundation: &Foundation, auth: Arc<Authenticator>) -> Self {
+    pub fn new(
+        foundation: &Foundation,
+        auth: Arc<Authenticator>,
+        limiter: Arc<RateLimiter>,
+    ) -> Self {
         Self {
             pool: foundation.pool.clone(),
             events: foundation.events.clone(),
             relay: foundation.relay.clone(),
             auth,
+            limiter,
         }
     }
 }
@@ -93,6 +103,26 @@ pub fn actor(caller: &Caller) -> Actor {
             .collect(),
         tenant_id: caller.tenant.map(|t| t.to_string()).unwrap_or_default(),
     }
+}
+
+/// Writes `payload` as `caller`'s event about `tenant` in the transaction of the change
+/// it records.
+async fn emit_change(
+    db: &mut sqlx::PgConnection,
+    events: &EventsConfig,
+    caller: &Caller,
+    tenant: TenantId,
+    payload: Payload,
+) -> Result<(), ServiceError> {
+    let context = EventContext {
+        tenant: Some(tenant),
+        actor: Some(actor(caller)),
+        ..Default::default()
+    };
+    emit(db, events, &context, payload)
+        .await
+        .map_err(ServiceError::internal)?;
+    Ok(())
 }
 
 fn validate_slug(slug: &str) -> Result<(), ServiceError> {
@@ -166,217 +196,13 @@ impl AdminService for AdminApi {
         &self,
         request: Request<CreateTenantRequest>,
     ) -> Result<Response<CreateTenantResponse>, Status> {
-        let caller = self
-            .auth
-            .authenticate_call(
-                request.metadata(),
-                Peer::of(&request),
-                "/veil.gateway.v1.AdminService/CreateTenant",
-            )
-            .await?;
-        caller.require_any(&[Role::PlatformAdmin])?;
-        let request = request.into_inner();
-        validate_name("name", &request.name)?;
-        validate_slug(&request.slug)?;
-        let locale = if request.default_locale.is_empty() {
-            "en".to_string()
-        } else {
-            request.default_locale.clone()
-        };
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let row = store::insert_tenant(
-            &mut *tx,
-            &request.name,
-            &request.slug,
-            request.default_jurisdiction,
-            &locale,
-        )
-        .await
-        .map_err(ServiceError::from)?
-        .ok_or_else(|| ServiceError::AlreadyExists(format!("tenant slug {}", request.slug)))?;
-        let tenant = TenantId::from_uuid(row.tenant_id);
-        let context = EventContext {
-            tenant: Some(tenant),
-            actor: Some(actor(&caller)),
-            ..Default::default()
-        };
-        emit(
-            &mut *tx,
-            &self.events,
-            &context,
-            Payload::GatewayTenantCreated(GatewayTenantCreated {
-                tenant_id: tenant.to_string(),
-                slug: row.slug.clone(),
-                default_jurisdiction: row.default_jurisdiction,
-            }),
-        )
-        .await
-        .map_err(ServiceError::internal)?;
-        let admin_key = if request.create_admin_key {
-            Some(
-                create_key(
-                    &mut tx,
-                    &self.events,
-                    &caller,
-                    tenant,
-                    "admin",
-                    &[Role::Admin],
-                    None,
-                )
-                .await?,
-            )
-        } else {
-            None
-        };
-        tx.commit().await.map_err(ServiceError::from)?;
-        self.relay.notify();
-        Ok(Response::new(CreateTenantResponse {
-            tenant: Some(Tenant {
-                tenant_id: tenant.to_string(),
-                name: row.name,
-                slug: row.slug,
-                state: TenantState::Active as i32,
-                default_jurisdiction: row.default_jurisdiction,
-                default_locale: row.default_locale,
-                created_at: Some(timestamp(row.created_at)),
-                updated_at: Some(timestamp(row.created_at)),
-            }),
-            admin_key,
-        }))
+        admin_call!(self, request, "CreateTenant", create_tenant_as)
     }
 
     async fn create_api_key(
         &self,
         request: Request<CreateApiKeyRequest>,
     ) -> Result<Response<CreateApiKeyResponse>, Status> {
-        let caller = self
-            .auth
-            .authenticate_call(
-                request.metadata(),
-                Peer::of(&request),
-                "/veil.gateway.v1.AdminService/CreateApiKey",
-            )
-            .await?;
-        caller.require_any(&[Role::Admin])?;
-        let request = request.into_inner();
-        let tenant = if request.tenant_id.is_empty() {
-            caller.tenant()?
-        } else {
-            let named: TenantId = request
-                .tenant_id
-                .parse()
-                .map_err(|_| ServiceError::invalid("tenant_id", "must be a UUID"))?;
-            // Only platform administrators may name another tenant.
-            if caller.tenant.is_some_and(|own| own != named) {
-                return Err(ServiceError::NotFound(format!("tenant {named}")).into());
-            }
-            named
-        };
-        validate_name("name", &request.name)?;
-        if request.roles.is_empty() {
-            return Err(ServiceError::invalid("roles", "at least one role is required").into());
-        }
-        let mut roles = Vec::with_capacity(request.roles.len());
-        for (i, value) in request.roles.iter().enumerate() {
-            match role_from_proto(*value) {
-                Some(Role::PlatformAdmin | Role::Service) | None => {
-                    return Err(ServiceError::invalid(
-                        format!("roles[{i}]"),
-                        "must be bot, agent, privacy_officer, auditor or admin",
-                    )
-                    .into());
-                }
-                Some(role) => roles.push(role),
-            }
-        }
-        let expires_at = match &request.expires_at {
-            Some(ts) => {
-                let at = veil_core::convert::from_timestamp(ts)
-                    .filter(|at| *at > time::OffsetDateTime::now_utc())
-                    .ok_or_else(|| ServiceError::invalid("expires_at", "must be in the future"))?;
-                Some(at)
-            }
-            None => None,
-        };
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        if !store::tenant_exists(&mut *tx, tenant.as_uuid())
-            .await
-            .map_err(ServiceError::from)?
-        {
-            return Err(ServiceError::NotFound(format!("tenant {tenant}")).into());
-        }
-        let created = create_key(
-            &mut tx,
-            &self.events,
-            &caller,
-            tenant,
-            &request.name,
-            &roles,
-            expires_at,
-        )
-        .await?;
-        tx.commit().await.map_err(ServiceError::from)?;
-        self.relay.notify();
-        Ok(Response::new(CreateApiKeyResponse {
-            created: Some(created),
-        }))
+        admin_call!(self, request, "CreateApiKey", create_api_key_as)
     }
-}
-
-/// Stores a new key and its event in `tx`; the secret is returned once.
-async fn create_key(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    events: &EventsConfig,
-    caller: &Caller,
-    tenant: TenantId,
-    name: &str,
-    roles: &[Role],
-    expires_at: Option<time::OffsetDateTime>,
-) -> Result<CreatedApiKey, ServiceError> {
-    let key = apikeys::generate();
-    let role_names: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
-    store::insert_key(
-        &mut **tx,
-        &key.key_id,
-        tenant.as_uuid(),
-        name,
-        &key.secret_hash,
-        &role_names,
-        expires_at,
-    )
-    .await?;
-    let proto_roles: Vec<i32> = roles.iter().map(|r| role_to_proto(*r) as i32).collect();
-    let prefix = format!("veil_{}", key.key_id);
-    let context = EventContext {
-        tenant: Some(tenant),
-        actor: Some(actor(caller)),
-        ..Default::default()
-    };
-    emit(
-        &mut **tx,
-        events,
-        &context,
-        Payload::GatewayApiKeyCreated(GatewayApiKeyCreated {
-            key_id: key.key_id.clone(),
-            key_prefix: prefix.clone(),
-            roles: proto_roles.clone(),
-            expires_at: expires_at.map(timestamp),
-        }),
-    )
-    .await
-    .map_err(ServiceError::internal)?;
-    Ok(CreatedApiKey {
-        api_key: Some(ApiKey {
-            key_id: key.key_id,
-            tenant_id: tenant.to_string(),
-            name: name.to_string(),
-            prefix,
-            roles: proto_roles,
-            created_at: Some(veil_core::convert::now()),
-            expires_at: expires_at.map(timestamp),
-            created_by: Some(actor(caller)),
-            ..Default::default()
-        }),
-        secret: key.token,
-    })
 }

@@ -98,7 +98,7 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         foundation.auth.clone(),
     );
     erasure::spawn(&mut foundation)?;
-    let admin = admin::AdminApi::new(&foundation, authenticator.clone());
+    let admin = admin::AdminApi::new(&foundation, authenticator.clone(), limiter.clone());
     let proxy = Arc::new(proxy::Proxy::new(
         authenticator.clone(),
         foundation.issuer.clone(),

@@ -1,5 +1,6 @@
-//! Per-key rate limits (token buckets): a caller over its limit gets RESOURCE_EXHAUSTED
-//! with a `google.rpc.RetryInfo` saying when to come back.
+//! Per-key rate limits (token buckets) on every authenticated entry point: a caller over
+//! its limit gets RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` saying when to come
+//! back.
 
 use std::num::NonZeroU32;
 
@@ -7,10 +8,17 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter as Governor};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+use veil_proto::events::v1::AuthFailureReason;
+
+use crate::apikeys::{Authenticator, Caller};
+use crate::peer::Peer;
 
 /// Token buckets keyed by API key id.
 pub struct RateLimiter {
     buckets: Option<DefaultKeyedRateLimiter<String>>,
+    /// One refusal per key and second is recorded: a caller far over its limit would
+    /// otherwise write the audit log at the rate of its flood.
+    reports: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
 }
 
@@ -23,12 +31,36 @@ impl RateLimiter {
         });
         Self {
             buckets,
+            reports: Governor::keyed(Quota::per_second(NonZeroU32::MIN)),
             clock: DefaultClock::default(),
         }
     }
 
+    /// Takes one token for `caller`'s key; a refusal is recorded for audit's rules (as a
+    /// `RATE_LIMITED` authentication failure), at most once per key and second.
+    pub async fn admit(
+        &self,
+        auth: &Authenticator,
+        caller: &Caller,
+        peer: Peer,
+        method: &str,
+    ) -> Result<(), Status> {
+        let Err(refused) = self.check(&caller.key_id) else {
+            return Ok(());
+        };
+        if self.report_due(&caller.key_id) {
+            auth.record_denied(caller, peer, method, AuthFailureReason::RateLimited)
+                .await;
+        }
+        Err(refused)
+    }
+
+    fn report_due(&self, key: &str) -> bool {
+        self.reports.check_key(&key.to_string()).is_ok()
+    }
+
     /// Takes one token for `key`, or says how long to wait.
-    pub fn check(&self, key: &str) -> Result<(), Status> {
+    fn check(&self, key: &str) -> Result<(), Status> {
         let Some(buckets) = &self.buckets else {
             return Ok(());
         };
@@ -65,6 +97,14 @@ mod tests {
         assert!(details.retry_info().is_some());
         // Another key has its own bucket.
         assert!(limiter.check("k2").is_ok());
+    }
+
+    #[test]
+    fn refusals_are_reported_once_per_key_and_second() {
+        let limiter = RateLimiter::new(1, 1);
+        assert!(limiter.report_due("k1"));
+        assert!(!limiter.report_due("k1"), "within the same second");
+        assert!(limiter.report_due("k2"), "another key reports its own");
     }
 
     #[test]

@@ -6,8 +6,11 @@
 
 mod admin_support;
 
+use std::time::Instant;
+
 use admin_support::{Gateway, bearer, code, settings};
 use tonic::{Code, Request};
+use tonic_types::StatusExt;
 use veil_core::subjects::SubjectKeys;
 use veil_proto::common::v1::Role as ProtoRole;
 use veil_proto::consent::v1::ListPurposesRequest;
@@ -16,6 +19,7 @@ use veil_proto::events::v1::AuthFailureReason;
 use veil_proto::events::v1::event::Payload;
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{GetTenantRequest, ProcessMessageRequest};
+use veil_testkit::TestEnv;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_entry_point_names_the_refused_peer_by_keyed_hash() -> anyhow::Result<()> {
@@ -68,5 +72,75 @@ async fn every_entry_point_names_the_refused_peer_by_keyed_hash() -> anyhow::Res
         assert_eq!(failed.peer_ref, loopback, "{}", failed.method);
         assert!(!failed.peer_ref.contains("127.0.0.1"));
     }
+    Ok(())
+}
+
+/// One key, one bucket, on every entry point. Refusals say when to retry and are recorded
+/// for audit at most once per key and second: a flood must not write the audit log at
+/// its own rate.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_over_its_limit_is_refused_everywhere_and_recorded_once_a_second()
+-> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let mut limited = settings(&env);
+    limited.service.rate_limit_per_second = 1;
+    limited.service.rate_limit_burst = 1;
+    let gw = Gateway::start_with(env, limited).await?;
+    let (_, admin_key) = gw.tenant("limited").await?;
+    let (_, key) = gw
+        .key(&admin_key, &[ProtoRole::Admin, ProtoRole::Bot])
+        .await?;
+    let mut admin = gw.admin();
+    let mut pipeline = PrivacyGatewayServiceClient::new(gw.channel.clone());
+    let mut consent = ConsentServiceClient::new(gw.channel.clone());
+
+    let start = Instant::now();
+    let mut refused = 0;
+    for i in 0..30 {
+        // Admitted calls fail further on (an empty message, no consent service here);
+        // only the limiter answers RESOURCE_EXHAUSTED.
+        let answer = match i % 3 {
+            0 => admin
+                .get_tenant(bearer(GetTenantRequest::default(), &key))
+                .await
+                .map(drop),
+            1 => pipeline
+                .process_message(bearer(ProcessMessageRequest::default(), &key))
+                .await
+                .map(drop),
+            _ => consent
+                .list_purposes(bearer(ListPurposesRequest::default(), &key))
+                .await
+                .map(drop),
+        };
+        if let Err(status) = answer
+            && status.code() == Code::ResourceExhausted
+        {
+            assert!(
+                status.get_error_details().retry_info().is_some(),
+                "{status:?}"
+            );
+            refused += 1;
+        }
+    }
+    let seconds = start.elapsed().as_secs();
+    // At most one token a second comes back.
+    assert!(
+        refused >= 30 - (seconds + 1),
+        "{refused} refused in {seconds} s"
+    );
+    let recorded = gw
+        .events("auth_failed")
+        .await?
+        .into_iter()
+        .filter(|event| {
+            matches!(&event.payload, Some(Payload::GatewayAuthFailed(f))
+                if f.reason == AuthFailureReason::RateLimited as i32)
+        })
+        .count() as u64;
+    assert!(
+        (1..=seconds + 1).contains(&recorded),
+        "{recorded} recorded for {refused} refusals in {seconds} s"
+    );
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! ListApiKeys and RevokeApiKey.
 
 use tonic::Status;
-use veil_core::emit::{EventContext, emit};
 use veil_core::error::ServiceError;
 use veil_core::types::Role;
 use veil_proto::common::v1::PageResponse;
@@ -11,7 +10,7 @@ use veil_proto::gateway::v1::{
     ListApiKeysRequest, ListApiKeysResponse, RevokeApiKeyRequest, RevokeApiKeyResponse,
 };
 
-use super::{AdminApi, actor, rows, scope};
+use super::{AdminApi, emit_change, rows, scope};
 use crate::apikeys::Caller;
 use crate::store;
 
@@ -94,23 +93,18 @@ impl AdminApi {
             .ok_or_else(|| ServiceError::NotFound(format!("api key {key_id}")))?;
         // Revoking twice is a no-op: one event, the first reason stays.
         if revoked_now {
-            let context = EventContext {
-                tenant: Some(tenant),
-                actor: Some(actor(caller)),
-                ..Default::default()
-            };
-            emit(
-                &mut *tx,
+            emit_change(
+                &mut tx,
                 &self.events,
-                &context,
+                caller,
+                tenant,
                 Payload::GatewayApiKeyRevoked(GatewayApiKeyRevoked {
                     key_id: meta.key_id.clone(),
                     key_prefix: format!("veil_{}", meta.key_id),
                     reason: request.reason.clone(),
                 }),
             )
-            .await
-            .map_err(ServiceError::internal)?;
+            .await?;
         }
         tx.commit().await.map_err(ServiceError::from)?;
         // This replica refuses the key at once; others drop it on the event (or the TTL).

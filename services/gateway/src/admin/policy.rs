@@ -1,7 +1,6 @@
 //! SetPrivacyPolicy and GetPrivacyPolicy.
 
 use tonic::Status;
-use veil_core::emit::{EventContext, emit};
 use veil_core::error::ServiceError;
 use veil_core::types::{Role, TenantId};
 use veil_proto::events::v1::GatewayPolicyChanged;
@@ -11,7 +10,7 @@ use veil_proto::gateway::v1::{
     SetPrivacyPolicyResponse,
 };
 
-use super::{AdminApi, actor, scope};
+use super::{AdminApi, actor, emit_change, scope};
 use crate::apikeys::Caller;
 use crate::policy_store::{self, SetOutcome};
 use crate::store;
@@ -61,23 +60,18 @@ impl AdminApi {
                 )));
             }
         };
-        let context = EventContext {
-            tenant: Some(tenant),
-            actor: Some(actor),
-            ..Default::default()
-        };
-        emit(
-            &mut *tx,
+        emit_change(
+            &mut tx,
             &self.events,
-            &context,
+            caller,
+            tenant,
             Payload::GatewayPolicyChanged(GatewayPolicyChanged {
                 policy_version: current.version,
                 previous_version: previous.version,
                 changed_fields: policy_store::changed_fields(&previous.proto, &current.proto),
             }),
         )
-        .await
-        .map_err(ServiceError::internal)?;
+        .await?;
         tx.commit().await.map_err(ServiceError::from)?;
         self.relay.notify();
         Ok(SetPrivacyPolicyResponse {

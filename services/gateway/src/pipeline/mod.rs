@@ -168,7 +168,9 @@ impl PipelineApi {
                 .await;
             return Err(denied);
         }
-        self.limiter.check(&caller.key_id)?;
+        self.limiter
+            .admit(&self.auth, &caller, peer, method)
+            .await?;
         let tenant = caller.tenant()?;
         let request_id = CallId::request_id(request.extensions().get::<CallId>());
         let principal = Principal {

@@ -92,28 +92,20 @@ impl Proxy {
         request_id: RequestId,
     ) -> Result<(Route, Principal), Status> {
         let caller = self.auth.authenticate_call(metadata, peer, path).await?;
-        let checked = match route(path) {
-            None => Err((
-                AuthFailureReason::PermissionDenied,
-                Status::permission_denied("method is not available through the gateway"),
-            )),
-            Some(route) => caller
-                .require_any(route.roles)
-                .map_err(|status| (AuthFailureReason::PermissionDenied, status))
-                .and_then(|()| {
-                    self.limiter
-                        .check(&caller.key_id)
-                        .map_err(|status| (AuthFailureReason::RateLimited, status))
-                })
-                .map(|()| route),
-        };
-        match checked {
-            Ok(route) => Ok((route, principal_of(&caller, request_id)?)),
-            Err((reason, status)) => {
-                self.auth.record_denied(&caller, peer, path, reason).await;
-                Err(status)
+        let allowed = route(path)
+            .ok_or_else(|| Status::permission_denied("method is not available through the gateway"))
+            .and_then(|route| caller.require_any(route.roles).map(|()| route));
+        let route = match allowed {
+            Ok(route) => route,
+            Err(status) => {
+                self.auth
+                    .record_denied(&caller, peer, path, AuthFailureReason::PermissionDenied)
+                    .await;
+                return Err(status);
             }
-        }
+        };
+        self.limiter.admit(&self.auth, &caller, peer, path).await?;
+        Ok((route, principal_of(&caller, request_id)?))
     }
 
     async fn call_upstream(
