@@ -275,6 +275,7 @@ impl<S: DeserializeOwned + Validate + Default> Settings<S> {
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("auth.trusted_keys")
+            .with_list_parse_key("service.trusted_proxies")
             .source(sources.env.clone());
         let built = ::config::Config::builder()
             .add_source(::config::File::from(file).required(false))

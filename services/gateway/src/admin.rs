@@ -30,7 +30,6 @@ use veil_proto::gateway::v1::{
 
 use crate::apikeys::{Authenticator, Caller};
 use crate::limits::RateLimiter;
-use crate::peer::Peer;
 
 /// Implementation of the admin API.
 pub struct AdminApi {
@@ -47,7 +46,7 @@ pub struct AdminApi {
 macro_rules! admin_call {
     ($self:ident, $request:ident, $method:literal, $handler:ident) => {{
         let method = concat!("/veil.gateway.v1.AdminService/", $method);
-        let peer = Peer::of(&$request);
+        let peer = $self.auth.proxies().peer_of(&$request);
         let caller = $self
             .auth
             .authenticate_call($request.metadata(), peer, method)

@@ -23,7 +23,7 @@ use veil_proto::events::v1::event::Payload;
 use veil_proto::events::v1::{AuthFailureReason, GatewayAuthFailed};
 
 use crate::jwt::{JwtError, JwtVerifier};
-use crate::peer::Peer;
+use crate::peer::{Peer, TrustedProxies};
 use crate::settings::GatewaySettings;
 use crate::store;
 
@@ -123,6 +123,7 @@ pub struct Authenticator {
     outbox: OutboxWriter,
     /// Names peers in failure events by keyed hash.
     subjects: SubjectKeys,
+    proxies: TrustedProxies,
     jwt: Option<JwtVerifier>,
     keys: KeyCache,
 }
@@ -142,9 +143,22 @@ impl Authenticator {
             events,
             outbox,
             subjects,
+            proxies: TrustedProxies::default(),
             jwt: None,
             keys: KeyCache::default(),
         }
+    }
+
+    /// Believes `x-forwarded-for` from these proxies when naming a caller's peer.
+    pub fn with_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = proxies;
+        self
+    }
+
+    /// Who the calls come from, for [`Self::authenticate_call`] and
+    /// [`Self::record_denied`].
+    pub fn proxies(&self) -> &TrustedProxies {
+        &self.proxies
     }
 
     /// Also accepts JWTs from the configured OIDC issuer (bearer tokens that are not

@@ -74,7 +74,10 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
             outbox.clone(),
             subjects.clone(),
         )
-        .with_jwt(jwt),
+        .with_jwt(jwt)
+        .with_proxies(peer::TrustedProxies::parse(
+            &settings.service.trusted_proxies,
+        )?),
     );
     let limiter = Arc::new(limits::RateLimiter::new(
         settings.service.rate_limit_per_second,

@@ -23,6 +23,10 @@ pub struct GatewaySettings {
     pub rate_limit_per_second: u32,
     /// Burst size per API key.
     pub rate_limit_burst: u32,
+    /// Load balancers whose `x-forwarded-for` names the caller (networks such as
+    /// `10.0.0.0/8`, or addresses); empty ignores the header. Only the caller's keyed
+    /// hash is recorded, in authentication-failure events.
+    pub trusted_proxies: Vec<String>,
     /// JWTs from an OIDC issuer (`[service.jwt]`); disabled unless `issuer` is set.
     pub jwt: crate::jwt::JwtSettings,
 }
@@ -37,6 +41,7 @@ impl Default for GatewaySettings {
             bootstrap_admin_key: Personal::new(String::new()),
             rate_limit_per_second: 500,
             rate_limit_burst: 1000,
+            trusted_proxies: Vec::new(),
             jwt: crate::jwt::JwtSettings::default(),
         }
     }
@@ -66,6 +71,7 @@ impl Validate for GatewaySettings {
                 "must be empty or at least 32 characters",
             ));
         }
+        crate::peer::TrustedProxies::parse(&self.trusted_proxies)?;
         self.jwt.validate()
     }
 }

@@ -28,9 +28,13 @@ async fn every_entry_point_names_the_refused_peer_by_keyed_hash() -> anyhow::Res
     let (_, auditor) = gw.key(&admin_key, &[ProtoRole::Auditor]).await?;
     let unknown = "veil_abcdefghijkm_not-the-secret";
 
+    // Without trusted proxies a forwarded address is ignored: any client can write one.
     let admin = gw
         .admin()
-        .get_tenant(bearer(GetTenantRequest::default(), unknown))
+        .get_tenant(forwarded(
+            bearer(GetTenantRequest::default(), unknown),
+            "198.51.100.7",
+        ))
         .await;
     assert_eq!(code(admin), Code::Unauthenticated);
     let mut pipeline = PrivacyGatewayServiceClient::new(gw.channel.clone());
@@ -72,6 +76,59 @@ async fn every_entry_point_names_the_refused_peer_by_keyed_hash() -> anyhow::Res
         assert_eq!(failed.peer_ref, loopback, "{}", failed.method);
         assert!(!failed.peer_ref.contains("127.0.0.1"));
     }
+    Ok(())
+}
+
+/// `request` as a load balancer passes it on from `client`.
+fn forwarded<T>(mut request: Request<T>, client: &str) -> Request<T> {
+    request
+        .metadata_mut()
+        .insert("x-forwarded-for", client.parse().unwrap());
+    request
+}
+
+/// Behind a configured proxy (here: loopback, where the tests connect from) the caller it
+/// forwards is named, on the gateway's own methods and on proxied ones alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trusted_proxy_names_the_caller_it_forwards() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let mut behind = settings(&env);
+    behind.service.trusted_proxies = vec!["127.0.0.0/8".into(), "::1".into()];
+    let keys = SubjectKeys::from_settings(&behind.privacy)?;
+    let gw = Gateway::start_with(env, behind).await?;
+
+    let admin = gw
+        .admin()
+        .get_tenant(forwarded(
+            Request::new(GetTenantRequest::default()),
+            "198.51.100.7",
+        ))
+        .await;
+    assert_eq!(code(admin), Code::Unauthenticated);
+    let proxied = ConsentServiceClient::new(gw.channel.clone())
+        .list_purposes(forwarded(
+            bearer(ListPurposesRequest::default(), "not-a-key"),
+            "203.0.113.5, 127.0.0.1",
+        ))
+        .await;
+    assert_eq!(code(proxied), Code::Unauthenticated);
+
+    let peers: Vec<String> = gw
+        .events("auth_failed")
+        .await?
+        .into_iter()
+        .map(|event| match event.payload.unwrap() {
+            Payload::GatewayAuthFailed(failed) => failed.peer_ref,
+            other => panic!("unexpected payload {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        peers,
+        [
+            keys.peer_ref("198.51.100.7".parse()?),
+            keys.peer_ref("203.0.113.5".parse()?)
+        ]
+    );
     Ok(())
 }
 

@@ -43,7 +43,6 @@ use crate::clients::Clients;
 use crate::commands::CommandDetector;
 use crate::engine::Engine;
 use crate::limits::RateLimiter;
-use crate::peer::Peer;
 
 pub use policies::PolicyCache;
 
@@ -157,7 +156,7 @@ impl PipelineApi {
         method: &str,
         roles: &[Role],
     ) -> Result<Call, Status> {
-        let peer = Peer::of(request);
+        let peer = self.auth.proxies().peer_of(request);
         let caller = self
             .auth
             .authenticate_call(request.metadata(), peer, method)

@@ -75,7 +75,7 @@ impl Proxy {
         let path = request.uri().path().to_string();
         let metadata = MetadataMap::from_headers(request.headers().clone());
         let request_id = CallId::request_id(request.extensions().get::<CallId>());
-        let peer = Peer::of_http(request.extensions());
+        let peer = self.auth.proxies().peer_of_http(&request);
         match self.authorize(&path, &metadata, peer, request_id).await {
             Ok((route, principal)) => self.call_upstream(route, &principal, request).await,
             Err(status) => status.into_http(),
