@@ -7,9 +7,10 @@
 # Why a copy: kustomize only reads files in or below the kustomization's directory, so
 # the base cannot point its configMapGenerator at ../../config. The copy differs on
 # purpose: listeners bind 0.0.0.0 (a pod is reached through its IP), and every secret
-# (auth.signing_key, privacy.subject_key, database.url) is removed because the
-# Deployments inject them from the Secret veil-secrets, and the NATS URL comes from the
-# ConfigMap veil-env. A manifest must never carry the development keys.
+# (auth.signing_key, privacy.subject_key, database.url; the vault's service.master_keys)
+# is removed because the Deployments inject them from the Secrets veil-secrets and
+# veil-vault-master-keys, and the NATS URL comes from the ConfigMap veil-env. A manifest
+# must never carry the development keys.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -42,6 +43,11 @@ generate() {
         section == "privacy" && /^subject_key[[:space:]]*=/ {
             print "# subject_key: Secret veil-secrets, key privacy-subject-key (VEIL_PRIVACY__SUBJECT_KEY)"; next
         }
+        # The vault development master key and its explanation stay out of the copy.
+        service == "vault" && section == "service" && /^[[:space:]]*#/ { next }
+        section == "service" && /^master_keys[[:space:]]*=/ {
+            print "# master_keys: Secret veil-vault-master-keys, mounted as a key file (VEIL_SERVICE__MASTER_KEY_FILE)"; next
+        }
         section == "service" && /^bootstrap_admin_key[[:space:]]*=/ {
             print "# bootstrap_admin_key: Secret veil-secrets, key gateway-bootstrap-admin-key"; next
         }
@@ -52,7 +58,7 @@ generate() {
 # Refuses output that would still carry a secret or bind loopback only.
 verify() {
     local file="$1"
-    if grep -Eq '^[[:space:]]*(signing_key|subject_key|bootstrap_admin_key)[[:space:]]*=' "$file" \
+    if grep -Eq '^[[:space:]]*(signing_key|subject_key|bootstrap_admin_key|master_keys)[[:space:]]*=' "$file" \
         || grep -Eq '^[[:space:]]*url[[:space:]]*=[[:space:]]*"postgres' "$file"; then
         echo "sync-config: a secret survived in $file" >&2
         return 1
