@@ -28,6 +28,10 @@ pub use settings::ConsumerSettings;
 /// How long after its `expires` a pull may still deliver before it is abandoned.
 const PULL_GRACE: Duration = Duration::from_millis(500);
 
+/// How long a consumer that cannot bind yet retries quietly (debug logs) before each
+/// miss is a warning: long enough for a deployment's services to create the stream.
+const QUIET_START: Duration = Duration::from_secs(5);
+
 /// One delivered event, as a handler sees it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ReceivedEvent {
@@ -218,6 +222,7 @@ impl Consumer {
         shutdown: &CancellationToken,
     ) -> Option<Self> {
         let mut delay = Duration::from_millis(100);
+        let started = tokio::time::Instant::now();
         loop {
             match Self::with_settings(
                 js.clone(),
@@ -229,6 +234,13 @@ impl Consumer {
             .await
             {
                 Ok(consumer) => return Some(consumer),
+                // At start-up the stream is created concurrently (the service's own
+                // start, or another service's): a miss then is expected, not a warning.
+                Err(error) if started.elapsed() < QUIET_START => tracing::debug!(
+                    consumer = %durable_name,
+                    error = %error_chain(&error, 500),
+                    "consumer not ready yet; retrying"
+                ),
                 Err(error) => tracing::warn!(
                     consumer = %durable_name,
                     error = %error_chain(&error, 500),
