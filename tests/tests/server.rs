@@ -150,6 +150,48 @@ async fn metrics_count_calls_per_method_and_code() -> anyhow::Result<()> {
     running.stop().await
 }
 
+/// A path that names no method is the caller's choice: counted as `unknown`, never as a
+/// label of its own (callers could otherwise grow the metrics without bound).
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_methods_share_one_label() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let running = spawn(veil_consent::build(env.settings("consent")).await?);
+    let channel = probe::connect(&running.url(), Duration::from_secs(5)).await?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    for name in ["NoSuchMethod-7f3a", "alice@example.com"] {
+        grpc.ready().await?;
+        let path = format!("/veil.consent.v1.ConsentService/{name}");
+        let status = grpc
+            .unary(
+                tonic::Request::new(()),
+                http::uri::PathAndQuery::try_from(path)?,
+                tonic_prost::ProstCodec::<(), ()>::default(),
+            )
+            .await
+            .expect_err("no such method");
+        // Refused before routing (no token) or by it: either way, not a method.
+        assert!(
+            matches!(
+                status.code(),
+                tonic::Code::Unauthenticated | tonic::Code::Unimplemented
+            ),
+            "{status:?}"
+        );
+    }
+    let addr = running.metrics_addr;
+    let text = tokio::task::spawn_blocking(move || http_get(addr, "/metrics")).await??;
+    assert!(
+        !text.contains("NoSuchMethod") && !text.contains("alice"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("veil_rpc_calls_total{") && l.contains("method=\"unknown\""))
+        .unwrap_or_else(|| panic!("no unknown-method counter in {text}"));
+    assert!(line.ends_with(" 2"), "{line}");
+    running.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_reports_not_serving_before_closing() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;

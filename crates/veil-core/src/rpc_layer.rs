@@ -1,12 +1,15 @@
 //! A tower layer around every gRPC call: request id, a span that continues the caller's
 //! trace, and the per-RPC metrics.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use prost::Message;
+use prost_types::FileDescriptorSet;
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
@@ -79,7 +82,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let metrics = self.metrics.clone();
-        let method = request.uri().path().to_string();
+        let method = method_label(request.uri().path());
         let request_id = request
             .headers()
             .get(REQUEST_ID_HEADER)
@@ -104,7 +107,7 @@ where
                         // Trailers carry the status of calls that sent a body; they succeed
                         // unless a stream fails midway, which is counted as OK here.
                         .unwrap_or(tonic::Code::Ok);
-                    metrics.observe_rpc(&method, code, started.elapsed().as_secs_f64());
+                    metrics.observe_rpc(method, code, started.elapsed().as_secs_f64());
                 }
                 result.map(|mut response| {
                     if let Ok(value) = http::HeaderValue::from_str(&request_id) {
@@ -127,9 +130,68 @@ fn is_safe_request_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// What a call's method path is named in metrics and in its span: the path itself when
+/// it is a method of Veil's protos or of the standard services every server runs
+/// (health, reflection), else `unknown`. Any other path was chosen by the caller: as a
+/// label it would let callers grow the metrics without bound.
+pub fn method_label(path: &str) -> &'static str {
+    static KNOWN: LazyLock<HashSet<String>> = LazyLock::new(known_methods);
+    KNOWN.get(path).map_or(UNKNOWN_METHOD, String::as_str)
+}
+
+/// The label of a path that names no known method.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
+fn known_methods() -> HashSet<String> {
+    let standard = [
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    ];
+    // Built into the binary by veil-proto's build script, so it always decodes.
+    let files = FileDescriptorSet::decode(veil_proto::FILE_DESCRIPTOR_SET)
+        .map(|set| set.file)
+        .unwrap_or_default();
+    let veil = files.into_iter().flat_map(|file| {
+        let package = file.package.unwrap_or_default();
+        file.service.into_iter().flat_map(move |service| {
+            let prefix = format!("/{package}.{}/", service.name.unwrap_or_default());
+            service
+                .method
+                .into_iter()
+                .map(move |method| format!("{prefix}{}", method.name.unwrap_or_default()))
+        })
+    });
+    standard
+        .into_iter()
+        .map(str::to_string)
+        .chain(veil)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_safe_request_id;
+    use super::{UNKNOWN_METHOD, is_safe_request_id, method_label};
+
+    #[test]
+    fn only_known_methods_are_labels() {
+        for known in [
+            "/veil.consent.v1.ConsentService/CheckConsent",
+            "/veil.gateway.v1.PrivacyGatewayService/ProcessMessage",
+            "/grpc.health.v1.Health/Check",
+        ] {
+            assert_eq!(method_label(known), known);
+        }
+        for chosen in [
+            "/veil.consent.v1.ConsentService/alice@example.com",
+            "/veil.consent.v1.ConsentService/CheckConsentX",
+            "/",
+            "",
+        ] {
+            assert_eq!(method_label(chosen), UNKNOWN_METHOD, "{chosen}");
+        }
+    }
 
     #[test]
     fn request_ids_are_filtered() {
