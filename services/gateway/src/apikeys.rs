@@ -23,6 +23,7 @@ use veil_proto::events::v1::event::Payload;
 use veil_proto::events::v1::{AuthFailureReason, GatewayAuthFailed};
 
 use crate::jwt::{JwtError, JwtVerifier};
+use crate::limits::FailureRecords;
 use crate::peer::{Peer, TrustedProxies};
 use crate::settings::GatewaySettings;
 use crate::store;
@@ -124,6 +125,7 @@ pub struct Authenticator {
     /// Names peers in failure events by keyed hash.
     subjects: SubjectKeys,
     proxies: TrustedProxies,
+    failures: FailureRecords,
     jwt: Option<JwtVerifier>,
     keys: KeyCache,
 }
@@ -144,6 +146,7 @@ impl Authenticator {
             outbox,
             subjects,
             proxies: TrustedProxies::default(),
+            failures: FailureRecords::default(),
             jwt: None,
             keys: KeyCache::default(),
         }
@@ -288,6 +291,19 @@ impl Authenticator {
         reason: AuthFailureReason,
         key_prefix: String,
     ) {
+        let peer_ref = peer
+            .address()
+            .map(|address| self.subjects.peer_ref(address))
+            .unwrap_or_default();
+        // Grouped as audit's burst rule groups them.
+        let source = if peer_ref.is_empty() {
+            &key_prefix
+        } else {
+            &peer_ref
+        };
+        if !self.failures.due(source) {
+            return;
+        }
         let context = EventContext {
             tenant,
             ..Default::default()
@@ -296,10 +312,7 @@ impl Authenticator {
             method: method.to_string(),
             reason: reason as i32,
             key_prefix,
-            peer_ref: peer
-                .address()
-                .map(|address| self.subjects.peer_ref(address))
-                .unwrap_or_default(),
+            peer_ref,
         });
         // Losing a failure signal must not turn a refusal into an internal error.
         if let Err(error) = emit_alone(&self.outbox, &self.events, &context, payload).await {

@@ -42,6 +42,7 @@ use veil_proto::gateway::v1::admin_service_server::AdminServiceServer;
 use veil_proto::gateway::v1::gateway_internal_service_server::GatewayInternalServiceServer;
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayServiceServer;
 
+pub use limits::{FAILURE_BURST, FAILURE_RATE};
 pub use proxy::Route as ProxyRoute;
 pub use settings::GatewaySettings;
 

@@ -81,6 +81,42 @@ impl RateLimiter {
     }
 }
 
+/// Refusals recorded per source (peer ref, else key prefix): a source sending bad
+/// credentials or forbidden calls as fast as it can would otherwise write the audit log
+/// at its own rate. The first [`FAILURE_BURST`] refusals of a source are recorded, then
+/// [`FAILURE_RATE`] a second; audit's burst rule (20 in 60 s by default) has opened its
+/// incident long before. Every refusal is still refused.
+pub struct FailureRecords {
+    sources: DefaultKeyedRateLimiter<String>,
+}
+
+/// Refusals of one source recorded per second once its burst is spent.
+pub const FAILURE_RATE: u32 = 10;
+/// Refusals of one source recorded at once.
+pub const FAILURE_BURST: u32 = 50;
+/// Sources tracked before idle ones are dropped (a few hundred bytes each).
+const TRACKED_SOURCES: usize = 100_000;
+
+impl Default for FailureRecords {
+    fn default() -> Self {
+        let rate = NonZeroU32::new(FAILURE_RATE).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(FAILURE_BURST).unwrap_or(rate);
+        Self {
+            sources: Governor::keyed(Quota::per_second(rate).allow_burst(burst)),
+        }
+    }
+}
+
+impl FailureRecords {
+    /// Whether this refusal of `source` is recorded.
+    pub fn due(&self, source: &str) -> bool {
+        if self.sources.len() >= TRACKED_SOURCES {
+            self.sources.retain_recent();
+        }
+        self.sources.check_key(&source.to_string()).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +141,18 @@ mod tests {
         assert!(limiter.report_due("k1"));
         assert!(!limiter.report_due("k1"), "within the same second");
         assert!(limiter.report_due("k2"), "another key reports its own");
+    }
+
+    #[test]
+    fn a_source_past_its_burst_is_recorded_at_its_rate() {
+        let records = FailureRecords::default();
+        let recorded = (0..1000).filter(|_| records.due("peer_a")).count();
+        // The burst, and whatever the rate refilled while the loop ran.
+        assert!(
+            (FAILURE_BURST as usize..FAILURE_BURST as usize + 5).contains(&recorded),
+            "{recorded}"
+        );
+        assert!(records.due("peer_b"), "another source has its own budget");
     }
 
     #[test]

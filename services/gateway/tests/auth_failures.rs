@@ -12,6 +12,7 @@ use admin_support::{Gateway, bearer, code, settings};
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
 use veil_core::subjects::SubjectKeys;
+use veil_gateway::{FAILURE_BURST, FAILURE_RATE};
 use veil_proto::common::v1::Role as ProtoRole;
 use veil_proto::consent::v1::ListPurposesRequest;
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
@@ -198,6 +199,34 @@ async fn a_key_over_its_limit_is_refused_everywhere_and_recorded_once_a_second()
     assert!(
         (1..=seconds + 1).contains(&recorded),
         "{recorded} recorded for {refused} refusals in {seconds} s"
+    );
+    Ok(())
+}
+
+/// A source that keeps failing is refused every time but recorded only within its budget:
+/// a flood must not write the audit log at its own rate.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_bad_credentials_is_recorded_within_a_budget() -> anyhow::Result<()> {
+    let gw = Gateway::start().await?;
+    let mut admin = gw.admin();
+    let start = Instant::now();
+    let calls: u64 = 120;
+    for _ in 0..calls {
+        let refused = admin
+            .get_tenant(bearer(GetTenantRequest::default(), "not-a-key"))
+            .await;
+        assert_eq!(code(refused), Code::Unauthenticated);
+    }
+    let seconds = start.elapsed().as_secs();
+    let recorded = gw.events("auth_failed").await?.len() as u64;
+    let budget = u64::from(FAILURE_BURST) + u64::from(FAILURE_RATE) * (seconds + 1);
+    assert!(
+        (u64::from(FAILURE_BURST)..=budget.min(calls)).contains(&recorded),
+        "{recorded} of {calls} recorded in {seconds} s"
+    );
+    assert!(
+        recorded < calls,
+        "{recorded} of {calls} recorded in {seconds} s"
     );
     Ok(())
 }
