@@ -16,8 +16,8 @@ use veil_gateway::{FAILURE_BURST, FAILURE_RATE};
 use veil_proto::common::v1::Role as ProtoRole;
 use veil_proto::consent::v1::ListPurposesRequest;
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
-use veil_proto::events::v1::AuthFailureReason;
 use veil_proto::events::v1::event::Payload;
+use veil_proto::events::v1::{AuthFailureReason, GatewayAuthFailed};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{GetTenantRequest, ProcessMessageRequest};
 use veil_testkit::TestEnv;
@@ -50,16 +50,8 @@ async fn every_entry_point_names_the_refused_peer_by_keyed_hash() -> anyhow::Res
     assert_eq!(code(proxied), Code::Unauthenticated);
 
     // Each refusal's event is durable before the refusal is answered.
-    let failures: Vec<_> = gw
-        .events("auth_failed")
-        .await?
-        .into_iter()
-        .map(|event| match event.payload.unwrap() {
-            Payload::GatewayAuthFailed(failed) => failed,
-            other => panic!("unexpected payload {other:?}"),
-        })
-        .collect();
-    let reasons: Vec<_> = failures.iter().map(|f| f.reason).collect();
+    let recorded = failures(&gw).await?;
+    let reasons: Vec<_> = recorded.iter().map(|f| f.reason).collect();
     assert_eq!(
         reasons,
         [
@@ -73,11 +65,24 @@ async fn every_entry_point_names_the_refused_peer_by_keyed_hash() -> anyhow::Res
     // The tests connect over loopback: every event names it, by the installation's key.
     let keys = SubjectKeys::from_settings(&settings(&gw.env).privacy)?;
     let loopback = keys.peer_ref("127.0.0.1".parse()?);
-    for failed in &failures {
+    for failed in &recorded {
         assert_eq!(failed.peer_ref, loopback, "{}", failed.method);
         assert!(!failed.peer_ref.contains("127.0.0.1"));
     }
     Ok(())
+}
+
+/// Every `gateway.auth_failed` event in the gateway's outbox, in order.
+async fn failures(gw: &Gateway) -> anyhow::Result<Vec<GatewayAuthFailed>> {
+    Ok(gw
+        .events("auth_failed")
+        .await?
+        .into_iter()
+        .map(|event| match event.payload.unwrap() {
+            Payload::GatewayAuthFailed(failed) => failed,
+            other => panic!("unexpected payload {other:?}"),
+        })
+        .collect())
 }
 
 /// `request` as a load balancer passes it on from `client`.
@@ -114,14 +119,10 @@ async fn a_trusted_proxy_names_the_caller_it_forwards() -> anyhow::Result<()> {
         .await;
     assert_eq!(code(proxied), Code::Unauthenticated);
 
-    let peers: Vec<String> = gw
-        .events("auth_failed")
+    let peers: Vec<String> = failures(&gw)
         .await?
         .into_iter()
-        .map(|event| match event.payload.unwrap() {
-            Payload::GatewayAuthFailed(failed) => failed.peer_ref,
-            other => panic!("unexpected payload {other:?}"),
-        })
+        .map(|failed| failed.peer_ref)
         .collect();
     assert_eq!(
         peers,
@@ -187,14 +188,10 @@ async fn a_key_over_its_limit_is_refused_everywhere_and_recorded_once_a_second()
         refused >= 30 - (seconds + 1),
         "{refused} refused in {seconds} s"
     );
-    let recorded = gw
-        .events("auth_failed")
+    let recorded = failures(&gw)
         .await?
-        .into_iter()
-        .filter(|event| {
-            matches!(&event.payload, Some(Payload::GatewayAuthFailed(f))
-                if f.reason == AuthFailureReason::RateLimited as i32)
-        })
+        .iter()
+        .filter(|failed| failed.reason == AuthFailureReason::RateLimited as i32)
         .count() as u64;
     assert!(
         (1..=seconds + 1).contains(&recorded),
@@ -218,7 +215,7 @@ async fn a_flood_of_bad_credentials_is_recorded_within_a_budget() -> anyhow::Res
         assert_eq!(code(refused), Code::Unauthenticated);
     }
     let seconds = start.elapsed().as_secs();
-    let recorded = gw.events("auth_failed").await?.len() as u64;
+    let recorded = failures(&gw).await?.len() as u64;
     let budget = u64::from(FAILURE_BURST) + u64::from(FAILURE_RATE) * (seconds + 1);
     assert!(
         (u64::from(FAILURE_BURST)..=budget.min(calls)).contains(&recorded),
