@@ -158,8 +158,8 @@ impl Authenticator {
         self
     }
 
-    /// Who the calls come from, for [`Self::authenticate_call`] and
-    /// [`Self::record_denied`].
+    /// The trusted proxies, to resolve a request's [`Peer`] (passed to
+    /// [`Self::authenticate_call`] and [`Self::record_denied`]).
     pub fn proxies(&self) -> &TrustedProxies {
         &self.proxies
     }
