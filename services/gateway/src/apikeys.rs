@@ -194,6 +194,23 @@ impl Authenticator {
         self.keys.forget(key_id);
     }
 
+    /// PERMISSION_DENIED, recorded for audit's rules, unless the caller holds one of
+    /// `roles` (platform administrators hold every role).
+    pub async fn require_roles(
+        &self,
+        caller: &Caller,
+        peer: Peer,
+        method: &str,
+        roles: &[Role],
+    ) -> Result<(), Status> {
+        let Err(denied) = caller.require_any(roles) else {
+            return Ok(());
+        };
+        self.record_denied(caller, peer, method, AuthFailureReason::PermissionDenied)
+            .await;
+        Err(denied)
+    }
+
     /// Records a refused call of an authenticated caller (for reveal-burst and abuse rules).
     pub async fn record_denied(
         &self,

@@ -29,7 +29,6 @@ use veil_core::events::{EventsConfig, OutboxWriter};
 use veil_core::rpc_layer::CallId;
 use veil_core::subjects::SubjectKeys;
 use veil_core::types::{Role, TenantId};
-use veil_proto::events::v1::AuthFailureReason;
 use veil_proto::events::v1::event::Payload;
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayService;
 use veil_proto::gateway::v1::{
@@ -161,12 +160,9 @@ impl PipelineApi {
             .auth
             .authenticate_call(request.metadata(), peer, method)
             .await?;
-        if let Err(denied) = caller.require_any(roles) {
-            self.auth
-                .record_denied(&caller, peer, method, AuthFailureReason::PermissionDenied)
-                .await;
-            return Err(denied);
-        }
+        self.auth
+            .require_roles(&caller, peer, method, roles)
+            .await?;
         self.limiter
             .admit(&self.auth, &caller, peer, method)
             .await?;

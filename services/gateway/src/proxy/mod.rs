@@ -92,18 +92,17 @@ impl Proxy {
         request_id: RequestId,
     ) -> Result<(Route, Principal), Status> {
         let caller = self.auth.authenticate_call(metadata, peer, path).await?;
-        let allowed = route(path)
-            .ok_or_else(|| Status::permission_denied("method is not available through the gateway"))
-            .and_then(|route| caller.require_any(route.roles).map(|()| route));
-        let route = match allowed {
-            Ok(route) => route,
-            Err(status) => {
-                self.auth
-                    .record_denied(&caller, peer, path, AuthFailureReason::PermissionDenied)
-                    .await;
-                return Err(status);
-            }
+        let Some(route) = route(path) else {
+            self.auth
+                .record_denied(&caller, peer, path, AuthFailureReason::PermissionDenied)
+                .await;
+            return Err(Status::permission_denied(
+                "method is not available through the gateway",
+            ));
         };
+        self.auth
+            .require_roles(&caller, peer, path, route.roles)
+            .await?;
         self.limiter.admit(&self.auth, &caller, peer, path).await?;
         Ok((route, principal_of(&caller, request_id)?))
     }
