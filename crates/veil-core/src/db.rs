@@ -11,6 +11,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::DatabaseSettings;
 
+mod lost;
+
+pub use lost::{RECHECK_FOR, begin, is_lost, note_failure, retry_if_lost};
+
 /// Errors while connecting or migrating.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -52,8 +56,8 @@ pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, 
 /// A pooled connection idle at least this long is pinged before it is handed out; one
 /// reused sooner is not (HikariCP's "alive bypass window", 500 ms). sqlx pings on every
 /// acquire by default: under load, where connections come back within milliseconds, that
-/// is a second round trip for every statement. A connection that broke while in use
-/// (a server restart under load) fails its next statement once and is then replaced.
+/// is a second round trip for every statement. Connections that broke while in use (a
+/// server restart under load) are found as the first of them fails: see [`lost`].
 pub const PING_AFTER_IDLE: Duration = Duration::from_millis(500);
 
 /// Creates the schema if needed and returns a pool whose connections use it.
@@ -66,7 +70,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
-                if meta.idle_for >= PING_AFTER_IDLE {
+                if meta.idle_for >= PING_AFTER_IDLE || lost::opened_before_recent_loss(meta.age) {
                     sqlx::Connection::ping(conn).await?;
                 }
                 Ok(true)

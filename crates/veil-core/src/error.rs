@@ -60,14 +60,26 @@ impl ServiceError {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %ErrorChain(&error), "database unavailable");
-                Self::Unavailable("database unavailable".into())
-            }
-            _ => Self::Internal(error.into()),
+        crate::db::note_failure(&error);
+        let unavailable = match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+            sqlx::Error::Database(db) => db.code().as_deref().is_some_and(is_unavailable),
+            _ => false,
+        };
+        if unavailable {
+            tracing::warn!(error = %ErrorChain(&error), "database unavailable");
+            return Self::Unavailable("database unavailable".into());
         }
+        Self::Internal(error.into())
     }
+}
+
+/// SQLSTATEs that say the server cannot serve now, not that the statement is wrong: a
+/// connection exception (class 08), insufficient resources (53, e.g. too many
+/// connections), a shutdown or terminated backend (57P..), and a write reaching a
+/// read-only standby during a failover (25006). Retrying later may succeed.
+fn is_unavailable(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || code == "25006"
 }
 
 impl From<ServiceError> for tonic::Status {
@@ -112,6 +124,17 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_side_outages_are_unavailable_and_statement_errors_are_not() {
+        for code in ["08006", "53300", "57P01", "57P02", "57P05", "25006"] {
+            assert!(is_unavailable(code), "{code}");
+        }
+        // Unique violation, statement timeout, syntax error.
+        for code in ["23505", "57014", "42601"] {
+            assert!(!is_unavailable(code), "{code}");
+        }
+    }
 
     #[test]
     fn codes_follow_kinds() {

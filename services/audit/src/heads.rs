@@ -47,7 +47,7 @@ impl Heads {
     /// returned). Without `force`, a tree that only grew by the heads' own events is
     /// not signed again, or every head would call for the next one.
     pub async fn sign_current(&self, force: bool) -> Result<Option<HeadRow>, AuditError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&self.pool).await?;
         let size = tree::size(&mut *tx).await?;
         if size == 0 {
             return Ok(None);

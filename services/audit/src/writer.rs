@@ -98,7 +98,7 @@ impl Writer {
 
     /// Appends at most one batch.
     pub async fn step(&mut self) -> Result<Step, AuditError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&self.pool).await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
             .bind(WRITER_LOCK)
             .fetch_one(&mut *tx)

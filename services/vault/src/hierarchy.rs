@@ -78,7 +78,7 @@ impl KeyHierarchy {
             if present.iter().any(|p| p == purpose) {
                 continue;
             }
-            let mut tx = pool.begin().await?;
+            let mut tx = veil_core::db::begin(pool).await?;
             let master = self.lock_active_master(&mut tx).await?;
             let context = tenant_context(tenant, purpose, 1);
             let key = KeyBytes::generate();

@@ -74,7 +74,7 @@ async fn tenant_step(vault: &Vault, job: &JobRow) -> VaultResult<Step> {
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("tenant job without tenant")))?;
     let tenant = TenantId::from_uuid(tenant_uuid);
     let limit = i64::from(vault.settings.rewrap_batch_size);
-    let mut tx = vault.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&vault.pool).await?;
     let rows =
         sql::lock_stale_subject_keys(&mut tx, tenant_uuid, job.target_version, limit).await?;
     if rows.is_empty() {
@@ -154,7 +154,7 @@ async fn tenant_kek(
 
 async fn master_step(vault: &Vault, job: &JobRow) -> VaultResult<Step> {
     let limit = i64::from(vault.settings.rewrap_batch_size);
-    let mut tx = vault.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&vault.pool).await?;
     let active = vault.keys.lock_active_master(&mut tx).await?;
     if i64::from(active) != i64::from(job.target_version) {
         // A newer rotation closed this job; its own job takes over.

@@ -36,7 +36,7 @@ pub async fn rotate_tenant(
     context: &EventContext,
 ) -> VaultResult<Rotated> {
     vault.keys.ensure_tenant(&vault.pool, tenant).await?;
-    let mut tx = vault.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&vault.pool).await?;
     let master = vault.keys.lock_active_master(&mut tx).await?;
     let previous = sql::demote_active_kek(&mut tx, tenant.as_uuid())
         .await?
@@ -97,7 +97,7 @@ pub async fn rotate_master(
     requested: &str,
     context: &EventContext,
 ) -> VaultResult<Rotated> {
-    let mut tx = vault.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&vault.pool).await?;
     let previous = sql::demote_active_master(&mut tx).await?.ok_or_else(|| {
         ServiceError::Unavailable("a concurrent master rotation is in progress".into())
     })?;

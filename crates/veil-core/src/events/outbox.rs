@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS event_failures (
 /// Concurrent callers (replicas starting together) are serialized by an advisory lock,
 /// because concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog.
 pub async fn ensure_tables(pool: &PgPool) -> Result<(), EventsError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('veil.events.ensure_tables'))")
         .execute(&mut *tx)
         .await?;

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use super::{EventsError, OutboxEvent, RelayHandle, enqueue};
 use crate::batch::{Batcher, Limits};
+use crate::db::retry_if_lost;
 
 /// Statements in flight at once (each holds a pooled connection while it runs).
 pub const IN_FLIGHT: usize = 1;
@@ -45,20 +46,22 @@ impl OutboxWriter {
 /// One answer per event, in order. When the statement of several events fails (nothing
 /// of it is written), each is written alone, so a bad event fails only its own call.
 async fn write_batch(pool: &PgPool, events: Vec<OutboxEvent>) -> Vec<Result<(), EventsError>> {
-    let written = sqlx::query(
-        "INSERT INTO outbox (event_id, subject, payload, traceparent)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
-    )
-    .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.subject.clone()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| e.traceparent.clone())
-            .collect::<Vec<_>>(),
-    )
-    .execute(pool)
+    let written = retry_if_lost(|| {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, subject, payload, traceparent)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
+        )
+        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.subject.clone()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.traceparent.clone())
+                .collect::<Vec<_>>(),
+        )
+        .execute(pool)
+    })
     .await;
     match written {
         Ok(_) => events.iter().map(|_| Ok(())).collect(),

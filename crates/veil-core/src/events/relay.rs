@@ -225,7 +225,7 @@ impl OutboxRelay {
 
     /// Claims one batch of unsent rows, publishes them and records the outcome.
     pub async fn publish_round(&self) -> Result<RelayRound, EventsError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::begin(&self.pool).await?;
         let rows: Vec<OutboxRow> = sqlx::query_as(
             "SELECT id, event_id, subject, payload, traceparent FROM outbox \
              WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",

@@ -158,7 +158,9 @@ pub(super) async fn update(
     if keeps_state && request.note.trim().is_empty() {
         return Err(ServiceError::invalid("state", "a new state or a note is required").into());
     }
-    let mut tx = api.pool.begin().await.map_err(ServiceError::from)?;
+    let mut tx = veil_core::db::begin(&api.pool)
+        .await
+        .map_err(ServiceError::from)?;
     let current = incidents::get_for_update(&mut tx, id, tenant)
         .await
         .map_err(ServiceError::from)?

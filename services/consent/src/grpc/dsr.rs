@@ -325,7 +325,7 @@ impl ConsentApi {
             ));
         }
         let tenant = caller.tenant.as_uuid();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&self.pool).await?;
         let outcome = crate::erasure::erase(
             &mut tx,
             &self.events,

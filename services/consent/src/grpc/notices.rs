@@ -99,7 +99,7 @@ impl ConsentApi {
         let sha = content_sha256(&request.title, &request.body);
         let actor = serde_json::to_value(ActorJson::from(&caller.actor()))
             .map_err(ServiceError::internal)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&self.pool).await?;
         let row = store::publish(
             &mut tx,
             tenant,
@@ -255,7 +255,7 @@ impl ConsentApi {
             ));
         }
         let served_id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&self.pool).await?;
         store::insert_served(
             &mut *tx,
             tenant,

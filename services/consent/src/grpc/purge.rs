@@ -72,7 +72,7 @@ impl ConsentApi {
             anonymize,
             dry_run: criteria.dry_run,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&self.pool).await?;
         let mut outcome = PurgeOutcome {
             dry_run: criteria.dry_run,
             ..Default::default()

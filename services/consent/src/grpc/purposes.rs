@@ -167,7 +167,7 @@ impl ConsentApi {
             .ok_or_else(|| ServiceError::invalid("purpose", "is required"))?;
         let purpose = purpose_from_proto(purpose)?;
         let tenant = caller.tenant.as_uuid();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&self.pool).await?;
         let missing = store::missing_recipients(&mut *tx, tenant, &purpose.recipient_keys).await?;
         if let Some(key) = missing.first() {
             return Err(ServiceError::NotFound(format!("recipient {key}")));

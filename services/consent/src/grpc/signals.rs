@@ -49,7 +49,7 @@ impl ConsentApi {
             source: source as i32,
             observed_at,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&self.pool).await?;
         store::records::lock_subject(&mut tx, tenant, subject.as_str()).await?;
         store::signals::insert(&mut *tx, tenant, subject.as_str(), &row).await?;
         let mut affected: Vec<String> = if request.enabled {

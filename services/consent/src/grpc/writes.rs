@@ -270,7 +270,7 @@ impl ConsentApi {
             return Ok(Started::Replayed(replayed));
         }
         let tenant = caller.tenant.as_uuid();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&self.pool).await?;
         store::lock_subject(&mut tx, tenant, subject.as_str()).await?;
         let controller = purposes_store::controller(&mut *tx, tenant).await?;
         Ok(Started::Open(tx, controller))

@@ -31,7 +31,9 @@ impl AdminApi {
         } else {
             request.default_locale.clone()
         };
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let mut tx = veil_core::db::begin(&self.pool)
+            .await
+            .map_err(ServiceError::from)?;
         let row = store::insert_tenant(
             &mut *tx,
             &request.name,
@@ -133,7 +135,9 @@ impl AdminApi {
             }
             None => None,
         };
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let mut tx = veil_core::db::begin(&self.pool)
+            .await
+            .map_err(ServiceError::from)?;
         if !store::tenant_exists(&mut *tx, tenant.as_uuid())
             .await
             .map_err(ServiceError::from)?

@@ -86,7 +86,9 @@ impl AdminApi {
         if request.reason.chars().count() > 500 {
             return Err(ServiceError::invalid("reason", "must be at most 500 characters").into());
         }
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let mut tx = veil_core::db::begin(&self.pool)
+            .await
+            .map_err(ServiceError::from)?;
         let (meta, revoked_now) = rows::revoke(&mut tx, tenant.as_uuid(), key_id, &request.reason)
             .await
             .map_err(ServiceError::from)?

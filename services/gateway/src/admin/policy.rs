@@ -42,7 +42,9 @@ impl AdminApi {
             return Err(ServiceError::invalid("expected_version", "must not be negative").into());
         }
         let actor = actor(caller);
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let mut tx = veil_core::db::begin(&self.pool)
+            .await
+            .map_err(ServiceError::from)?;
         let (previous, current) = match policy_store::store_next(
             &mut tx,
             tenant,

@@ -138,7 +138,9 @@ impl GatewayInternalService for InternalApi {
         let request = request.into_inner();
         let subject = subject_ref(&self.subjects, &caller.tenant, request.subject.as_ref())?;
         validate_id("request_id", &request.request_id, false)?;
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let mut tx = veil_core::db::begin(&self.pool)
+            .await
+            .map_err(ServiceError::from)?;
         let outcome = erasure::erase_and_report(
             &mut tx,
             &self.events,

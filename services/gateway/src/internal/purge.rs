@@ -257,7 +257,7 @@ async fn act(pool: &PgPool, sweep: &Sweep) -> sqlx::Result<(i64, i64)> {
         candidates = candidates(sweep.action, 0),
         writes = sweep.action.writes(),
     );
-    let mut tx = pool.begin().await?;
+    let mut tx = veil_core::db::begin(pool).await?;
     let counts = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(sweep.tenant)
         .bind(sweep.cutoff)

@@ -97,7 +97,7 @@ pub async fn repoint(
     subject_ref: &str,
     replacements: &Replacements,
 ) -> Result<i64, ServiceError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = veil_core::db::begin(pool).await?;
     // First the rows whose conversation already maps the new token (see the module doc).
     sqlx::query(
         "DELETE FROM conversation_pseudonyms p

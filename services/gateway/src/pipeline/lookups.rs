@@ -6,6 +6,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 use veil_core::batch::{Batcher, Limits};
+use veil_core::db::retry_if_lost;
 use veil_core::error::ServiceError;
 use veil_core::types::SubjectRef;
 
@@ -70,7 +71,8 @@ impl Lookups {
                             tokens: &q.tokens,
                         })
                         .collect();
-                    fan_out(turn_state::read_many(&pool, &wanted).await, queries.len())
+                    let read = retry_if_lost(|| turn_state::read_many(&pool, &wanted)).await;
+                    fan_out(read, queries.len())
                 }
             },
         );

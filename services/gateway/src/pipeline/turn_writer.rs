@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use sqlx::PgPool;
 use uuid::Uuid;
 use veil_core::batch::{BatchLost, Batcher, Limits};
+use veil_core::db::retry_if_lost;
 use veil_core::events::RelayHandle;
 
 use crate::store::{self, TurnWrite};
@@ -76,7 +77,7 @@ async fn write_batch(pool: &PgPool, turns: &[TurnWrite]) -> Vec<Written> {
             conversations.insert((turns[i].tenant, turns[i].conversation_id.as_str()))
         });
         let batch: Vec<&TurnWrite> = round.iter().map(|&i| &turns[i]).collect();
-        match store::write_turns(pool, &batch).await {
+        match retry_if_lost(|| store::write_turns(pool, &batch)).await {
             Ok(indexes) => {
                 for (i, index) in round.into_iter().zip(indexes) {
                     answers[i] = Some(Ok(index));
@@ -85,7 +86,8 @@ async fn write_batch(pool: &PgPool, turns: &[TurnWrite]) -> Vec<Written> {
             Err(error) if round.len() == 1 => answers[round[0]] = Some(Err(error)),
             Err(_) => {
                 for i in round {
-                    let alone = store::write_turns(pool, &[&turns[i]]).await;
+                    let one = [&turns[i]];
+                    let alone = retry_if_lost(|| store::write_turns(pool, &one)).await;
                     answers[i] = Some(alone.and_then(|indexes| {
                         indexes.into_iter().next().ok_or(sqlx::Error::RowNotFound)
                     }));

@@ -111,7 +111,7 @@ async fn try_job(
     }
     let collected =
         collect::collect(state, tenant, &row.subject_ref, &request_id.to_string()).await?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let Some(row) = requests::load_for_update(&mut tx, tenant, request_id).await? else {
         return Ok(());
     };

@@ -58,7 +58,9 @@ pub async fn set_policy(
         .policy
         .ok_or_else(|| ServiceError::invalid("policy", "is required"))?;
     let spec = rules::validate(&policy, &state.settings)?;
-    let mut tx = state.pool.begin().await.map_err(ServiceError::from)?;
+    let mut tx = veil_core::db::begin(&state.pool)
+        .await
+        .map_err(ServiceError::from)?;
     let (row, outcome) = store::upsert(&mut tx, caller.tenant, &spec, &caller.actor()).await?;
     if outcome != Upserted::Unchanged {
         state
@@ -127,7 +129,9 @@ pub async fn delete_policy(
 ) -> Result<Response<DeletePolicyResponse>, Status> {
     let caller = Caller::of(&request, OFFICER)?;
     let policy_id = id("policy_id", &request.get_ref().policy_id)?;
-    let mut tx = state.pool.begin().await.map_err(ServiceError::from)?;
+    let mut tx = veil_core::db::begin(&state.pool)
+        .await
+        .map_err(ServiceError::from)?;
     let row = store::delete(&mut tx, caller.tenant, policy_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound("policy".into()))?;
@@ -185,7 +189,9 @@ pub async fn place_hold(
         case_reference: &message.case_reference,
         expires_at,
     };
-    let mut tx = state.pool.begin().await.map_err(ServiceError::from)?;
+    let mut tx = veil_core::db::begin(&state.pool)
+        .await
+        .map_err(ServiceError::from)?;
     let row = hold_store::insert(&mut tx, caller.tenant, &hold, &caller.actor()).await?;
     state
         .emit(
@@ -209,7 +215,9 @@ pub async fn release_hold(
     let message = request.into_inner();
     let hold_id = id("hold_id", &message.hold_id)?;
     caller::note("reason", &message.reason, MAX_REASON, true)?;
-    let mut tx = state.pool.begin().await.map_err(ServiceError::from)?;
+    let mut tx = veil_core::db::begin(&state.pool)
+        .await
+        .map_err(ServiceError::from)?;
     let held = hold_store::lock(&mut tx, caller.tenant, hold_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound("hold".into()))?;

@@ -149,7 +149,7 @@ pub async fn run_direct(
         return Ok(row);
     }
     let outcome = perform(state, &row).await;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let Some(current) = store::load_for_update(&mut tx, tenant, request_id).await? else {
         return Err(ServiceError::NotFound("request".into()));
     };

@@ -101,7 +101,7 @@ pub async fn submit(state: &Retention, submission: Submission) -> Result<Submitt
         correction_fields: prepared.correction_fields,
         correction_tokens: prepared.correction_tokens,
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let Some(row) = store::insert(&mut tx, &new).await? else {
         // A concurrent submission won the race; answer with its request.
         drop(tx);
@@ -156,7 +156,7 @@ async fn existing(
     state: &Retention,
     submission: &Submission,
 ) -> Result<Option<Submitted>, ServiceError> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let mut duplicate = false;
     let mut found = None;
     if let Some(key) = &submission.idempotency_key {
@@ -256,7 +256,7 @@ async fn supply_corrections(
     request_id: Uuid,
 ) -> Result<Submitted, ServiceError> {
     let prepared = prepare(state, submission).await?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let row = store::load_for_update(&mut tx, submission.tenant, request_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound("request".into()))?;
@@ -540,7 +540,7 @@ pub async fn verify(
     actor: Actor,
     only_submitted_by: Option<&str>,
 ) -> Result<Verified, ServiceError> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let row = store::load_for_update(&mut tx, tenant, request_id)
         .await?
         .filter(|r| only_submitted_by.is_none_or(|p| r.submitted_by.principal_id == p))

@@ -93,7 +93,7 @@ pub async fn extend(
     reason: &str,
     actor: Actor,
 ) -> Result<veil_proto::retention::v1::DataSubjectRequest, ServiceError> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let row = store::load_for_update(&mut tx, tenant, request_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound("request".into()))?;
@@ -123,7 +123,7 @@ pub async fn close(
     actor: Actor,
     only_submitted_by: Option<&str>,
 ) -> Result<veil_proto::retention::v1::DataSubjectRequest, ServiceError> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let row = store::load_for_update(&mut tx, tenant, request_id)
         .await?
         .filter(|r| only_submitted_by.is_none_or(|p| r.submitted_by.principal_id == p))

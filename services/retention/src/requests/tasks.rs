@@ -78,7 +78,7 @@ async fn resume_loop(state: Arc<Retention>, token: CancellationToken) {
 pub async fn mark_overdue(state: &Retention) -> Result<usize, ServiceError> {
     let mut total = 0;
     loop {
-        let mut tx = state.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&state.pool).await?;
         let sql = format!(
             "UPDATE requests SET overdue = true, overdue_at = now(), updated_at = now() \
              WHERE (tenant_id, request_id) IN ( \
@@ -147,7 +147,7 @@ async fn resume_one(
     tenant: TenantId,
     request_id: Uuid,
 ) -> Result<bool, ServiceError> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let Some(row) = store::load_for_update(&mut tx, tenant, request_id).await? else {
         return Ok(false);
     };

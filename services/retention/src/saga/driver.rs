@@ -51,7 +51,7 @@ async fn retry_erasures(state: &Retention) -> Result<usize, ServiceError> {
     let retry = time::Duration::seconds(
         i64::try_from(state.settings.saga_retry_secs).unwrap_or(i64::MAX / 2),
     );
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let stale = steps::stale(&mut tx, OffsetDateTime::now_utc() - retry, RETRY_BATCH).await?;
     let count = stale.len();
     for item in stale {

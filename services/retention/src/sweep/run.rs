@@ -74,7 +74,7 @@ async fn batch(
 ) -> Result<(Result<PurgeOutcome, String>, Transaction<'static, Postgres>), ServiceError> {
     let outcome = match service {
         VeilService::Retention => {
-            let mut tx = state.pool.begin().await?;
+            let mut tx = veil_core::db::begin(&state.pool).await?;
             match owners::local(&mut tx, state, tenant, &criteria).await {
                 Ok(outcome) => return Ok((Ok(outcome), tx)),
                 Err(error) => {
@@ -88,7 +88,7 @@ async fn batch(
             .await
             .map_err(|status| owners::describe(&status)),
     };
-    Ok((outcome, state.pool.begin().await?))
+    Ok((outcome, veil_core::db::begin(&state.pool).await?))
 }
 
 /// A dry run: every policy's owner counts once; nothing is recorded or emitted.
@@ -166,7 +166,7 @@ pub async fn create(
     steps_of: impl FnOnce(&[policies::PolicyRow]) -> Vec<Step>,
 ) -> Result<(Uuid, OffsetDateTime), ServiceError> {
     let sweep_id = Uuid::now_v7();
-    let mut tx = state.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&state.pool).await?;
     let steps = steps_of(&policies::all(&mut tx, tenant).await?);
     let started_at = store::create(&mut tx, sweep_id, tenant, trigger, &steps).await?;
     tx.commit().await?;

@@ -74,7 +74,7 @@ pub async fn purge(vault: &Vault, request: Request<PurgeRequest>) -> VaultResult
         let expired = sql::count_expired(&vault.pool, tenant.as_uuid(), &scope).await?;
         (expired.min(scope.limit), expired > scope.limit)
     } else {
-        let mut tx = vault.pool.begin().await?;
+        let mut tx = veil_core::db::begin(&vault.pool).await?;
         let purged = sql::purge_expired(&mut tx, tenant.as_uuid(), &scope).await?;
         tx.commit().await?;
         let more = purged >= scope.limit

@@ -102,7 +102,7 @@ pub async fn put(
         other => other,
     };
     vault.keys.ensure_tenant(&vault.pool, tenant).await?;
-    let mut tx = vault.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&vault.pool).await?;
     let (record_id, replaced_key) = match replace {
         Some(id) => {
             let (owner, key_id, _) = sql::lock_record(&mut tx, tenant.as_uuid(), id)
@@ -279,7 +279,7 @@ pub async fn delete(
     let request = request.into_inner();
     let record_id = check::record_id("record_id", &request.record_id)?;
     check::note("reason", &request.reason)?;
-    let mut tx = vault.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&vault.pool).await?;
     let Some((subject_ref, key_id, category)) =
         sql::delete_record(&mut tx, tenant.as_uuid(), record_id).await?
     else {

@@ -52,7 +52,7 @@ pub async fn shred(
     check::note("request_id", &request.request_id)?;
     check::note("reason", &request.reason)?;
     let context = event_context(&principal, Some(tenant), Some(&subject));
-    let mut tx = vault.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&vault.pool).await?;
     let shredded = erasure::shred_in(
         vault,
         &mut tx,

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tonic::Request;
 use veil_core::crypto::{Aad, DataCipher, SEAL_OVERHEAD, TOKEN_PREFIX, token_for};
+use veil_core::db::retry_if_lost;
 use veil_core::error::ServiceError;
 use veil_core::types::{Role, SubjectRef, TenantId};
 use veil_proto::events::v1::event::Payload;
@@ -127,7 +128,7 @@ pub async fn tokenize(
         return Ok(response(tokens, subjects, is_first, &created));
     }
 
-    let mut tx = vault.pool.begin().await?;
+    let mut tx = veil_core::db::begin(&vault.pool).await?;
     let keys = subject_keys(vault, &mut tx, tenant, &distinct).await?;
     let mut ciphers: HashMap<&str, DataCipher> = HashMap::with_capacity(keys.len());
     for row in &keys {
@@ -173,9 +174,10 @@ async fn tokenize_with_cached_keys(
     }
     let (rows, is_first) = token_rows(tenant, request, tokens, subjects, &ciphers)?;
     let refs: Vec<&str> = distinct.iter().map(SubjectRef::as_str).collect();
-    let created =
+    let created = retry_if_lost(|| {
         sql::insert_tokens_under_keys(&vault.pool, tenant.as_uuid(), &rows, &refs, &key_ids)
-            .await?;
+    })
+    .await?;
     Ok(created.map(|created| (is_first, created)))
 }
 

@@ -229,7 +229,7 @@ pub(super) async fn process_batch<H: BatchEventHandler>(
         return outcome;
     }
     let retry_delay = consumer.settings.retry_delay(1);
-    let mut tx = match pool.begin().await {
+    let mut tx = match crate::db::begin(pool).await {
         Ok(tx) => tx,
         Err(error) => return unavailable(consumer, &deliveries, &error, retry_delay).await,
     };

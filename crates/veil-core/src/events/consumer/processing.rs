@@ -61,7 +61,7 @@ pub(super) async fn process<H: EventHandler>(
         stream_sequence,
     };
     let retry_delay = consumer.settings.retry_delay(delivered);
-    let mut tx = match pool.begin().await {
+    let mut tx = match crate::db::begin(pool).await {
         Ok(tx) => tx,
         Err(error) => return unavailable(consumer, &message, &error, retry_delay).await,
     };
