@@ -4,6 +4,7 @@
 //! same server in the same run.
 
 mod baseline;
+mod drain;
 mod load;
 mod messages;
 mod progress;
@@ -95,10 +96,23 @@ struct Report {
     baseline: Option<Baseline>,
     at_rate: Option<Summary>,
     throughput: Summary,
+    /// How long after the throughput run the audit log held every event, or why not.
+    drain: Result<Duration, String>,
     load_before: String,
 }
 
-/// Runs `veil bench`: exit 0 when every message succeeded, 1 on failures, 2 on bad flags.
+/// How long the audit log may take to catch up before the run says it did not.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
+
+impl Report {
+    /// Messages per second over the throughput run and its audit `drain` together.
+    fn sustained(&self, drain: Duration) -> f64 {
+        self.throughput.ok as f64 / (self.throughput.seconds + drain.as_secs_f64())
+    }
+}
+
+/// Runs `veil bench`: exit 0 when every message succeeded and reached the audit log, 1 on
+/// failures, 2 on bad flags.
 pub fn main(raw: RawArgs) -> ExitCode {
     let argv = std::iter::once("veil bench".to_owned()).chain(raw.args);
     let args = match BenchArgs::try_parse_from(argv) {
@@ -126,7 +140,8 @@ pub fn main(raw: RawArgs) -> ExitCode {
             Ok(report) => {
                 print_report(&args, &report);
                 let failed = report.throughput.errors > 0
-                    || report.at_rate.as_ref().is_some_and(|r| r.errors > 0);
+                    || report.at_rate.as_ref().is_some_and(|r| r.errors > 0)
+                    || report.drain.is_err();
                 if failed {
                     ExitCode::FAILURE
                 } else {
@@ -154,16 +169,18 @@ async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     for problem in scratch.remove().await {
         eprintln!("veil bench: cleanup: {problem}");
     }
-    let (baseline, at_rate, throughput) = result?;
+    let (baseline, (at_rate, throughput, drain)) = result?;
     Ok(Report {
         baseline,
         at_rate,
         throughput,
+        drain,
         load_before,
     })
 }
 
-type Measured = (Option<Baseline>, Option<Summary>, Summary);
+type Driven = (Option<Summary>, Summary, Result<Duration, String>);
+type Measured = (Option<Baseline>, Driven);
 
 async fn measure(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<Measured> {
     // The baseline runs first, on an idle server, so it is the best the server does.
@@ -195,17 +212,14 @@ async fn measure(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<Measured
         Ok(Err(error)) => eprintln!("veil bench: stack stopped with: {error:#}"),
         Err(error) => eprintln!("veil bench: stack task failed: {error}"),
     }
-    let (at_rate, throughput) = measured?;
-    Ok((baseline, at_rate, throughput))
+    Ok((baseline, measured?))
 }
 
-/// Warm-up, the paced run, then the throughput run. The paced run goes first so the
-/// event consumers' backlog from the throughput run does not weigh on its latencies.
-async fn drive(
-    args: &BenchArgs,
-    scratch: &Scratch,
-    url: &str,
-) -> anyhow::Result<(Option<Summary>, Summary)> {
+/// Warm-up, the paced run, then the throughput run and the wait for its events to reach
+/// the audit log. The paced run goes first so the event consumers' backlog from the
+/// throughput run does not weigh on its latencies, and its own backlog is drained
+/// before the throughput run starts.
+async fn drive(args: &BenchArgs, scratch: &Scratch, url: &str) -> anyhow::Result<Driven> {
     let channels = setup::channels(url, usize::from(args.channels)).await?;
     let bot = setup::tenant(channels[0].clone(), &scratch.bootstrap_key, args.purposes).await?;
     let purposes = if args.purposes {
@@ -241,6 +255,9 @@ async fn drive(
     } else {
         None
     };
+    if let Err(error) = drain::wait(&scratch.db, DRAIN_DEADLINE).await {
+        eprintln!("veil bench: before the throughput run: {error:#}");
+    }
     let progress = Progress::start("throughput", args.messages);
     load.done = progress.counter();
     load.phase = "load";
@@ -248,7 +265,10 @@ async fn drive(
         .await
         .summary();
     progress.finish();
-    Ok((at_rate, throughput))
+    let drain = drain::wait(&scratch.db, DRAIN_DEADLINE)
+        .await
+        .map_err(|error| format!("{error:#}"));
+    Ok((at_rate, throughput, drain))
 }
 
 fn print_report(args: &BenchArgs, report: &Report) {
@@ -272,6 +292,9 @@ fn print_report(args: &BenchArgs, report: &Report) {
                 "load_average_before": report.load_before,
             },
             "throughput": report.throughput.json(),
+            "audit_drain_seconds": report.drain.as_ref().ok().map(|d| round(d.as_secs_f64())),
+            "audit_drain_error": report.drain.as_ref().err(),
+            "sustained_messages_per_second": report.drain.as_ref().ok().map(|d| round(report.sustained(*d))),
             "at_rate": report.at_rate.as_ref().map(Summary::json),
             "baseline": report.baseline.as_ref().map(|b| json!({
                 "inserts": b.inserts,
@@ -308,6 +331,14 @@ fn print_report(args: &BenchArgs, report: &Report) {
         args.messages, args.concurrency, args.channels
     );
     println!("  {}", report.throughput.line());
+    match &report.drain {
+        Ok(drain) => println!(
+            "  every event in the audit log {:.1} s after the last answer: {:.0} msg/s end to end",
+            drain.as_secs_f64(),
+            report.sustained(*drain)
+        ),
+        Err(error) => println!("  audit log incomplete: {error}"),
+    }
     if let Some(at_rate) = &report.at_rate {
         println!(
             "latency at {} msg/s for {} s (open loop)",

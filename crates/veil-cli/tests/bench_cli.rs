@@ -73,6 +73,16 @@ fn a_small_bench_reports_json_and_leaves_no_database_behind() {
     assert!(report["throughput"]["p99_ms"].as_f64().unwrap() > 0.0);
     assert!(report["baseline"]["inserts_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["messages_per_insert"].as_f64().unwrap() > 0.0);
+    // Every event reached the audit log, so the end-to-end rate is at most the answers'.
+    assert!(
+        report["audit_drain_seconds"].as_f64().unwrap() >= 0.0,
+        "{report}"
+    );
+    let sustained = report["sustained_messages_per_second"].as_f64().unwrap();
+    let answered = report["throughput"]["messages_per_second"]
+        .as_f64()
+        .unwrap();
+    assert!(sustained > 0.0 && sustained <= answered, "{report}");
     assert!(!stderr.contains("cleanup"), "{stderr}");
 }
 
