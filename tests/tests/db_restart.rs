@@ -1,8 +1,8 @@
 //! A Postgres restart under load, as every service sees it: each server process of
 //! Veil's database ends at once (SQLSTATE 57P01), leaving every pooled connection dead.
 //! Callers of `ProcessMessage` see no error: the message path runs a statement again
-//! when its connection was found lost, and the pools check their older connections
-//! after that.
+//! when its connection was found lost (a tenant's first messages also read its key and
+//! policy), and the pools check their older connections after that.
 
 use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
@@ -46,15 +46,21 @@ async fn messages_ride_through_the_end_of_every_database_connection() -> anyhow:
     let stack = TestStack::start(stack_settings(&env)).await?;
     let gateway = stack.channel("gateway").await?;
     let tenant = create_tenant(gateway.clone(), "restart").await?;
-    let pipeline = PrivacyGatewayServiceClient::new(gateway);
+    let pipeline = PrivacyGatewayServiceClient::new(gateway.clone());
 
     // Every pool and cache on the path in use.
     assert_eq!(
         round(&pipeline, &tenant.bot_key, 0).await?,
         [0; CONVERSATIONS]
     );
+    let late = create_tenant(gateway, "late").await?;
     let ended = env.db.terminate_connections().await?;
     assert!(ended >= 3, "only {ended} connections to end");
+    // Its key, policy and subject keys are read for the first time, at once.
+    assert_eq!(
+        round(&pipeline, &late.bot_key, 0).await?,
+        [0; CONVERSATIONS]
+    );
     assert_eq!(
         round(&pipeline, &tenant.bot_key, 1).await?,
         [1; CONVERSATIONS]

@@ -60,6 +60,8 @@ impl ServiceError {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(error: sqlx::Error) -> Self {
+        // Every failed statement a caller sees passes here: a lost connection makes the
+        // pools check their other connections before use.
         crate::db::note_failure(&error);
         let unavailable = match &error {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 use veil_core::crypto::constant_time_eq;
+use veil_core::db::retry_if_lost;
 use veil_core::emit::{EventContext, emit_alone};
 use veil_core::error::ServiceError;
 use veil_core::events::{EventsConfig, OutboxWriter};
@@ -258,7 +259,7 @@ impl Authenticator {
         let stored = match self.keys.get(key_id) {
             Some(key) => key,
             None => {
-                let row = store::active_key(&self.pool, key_id)
+                let row = retry_if_lost(|| store::active_key(&self.pool, key_id))
                     .await
                     .map_err(|error| Err(Status::from(ServiceError::from(error))))?
                     .ok_or_else(|| Ok((Failure::UnknownKey, prefix.clone())))?;

@@ -100,7 +100,15 @@ pub async fn policy_version(
     tenant: TenantId,
     version: i64,
 ) -> Result<Option<StoredPolicy>, ServiceError> {
-    let row: Option<PolicyRow> = sqlx::query_as(
+    stored(policy_row(db, tenant, version).await?, version)
+}
+
+async fn policy_row(
+    db: impl PgExecutor<'_>,
+    tenant: TenantId,
+    version: i64,
+) -> sqlx::Result<Option<PolicyRow>> {
+    sqlx::query_as(
         "SELECT version, policy, updated_by, created_at FROM privacy_policies
          WHERE tenant_id = $1 AND ($2 = 0 OR version = $2)
          ORDER BY version DESC LIMIT 1",
@@ -108,7 +116,11 @@ pub async fn policy_version(
     .bind(tenant.as_uuid())
     .bind(version)
     .fetch_optional(db)
-    .await?;
+    .await
+}
+
+/// The policy of a read row; the default when no current one was set.
+fn stored(row: Option<PolicyRow>, version: i64) -> Result<Option<StoredPolicy>, ServiceError> {
     match row {
         Some(row) => Ok(Some(row.try_into()?)),
         None if version == 0 => Ok(Some(StoredPolicy {
@@ -119,13 +131,14 @@ pub async fn policy_version(
     }
 }
 
-/// The tenant's current policy (the default until one is set); for the message pipeline.
+/// The tenant's current policy (the default until one is set); for the message
+/// pipeline, so read again when the first read found its connection lost.
 pub async fn current_policy(
     pool: &sqlx::PgPool,
     tenant: TenantId,
 ) -> Result<StoredPolicy, ServiceError> {
-    policy_version(pool, tenant, 0)
-        .await?
+    let row = veil_core::db::retry_if_lost(|| policy_row(pool, tenant, 0)).await?;
+    stored(row, 0)?
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("current policy query empty")))
 }
 

@@ -3,10 +3,13 @@
 //! Pooled connections are pinged only after [`super::PING_AFTER_IDLE`] of idleness, so
 //! after a server restart under load every busy connection of a pool is dead without
 //! the pool knowing, and each would fail its next statement. Postgres says so before it
-//! hangs up (SQLSTATE 57P01, 57P02, 57P05), and only between statements or by aborting
-//! the one running, so such a statement did not take effect. When any statement finds
-//! its connection lost, every connection opened before that is pinged when next handed
-//! out, for [`RECHECK_FOR`], and [`retry_if_lost`] runs the statement once more.
+//! hangs up (SQLSTATE 57P01, 57P02, 57P05), between statements or by aborting the one
+//! running, so such a statement did not take effect. (The rare exception, a commit done
+//! just before the shutdown reached its reply, leaves no duplicate for the retried
+//! writes of the message path: they are keyed by message or event id.) When any
+//! statement finds its connection lost, every connection opened before that is pinged
+//! when next handed out, for [`RECHECK_FOR`], and [`retry_if_lost`] runs the statement
+//! once more.
 
 use std::future::Future;
 use std::sync::LazyLock;
