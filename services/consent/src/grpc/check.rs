@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use veil_core::convert::timestamp;
+use veil_core::db::retry_if_lost;
 use veil_core::error::{ServiceError, ServiceResult};
 use veil_core::types::SubjectRef;
 use veil_proto::common::v1::{Jurisdiction, PurposeDecision};
@@ -37,8 +38,12 @@ impl CheckPath {
             return Ok(purposes);
         }
         let generation = self.cache.generation();
-        let stored = store::purposes::all_purposes(&self.pool, tenant).await?;
-        let controller = store::purposes::controller(&self.pool, tenant).await?;
+        let pool = &self.pool;
+        let (stored, controller) = retry_if_lost(|| async move {
+            let stored = store::purposes::all_purposes(pool, tenant).await?;
+            Ok((stored, store::purposes::controller(pool, tenant).await?))
+        })
+        .await?;
         let purposes = Arc::new(TenantPurposes::new(stored, controller));
         self.cache.put_tenant(tenant, purposes.clone(), generation);
         Ok(purposes)
@@ -55,9 +60,14 @@ impl CheckPath {
             return Ok(state);
         }
         let generation = self.cache.generation();
-        let mut conn = self.pool.acquire().await?;
-        let state =
-            Arc::new(store::records::subject_state(&mut conn, tenant, subject.as_str()).await?);
+        let (pool, subject_ref) = (&self.pool, subject.as_str());
+        let state = Arc::new(
+            retry_if_lost(|| async move {
+                let mut conn = pool.acquire().await?;
+                store::records::subject_state(&mut conn, tenant, subject_ref).await
+            })
+            .await?,
+        );
         if let Some(key) = key {
             self.cache.put_subject(key, state.clone(), generation);
         }
@@ -149,11 +159,16 @@ impl ConsentApi {
             .map_err(|_| ServiceError::invalid("jurisdiction", "is not a jurisdiction"))?;
         let tenant = caller.tenant.as_uuid();
         let purposes = self.check.purposes(tenant).await?;
-        let mut conn = self.pool.acquire().await?;
-        let state = store::records::subject_state(&mut conn, tenant, subject.as_str()).await?;
-        let signals =
-            store::signals::of_subject(&mut *conn, tenant, subject.as_str(), true).await?;
-        let served = store::notices::served_to(&mut *conn, tenant, subject.as_str(), true).await?;
+        // On the message path (notices due): read again on a lost connection.
+        let (pool, subject_ref) = (&self.pool, subject.as_str());
+        let (state, signals, served) = retry_if_lost(|| async move {
+            let mut conn = pool.acquire().await?;
+            let state = store::records::subject_state(&mut conn, tenant, subject_ref).await?;
+            let signals = store::signals::of_subject(&mut *conn, tenant, subject_ref, true).await?;
+            let served = store::notices::served_to(&mut *conn, tenant, subject_ref, true).await?;
+            Ok((state, signals, served))
+        })
+        .await?;
         let now = OffsetDateTime::now_utc();
         let jurisdiction = purposes.jurisdiction(request.jurisdiction);
         let mut keys: Vec<&String> = purposes.by_key.keys().collect();
