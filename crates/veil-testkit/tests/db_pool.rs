@@ -95,15 +95,8 @@ async fn retried_statements_and_transactions_ride_through_ended_connections() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_connection_whose_backend_died_is_replaced_without_an_error() {
     let db = TestDb::create().await.unwrap();
-    let settings = DatabaseSettings {
-        url: Personal::new(db.url()),
-        schema: "pool_test".into(),
-        max_connections: 1,
-        ..Default::default()
-    };
-    let pool = connect(&settings).await.unwrap();
-    let backend = "SELECT pg_backend_pid()";
-    let pid: i32 = sqlx::query_scalar(backend).fetch_one(&pool).await.unwrap();
+    let (pool, pids) = busy_pool(&db, 1).await;
+    let pid = pids[0];
 
     let admin = db.pool("admin").await.unwrap();
     let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
@@ -117,6 +110,6 @@ async fn an_idle_connection_whose_backend_died_is_replaced_without_an_error() {
     tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(100)).await;
     assert!(idle_since.elapsed() > PING_AFTER_IDLE);
 
-    let replaced: i32 = sqlx::query_scalar(backend).fetch_one(&pool).await.unwrap();
+    let replaced: i32 = sqlx::query_scalar(BACKEND).fetch_one(&pool).await.unwrap();
     assert_ne!(replaced, pid, "the pool handed out the dead connection");
 }

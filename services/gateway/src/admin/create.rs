@@ -13,7 +13,7 @@ use veil_proto::gateway::v1::{
     CreatedApiKey, Tenant, TenantState,
 };
 
-use super::{AdminApi, actor, emit_change, validate_name, validate_slug};
+use super::{AdminApi, actor, emit_change, scope, validate_name, validate_slug};
 use crate::apikeys::{self, Caller};
 use crate::store;
 
@@ -99,15 +99,7 @@ impl AdminApi {
         let tenant = if request.tenant_id.is_empty() {
             caller.tenant()?
         } else {
-            let named: TenantId = request
-                .tenant_id
-                .parse()
-                .map_err(|_| ServiceError::invalid("tenant_id", "must be a UUID"))?;
-            // Only platform administrators may name another tenant.
-            if caller.tenant.is_some_and(|own| own != named) {
-                return Err(ServiceError::NotFound(format!("tenant {named}")).into());
-            }
-            named
+            scope::target_tenant(caller, &request.tenant_id)?
         };
         validate_name("name", &request.name)?;
         if request.roles.is_empty() {
