@@ -14,8 +14,29 @@ pub struct ServiceProcess {
     pub url: String,
 }
 
-/// A free loopback port (bound and released; good enough for a test).
+/// Lowest port handed out by this helper: ports between it and the kernel's ephemeral
+/// range are only ever used by explicit binds.
+const LOWEST_PORT: u16 = 10_000;
+
+/// A free loopback port for a child process to listen on. The port is released before
+/// the child binds it, so it is picked below the kernel's ephemeral range (where
+/// port-0 listeners and outgoing connections of the other tests take theirs; a port
+/// from that range was once taken in between) at random, and checked free.
 pub fn free_port() -> anyhow::Result<u16> {
+    use rand::Rng as _;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_low > LOWEST_PORT + 1_000 {
+        let mut rng = rand::thread_rng();
+        for _ in 0..100 {
+            let port = rng.gen_range(LOWEST_PORT..ephemeral_low);
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
