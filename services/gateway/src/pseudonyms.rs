@@ -18,6 +18,13 @@ pub struct Row {
     pub entity_type: String,
 }
 
+/// The (token, placeholder) of each row, as a turn write checks them.
+pub fn pairs(rows: &[Row]) -> Vec<(String, String)> {
+    rows.iter()
+        .map(|row| (row.token.clone(), row.placeholder.clone()))
+        .collect()
+}
+
 /// What a message needs of its conversation's map: the rows of its tokens, and the
 /// highest placeholder number per entity type.
 #[derive(Debug, Default)]

@@ -109,6 +109,12 @@ pub struct TurnWrite {
     pub store: bool,
     pub placeholders: Vec<NewPlaceholder>,
     pub events: Vec<OutboxEvent>,
+    /// Whether the turn was built on the subject being restricted; when given, a turn
+    /// whose subject's restriction differs now is stale (not written).
+    pub restricted: Option<bool>,
+    /// The conversation's rows (token, placeholder) the turn's map took as stored; a turn
+    /// one of which is gone now is stale.
+    pub known: Vec<(String, String)>,
 }
 
 /// A placeholder the conversation gets with a turn.
@@ -144,9 +150,9 @@ impl NewPlaceholder {
 /// [`write_turns`]' statement (public for the plan test, tests/hot_plans.rs).
 pub const WRITE_TURNS_SQL: &str = "WITH input AS (
         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[],
-                             $6::text[], $7::text[], $8::text[], $9::bool[])
+                             $6::text[], $7::text[], $8::text[], $9::bool[], $24::bool[])
             AS x(message_id, tenant_id, conversation_id, subject_ref, role,
-                 redacted_text, entity_counts, purposes, store)
+                 redacted_text, entity_counts, purposes, store, restricted)
     ), new_rows AS (
         SELECT * FROM UNNEST($10::uuid[], $11::text[], $12::text[], $13::text[],
                              $14::text[], $15::text[], $16::int[], $17::bool[], $18::bool[])
@@ -166,10 +172,28 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
                AND p.conversation_id = n.conversation_id AND p.placeholder = n.placeholder
              LIMIT 1)
         ) taken
+        UNION ALL
+        -- A row the turn took as known is gone (purged since): its placeholder would
+        -- restore to nothing.
+        SELECT k.tenant_id, k.conversation_id
+        FROM UNNEST($25::uuid[], $26::text[], $27::text[], $28::text[])
+            AS k(tenant_id, conversation_id, token, placeholder)
+        LEFT JOIN LATERAL (
+            SELECT 1 AS found FROM conversation_pseudonyms p
+            WHERE p.tenant_id = k.tenant_id AND p.conversation_id = k.conversation_id
+              AND p.token = k.token AND p.placeholder = k.placeholder
+            LIMIT 1
+        ) f ON true
+        WHERE f.found IS NULL
     ), checked AS (
         SELECT input.*, EXISTS (
             SELECT 1 FROM stale s
             WHERE s.tenant_id = input.tenant_id AND s.conversation_id = input.conversation_id
+        -- The turn was built on the subject's restriction as it was (when it says so).
+        ) OR (input.restricted IS NOT NULL AND input.restricted <> (
+            (SELECT true FROM subject_restrictions r
+             WHERE r.tenant_id = input.tenant_id AND r.subject_ref = input.subject_ref
+             LIMIT 1) IS NOT NULL)
         ) AS stale
         FROM input
     ), placeholders AS (
@@ -179,8 +203,9 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
         SELECT n.tenant_id, n.conversation_id, n.subject_ref, n.token, n.placeholder,
                n.entity_type, n.number, n.placeholder_is_new
         FROM new_rows n
-        WHERE NOT EXISTS (SELECT 1 FROM stale s WHERE s.tenant_id = n.tenant_id
-                                                  AND s.conversation_id = n.conversation_id)
+        WHERE EXISTS (SELECT 1 FROM checked c WHERE c.tenant_id = n.tenant_id
+                                                AND c.conversation_id = n.conversation_id
+                                                AND NOT c.stale)
         ON CONFLICT (tenant_id, conversation_id, token) DO NOTHING
     ), events AS (
         INSERT INTO outbox (event_id, subject, payload, traceparent)
@@ -209,9 +234,10 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
 /// transaction: the new placeholders (a token already mapped by a concurrent turn keeps
 /// its row), the outbox events, and each turn at its conversation's next index. Returns
 /// per turn, in the order of `turns` (which must name each conversation at most once),
-/// its index, or `None` when its map was stale: a turn written since the map was read
-/// took a token or placeholder the turn believed new (see [`NewPlaceholder`]); nothing
-/// of that turn is written then. Concurrent turns of one conversation are serialized by
+/// its index, or `None` when what it was built on no longer holds: a turn written since
+/// took a token or placeholder the turn believed new (see [`NewPlaceholder`]), a row it
+/// took as stored is gone, or its subject's restriction changed (see [`TurnWrite`]);
+/// nothing of that turn is written then. Concurrent turns of one conversation are serialized by
 /// the unique (tenant, conversation, turn), and writers that introduce the same
 /// placeholder (also those that store no turn) by the unique index over introductions:
 /// the loser fails with a unique violation and nothing of the statement is written;
@@ -248,6 +274,11 @@ pub async fn write_turns(
         .bind(&t.event_payloads)
         .bind(&t.event_traceparents)
         .bind(&t.event_turns)
+        .bind(&t.restricted)
+        .bind(&t.k_tenants)
+        .bind(&t.k_conversations)
+        .bind(&t.k_tokens)
+        .bind(&t.k_placeholders)
         .fetch_all(db)
         .await?;
     turns
@@ -287,6 +318,11 @@ struct TurnColumns<'a> {
     event_payloads: Vec<&'a [u8]>,
     event_traceparents: Vec<Option<&'a str>>,
     event_turns: Vec<Uuid>,
+    restricted: Vec<Option<bool>>,
+    k_tenants: Vec<Uuid>,
+    k_conversations: Vec<&'a str>,
+    k_tokens: Vec<&'a str>,
+    k_placeholders: Vec<&'a str>,
 }
 
 impl<'a> TurnColumns<'a> {
@@ -303,6 +339,13 @@ impl<'a> TurnColumns<'a> {
             serde_json::to_string(&turn.purposes).map_err(|e| sqlx::Error::Encode(e.into()))?,
         );
         self.store.push(turn.store);
+        self.restricted.push(turn.restricted);
+        for (token, placeholder) in &turn.known {
+            self.k_tenants.push(turn.tenant);
+            self.k_conversations.push(&turn.conversation_id);
+            self.k_tokens.push(token);
+            self.k_placeholders.push(placeholder);
+        }
         for p in &turn.placeholders {
             self.p_tenants.push(turn.tenant);
             self.p_conversations.push(&turn.conversation_id);

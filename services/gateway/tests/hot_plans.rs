@@ -57,10 +57,17 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
         ];
         // Statistics taken while the tenant was small make any read look cheap, and the
         // placeholder and restriction reads then go through an index on the tenant
-        // alone. That lasts until autovacuum analyzes again (after 10 % of the rows
-        // changed), for the unbatched reads these replaced too; the turn
-        // write finds the next index by the conversation's key even then.
+        // alone (the write's restriction check even scans the table of restricted
+        // subjects, which is small in all but this test). That lasts until autovacuum
+        // analyzes again (after 10 % of the rows changed), for the unbatched reads these
+        // replaced too; the turn write finds the next index and its placeholders by the
+        // conversation's key even then.
         if state != "analyzed while small" {
+            statements.push((
+                veil_gateway::WRITE_TURNS_SQL,
+                "subject_restrictions",
+                "subject_ref = ",
+            ));
             statements.push((
                 veil_gateway::TURN_STATE_SQL,
                 "conversation_pseudonyms",

@@ -8,6 +8,7 @@ mod commands;
 mod consent;
 mod consent_cache;
 mod lookups;
+mod map_hints;
 mod notices;
 mod persist;
 mod policies;
@@ -61,6 +62,7 @@ pub struct PipelineApi {
     outbox: OutboxWriter,
     turns: turn_writer::TurnWriter,
     lookups: lookups::Lookups,
+    map_hints: Arc<map_hints::MapHints>,
     auth: Arc<Authenticator>,
     limiter: Arc<RateLimiter>,
     clients: Clients,
@@ -94,6 +96,7 @@ impl PipelineApi {
             outbox: parts.outbox,
             turns: turn_writer::TurnWriter::spawn(parts.hot_pool.clone(), foundation.relay.clone()),
             lookups: lookups::Lookups::spawn(parts.hot_pool),
+            map_hints: Arc::default(),
             auth: parts.auth,
             limiter: parts.limiter,
             clients: parts.clients,

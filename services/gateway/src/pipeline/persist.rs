@@ -29,6 +29,17 @@ pub struct Turn<'a> {
     pub policy_version: i64,
     pub text_bytes: usize,
     pub streamed: bool,
+    /// What the turn was built on, checked by the write (see [`TurnWrite`]).
+    pub assumed: Assumed<'a>,
+}
+
+/// What a turn's map and restriction were taken from, for the write to check.
+#[derive(Default)]
+pub struct Assumed<'a> {
+    /// The subject's restriction, when the turn depends on it.
+    pub restricted: Option<bool>,
+    /// The conversation's rows the map used.
+    pub rows: &'a [crate::pseudonyms::Row],
 }
 
 /// Where the turn landed.
@@ -127,6 +138,8 @@ impl PipelineApi {
             store: store_turn,
             placeholders: turn.new_placeholders.to_vec(),
             events,
+            restricted: turn.assumed.restricted,
+            known: crate::pseudonyms::pairs(turn.assumed.rows),
         };
         let turn_index = self
             .turns

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use veil_core::error::ServiceError;
 use veil_core::subjects::validate_subject_id;
+use veil_core::types::SubjectRef;
 use veil_pii::{Operator, Policy, PolicySpec};
 use veil_proto::gateway::v1::{MessageRole, ProcessMessageRequest, ProcessMessageResponse};
 
@@ -13,7 +14,7 @@ use super::commands::CommandSubject;
 use super::consent::ConsentOutcome;
 use super::lookups::StateQuery;
 use super::notices::NoticeSubject;
-use super::persist::{ATTEMPTS, Turn, too_many_concurrent_turns};
+use super::persist::{ATTEMPTS, Assumed, Turn, too_many_concurrent_turns};
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::engine::{self, Engine};
 use crate::pseudonyms::{self, Known};
@@ -39,10 +40,11 @@ impl PipelineApi {
         let subject_ref = self.subjects.subject_ref(&tenant, &context.subject_id);
         let policy = self.policies.get(&self.pool, tenant).await?;
         // GDPR Art. 18: a restricted subject's turn is stored but used for no purpose and
-        // not handed back to the bot. The mark is read in the same statement as the
-        // placeholders, after tokenization, which consent for the message's purposes does
-        // not change unless it redacts everything; only then, or when consent refuses the
-        // message, is the mark read first.
+        // not handed back to the bot. The mark is taken with the placeholders (from this
+        // replica's hint or in one statement) after tokenization, and checked again by
+        // the turn write; consent for the message's purposes does not change it unless
+        // it redacts everything; only then, or when consent refuses the message, is the
+        // mark read first.
         let consent = self
             .consent(
                 call,
@@ -123,23 +125,22 @@ impl PipelineApi {
         let (mut privacy_command, command_event) = command.unzip();
         let no_purpose = ConsentOutcome::default();
         let mut attempt = 1;
+        let conversation = (tenant.as_uuid(), context.conversation_id.as_str());
         let (restricted, redacted, stored) = loop {
-            // Placeholders come from the conversation's stored rows, read without a lock:
-            // the turn is written only if no turn written since took a token or a
-            // placeholder this map has as new; otherwise the map is read again.
-            // A message with nothing to pseudonymize needs no placeholder.
+            // Placeholders come from the conversation's stored rows, read without a lock
+            // (or, on a first attempt, from what this replica last saw of them): the turn
+            // is written only if what it was built on still holds (see `Assumed`);
+            // otherwise the map is read again. A message with nothing to pseudonymize
+            // needs no placeholder.
             let TurnState { restricted, known } = match restricted_first {
-                Some(restricted) if tokens.is_empty() => TurnState {
+                Some(restricted) if tokens.is_empty() && attempt == 1 => TurnState {
                     restricted,
                     known: Known::default(),
                 },
                 _ => {
-                    let mut query = StateQuery::restriction(tenant.as_uuid(), &subject_ref);
-                    if !tokens.is_empty() {
-                        query.conversation = Some(context.conversation_id.clone());
-                        query.tokens = tokens.clone();
-                    }
-                    self.lookups.turn_state(query).await?
+                    let hinted = attempt == 1 && restricted_first.is_none();
+                    self.map_state(conversation, &subject_ref, &tokens, hinted)
+                        .await?
                 }
             };
             let mut map = pseudonyms::rebuild(&known.rows, &known.counters, &by_token)
@@ -163,17 +164,27 @@ impl PipelineApi {
                 policy_version: policy.version,
                 text_bytes: request.text.len(),
                 streamed: false,
+                assumed: Assumed {
+                    restricted: Some(restricted),
+                    rows: &known.rows,
+                },
             };
+            let (tenant_id, conversation_id) = conversation;
             match self.persist(call, turn).await? {
-                Some(stored) => break (restricted, redacted, stored),
-                None if attempt < ATTEMPTS => {
-                    tracing::debug!(
-                        attempt,
-                        "a concurrent turn took this map's new placeholders"
-                    );
+                Some(stored) => {
+                    let subject = subject_ref.as_str();
+                    let hints = &self.map_hints;
+                    hints.written(tenant_id, conversation_id, subject, restricted, &rows);
+                    break (restricted, redacted, stored);
+                }
+                None => {
+                    self.map_hints.forget(tenant_id, conversation_id);
+                    if attempt == ATTEMPTS {
+                        return Err(too_many_concurrent_turns().into());
+                    }
+                    tracing::debug!(attempt, "the turn's map or restriction changed meanwhile");
                     attempt += 1;
                 }
-                None => return Err(too_many_concurrent_turns().into()),
             }
         };
         let consent = if restricted { no_purpose } else { consent };
@@ -203,5 +214,33 @@ impl PipelineApi {
             turn_index: stored.turn_index,
             processing_restricted: restricted,
         })
+    }
+
+    /// The subject's restriction and the conversation's map for a message with `tokens`:
+    /// from this replica's hint when `hinted` and the hint is enough, otherwise read (and
+    /// remembered).
+    async fn map_state(
+        &self,
+        (tenant, conversation): (uuid::Uuid, &str),
+        subject_ref: &SubjectRef,
+        tokens: &[String],
+        hinted: bool,
+    ) -> Result<TurnState, ServiceError> {
+        let hint = hinted
+            .then(|| {
+                self.map_hints
+                    .state(tenant, conversation, subject_ref.as_str(), tokens)
+            })
+            .flatten();
+        if let Some(state) = hint {
+            return Ok(state);
+        }
+        let mut query = StateQuery::restriction(tenant, subject_ref);
+        query.conversation = Some(conversation.to_string());
+        query.tokens = tokens.to_vec();
+        let state = self.lookups.turn_state(query).await?;
+        self.map_hints
+            .read(tenant, conversation, subject_ref.as_str(), &state);
+        Ok(state)
     }
 }

@@ -214,6 +214,8 @@ impl PipelineApi {
                     policy_version: policy.version,
                     text_bytes: original.len(),
                     streamed: true,
+                    // Checked when the stream began; its rows were claimed on the way.
+                    assumed: Default::default(),
                 },
             )
             .await?

@@ -121,8 +121,16 @@ impl PipelineApi {
             store: false,
             placeholders,
             events: Vec::new(),
+            // The stream checked the restriction when it began.
+            restricted: None,
+            known: pseudonyms::pairs(&known.rows),
         };
-        match self.turns.write(claim).await.map_err(ServiceError::from)? {
+        let written = self.turns.write(claim).await.map_err(ServiceError::from)?;
+        // This replica's hint of the conversation lacks the claimed rows: a message
+        // built on it would only be refused by its write.
+        self.map_hints
+            .forget(call.tenant.as_uuid(), scope.conversation_id);
+        match written {
             Ok(written) => Ok(written.is_some()),
             Err(error) if is_unique_violation(&error) => Ok(false),
             Err(error) => Err(ServiceError::from(error).into()),

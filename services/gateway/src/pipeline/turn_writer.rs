@@ -124,6 +124,8 @@ mod tests {
             store: true,
             placeholders: Vec::new(),
             events: Vec::new(),
+            restricted: None,
+            known: Vec::new(),
         }
     }
 

@@ -59,6 +59,8 @@ pub struct Stack {
     pub vault_channel: Channel,
     pub consent_url: String,
     pub pool: PgPool,
+    /// The gateway's settings, for more replicas.
+    gateway_settings: veil_core::config::Settings<veil_gateway::GatewaySettings>,
     services: Vec<Running>,
 }
 
@@ -87,7 +89,7 @@ impl Stack {
         // Nothing listens there: in-chat requests to retention are only logged.
         settings.service.retention_url = "http://127.0.0.1:9".into();
         settings.service.audit_url = "http://127.0.0.1:9".into();
-        let gateway = veil_testkit::spawn(veil_gateway::build(settings).await?);
+        let gateway = veil_testkit::spawn(veil_gateway::build(settings.clone()).await?);
         let timeout = std::time::Duration::from_secs(10);
         let channel = veil_testkit::probe::connect(&gateway.url(), timeout).await?;
         let vault_channel = veil_testkit::probe::connect(&vault.url(), timeout).await?;
@@ -105,6 +107,7 @@ impl Stack {
             vault_channel,
             consent_url,
             pool,
+            gateway_settings: settings,
             services: vec![gateway, vault, consent],
         })
     }
@@ -136,10 +139,28 @@ impl Stack {
 
     /// The message pipeline as the tenant's bot.
     pub fn pipeline(&self) -> PrivacyGatewayServiceClient<InterceptedService<Channel, Bearer>> {
+        self.pipeline_on(&self.channel)
+    }
+
+    /// The message pipeline of the gateway replica at `channel` as the tenant's bot.
+    pub fn pipeline_on(
+        &self,
+        channel: &Channel,
+    ) -> PrivacyGatewayServiceClient<InterceptedService<Channel, Bearer>> {
         PrivacyGatewayServiceClient::with_interceptor(
-            self.channel.clone(),
+            channel.clone(),
             Bearer(Some(self.bot_key.clone())),
         )
+    }
+
+    /// Another gateway replica on the same database, services and event stream (it
+    /// runs as long as the returned guard), and a channel to it.
+    pub async fn replica(&self) -> anyhow::Result<(Running, Channel)> {
+        let replica =
+            veil_testkit::spawn(veil_gateway::build(self.gateway_settings.clone()).await?);
+        let timeout = std::time::Duration::from_secs(10);
+        let channel = veil_testkit::probe::connect(&replica.url(), timeout).await?;
+        Ok((replica, channel))
     }
 
     /// The first page (up to 50 turns) of a conversation's transcript as read with `key`.
@@ -169,8 +190,21 @@ impl Stack {
         role: MessageRole,
         text: &str,
     ) -> anyhow::Result<ProcessMessageResponse> {
+        self.say_on(&self.channel, conversation, subject, role, text)
+            .await
+    }
+
+    /// One turn through ProcessMessage of the gateway replica at `channel`.
+    pub async fn say_on(
+        &self,
+        channel: &Channel,
+        conversation: &str,
+        subject: &str,
+        role: MessageRole,
+        text: &str,
+    ) -> anyhow::Result<ProcessMessageResponse> {
         Ok(self
-            .pipeline()
+            .pipeline_on(channel)
             .process_message(ProcessMessageRequest {
                 context: Some(MessageContext {
                     conversation_id: conversation.into(),
