@@ -58,28 +58,50 @@ pub async fn for_subject(
     .await
 }
 
-/// The rows of `placeholders` in a conversation for one subject, restricted ones left
-/// out: what a restore of a text naming them needs.
+/// The rows of `placeholders` (each one's first introduction) of the conversation and
+/// subject, leaving out rows a retention sweep restricted; `None` when the subject's
+/// processing is restricted (GDPR Art. 18), which the same statement reads.
 pub async fn for_placeholders(
     db: impl PgExecutor<'_>,
     tenant: Uuid,
     conversation: &str,
     subject_ref: &str,
     placeholders: &[String],
-) -> sqlx::Result<Vec<Row>> {
-    sqlx::query_as(
-        "SELECT DISTINCT ON (placeholder) token, placeholder, entity_type
-         FROM conversation_pseudonyms
-         WHERE tenant_id = $1 AND conversation_id = $2 AND placeholder = ANY($4)
-           AND subject_ref = $3 AND restricted_at IS NULL
-         ORDER BY placeholder, created_at",
+) -> sqlx::Result<Option<Vec<Row>>> {
+    type Found = (bool, Option<String>, Option<String>, Option<String>);
+    let found: Vec<Found> = sqlx::query_as(
+        "SELECT r.restricted, p.token, p.placeholder, p.entity_type
+         FROM (SELECT EXISTS (SELECT 1 FROM subject_restrictions s
+                              WHERE s.tenant_id = $1 AND s.subject_ref = $3) AS restricted) r
+         LEFT JOIN LATERAL (
+             SELECT DISTINCT ON (placeholder) token, placeholder, entity_type
+             FROM conversation_pseudonyms
+             WHERE tenant_id = $1 AND conversation_id = $2 AND placeholder = ANY($4)
+               AND subject_ref = $3 AND restricted_at IS NULL
+             ORDER BY placeholder, created_at
+         ) p ON NOT r.restricted",
     )
     .bind(tenant)
     .bind(conversation)
     .bind(subject_ref)
     .bind(placeholders)
     .fetch_all(db)
-    .await
+    .await?;
+    if found.first().is_some_and(|(restricted, ..)| *restricted) {
+        return Ok(None);
+    }
+    Ok(Some(
+        found
+            .into_iter()
+            .filter_map(|(_, token, placeholder, entity_type)| {
+                Some(Row {
+                    token: token?,
+                    placeholder: placeholder?,
+                    entity_type: entity_type?,
+                })
+            })
+            .collect(),
+    ))
 }
 
 /// Rebuilds a [`PseudonymMap`] whose known placeholders map to the values seen now.

@@ -49,17 +49,18 @@ impl Restorer {
     }
 
     /// Like [`Restorer::load`] (restricted placeholders left out), but only for the
-    /// placeholders that occur in `text`: a reply that names one value reveals one, and
-    /// a reply without placeholders reveals nothing.
-    pub async fn load_for_text(
+    /// placeholders `wanted` (those a text names): a reply that names one value reveals
+    /// one, and a reply without placeholders reads and reveals nothing. `None` when the
+    /// subject's processing is restricted, read with the rows (not checked when nothing
+    /// is wanted).
+    pub async fn load_named(
         pool: &sqlx::PgPool,
         clients: &Clients,
         service: &Principal,
         scope: (TenantId, &str, &str),
-        text: &str,
-    ) -> Result<Self, tonic::Status> {
+        wanted: &[String],
+    ) -> Result<Option<Self>, tonic::Status> {
         let (tenant, conversation, subject_ref) = scope;
-        let wanted = veil_pii::placeholders_in(text);
         let rows = if wanted.is_empty() {
             Vec::new()
         } else {
@@ -68,11 +69,16 @@ impl Restorer {
                 tenant.as_uuid(),
                 conversation,
                 subject_ref,
-                &wanted,
+                wanted,
             );
-            found.await.map_err(ServiceError::from)?
+            match found.await.map_err(ServiceError::from)? {
+                Some(rows) => rows,
+                None => return Ok(None),
+            }
         };
-        Self::reveal(clients, service, subject_ref, rows).await
+        Self::reveal(clients, service, subject_ref, rows)
+            .await
+            .map(Some)
     }
 
     /// The originals of `rows`' tokens from the vault, for `subject_ref` only.

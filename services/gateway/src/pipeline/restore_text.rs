@@ -11,6 +11,7 @@ use veil_proto::gateway::v1::{RestoreTextRequest, RestoreTextResponse};
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::admin::actor;
 use crate::restore::Restorer;
+use crate::restriction::RESTRICTED;
 
 impl PipelineApi {
     pub(super) async fn restore_text(
@@ -22,18 +23,23 @@ impl PipelineApi {
         validate_subject_id("subject_id", &request.subject_id)?;
         validate_text("text", &request.text, true)?;
         let subject_ref = self.subjects.subject_ref(&call.tenant, &request.subject_id);
-        // GDPR Art. 18: originals are not put back while the subject is restricted.
-        self.lookups
-            .ensure_unrestricted(call.tenant.as_uuid(), &subject_ref)
-            .await?;
-        let restorer = Restorer::load_for_text(
+        // GDPR Art. 18: originals are not put back while the subject is restricted. The
+        // mark is read with the rows of the placeholders the text names, if any.
+        let wanted = veil_pii::placeholders_in(&request.text);
+        if wanted.is_empty() {
+            self.lookups
+                .ensure_unrestricted(call.tenant.as_uuid(), &subject_ref)
+                .await?;
+        }
+        let restorer = Restorer::load_named(
             &self.pool,
             &self.clients,
             &call.service(),
             (call.tenant, &request.conversation_id, subject_ref.as_str()),
-            &request.text,
+            &wanted,
         )
-        .await?;
+        .await?
+        .ok_or_else(|| ServiceError::FailedPrecondition(RESTRICTED.into()))?;
         let (text, counts, unknown) = restorer.restore(&request.text);
         let restored_count: i64 = counts.values().sum();
         let context = EventContext {
