@@ -189,11 +189,12 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
         SELECT input.*, EXISTS (
             SELECT 1 FROM stale s
             WHERE s.tenant_id = input.tenant_id AND s.conversation_id = input.conversation_id
-        -- The turn was built on the subject's restriction as it was (when it says so).
-        ) OR (input.restricted IS NOT NULL AND input.restricted <> (
-            (SELECT true FROM subject_restrictions r
-             WHERE r.tenant_id = input.tenant_id AND r.subject_ref = input.subject_ref
-             LIMIT 1) IS NOT NULL)
+        ) OR (
+            -- Built on the subject's restriction as it was (when the turn says so).
+            input.restricted IS NOT NULL AND input.restricted <> (
+                (SELECT true FROM subject_restrictions r
+                 WHERE r.tenant_id = input.tenant_id AND r.subject_ref = input.subject_ref
+                 LIMIT 1) IS NOT NULL)
         ) AS stale
         FROM input
     ), placeholders AS (
@@ -237,11 +238,11 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
 /// its index, or `None` when what it was built on no longer holds: a turn written since
 /// took a token or placeholder the turn believed new (see [`NewPlaceholder`]), a row it
 /// took as stored is gone, or its subject's restriction changed (see [`TurnWrite`]);
-/// nothing of that turn is written then. Concurrent turns of one conversation are serialized by
-/// the unique (tenant, conversation, turn), and writers that introduce the same
-/// placeholder (also those that store no turn) by the unique index over introductions:
-/// the loser fails with a unique violation and nothing of the statement is written;
-/// tried again, it sees the winner's rows.
+/// nothing of that turn is written then. Concurrent turns of one conversation are
+/// serialized by the unique (tenant, conversation, turn), and writers that introduce the
+/// same placeholder (also those that store no turn) by the unique index over
+/// introductions: the loser fails with a unique violation and nothing of the statement
+/// is written; tried again, it sees the winner's rows.
 pub async fn write_turns(
     db: impl PgExecutor<'_>,
     turns: &[&TurnWrite],
