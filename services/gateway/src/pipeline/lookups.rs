@@ -1,7 +1,8 @@
-//! The per-message read of `ProcessMessage` (is the subject restricted; what does the
-//! conversation's map already hold), batched across concurrent messages like the turn
-//! writes (see [`super::turn_writer`]): under load one statement answers many messages,
-//! and on an idle gateway a message's read leaves at once.
+//! The read of `ProcessMessage` (is the subject restricted; what does the conversation's
+//! map already hold) when the replica's hint is not enough (see [`super::map_hints`]),
+//! batched across concurrent messages like the turn writes (see [`super::turn_writer`]):
+//! under load one statement answers many messages, and on an idle gateway a message's
+//! read leaves at once.
 
 use sqlx::PgPool;
 use uuid::Uuid;
