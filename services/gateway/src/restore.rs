@@ -13,6 +13,7 @@ use veil_pii::PseudonymMap;
 
 use crate::clients::Clients;
 use crate::pseudonyms;
+use crate::restriction::RESTRICTED;
 
 /// Tokens per `Detokenize` call (the vault's limit per request).
 const DETOKENIZE_BATCH: usize = 1_000;
@@ -50,35 +51,22 @@ impl Restorer {
 
     /// Like [`Restorer::load`] (restricted placeholders left out), but only for the
     /// placeholders `wanted` (those a text names): a reply that names one value reveals
-    /// one, and a reply without placeholders reads and reveals nothing. `None` when the
-    /// subject's processing is restricted, read with the rows (not checked when nothing
-    /// is wanted).
+    /// one, and a reply without placeholders reveals nothing. FAILED_PRECONDITION when
+    /// the subject's processing is restricted (GDPR Art. 18), read with the rows.
     pub async fn load_named(
         pool: &sqlx::PgPool,
         clients: &Clients,
         service: &Principal,
         scope: (TenantId, &str, &str),
         wanted: &[String],
-    ) -> Result<Option<Self>, tonic::Status> {
+    ) -> Result<Self, tonic::Status> {
         let (tenant, conversation, subject_ref) = scope;
-        let rows = if wanted.is_empty() {
-            Vec::new()
-        } else {
-            let found = pseudonyms::for_placeholders(
-                pool,
-                tenant.as_uuid(),
-                conversation,
-                subject_ref,
-                wanted,
-            );
-            match found.await.map_err(ServiceError::from)? {
-                Some(rows) => rows,
-                None => return Ok(None),
-            }
-        };
-        Self::reveal(clients, service, subject_ref, rows)
-            .await
-            .map(Some)
+        let rows =
+            pseudonyms::for_placeholders(pool, tenant.as_uuid(), conversation, subject_ref, wanted)
+                .await
+                .map_err(ServiceError::from)?
+                .ok_or_else(|| ServiceError::FailedPrecondition(RESTRICTED.into()))?;
+        Self::reveal(clients, service, subject_ref, rows).await
     }
 
     /// The originals of `rows`' tokens from the vault, for `subject_ref` only.

@@ -321,7 +321,7 @@ async fn restriction_stores_but_stops_processing_until_lifted() -> anyhow::Resul
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
     assert_eq!(refused.message(), "processing restricted");
-    // Also when the reply names no placeholder (the mark is read on its own then).
+    // Also when the reply names no placeholder.
     let plain = restore(&stack, "anna", "Thanks!").await.unwrap_err();
     assert_eq!(plain.code(), Code::FailedPrecondition);
     // Agents see the restricted subject's turns without text, officers with it.

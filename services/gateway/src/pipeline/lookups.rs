@@ -41,6 +41,21 @@ impl StateQuery {
         }
     }
 
+    /// Asks whether the subject is restricted and what `conversation`'s map holds for
+    /// `tokens`.
+    pub fn conversation(
+        tenant: Uuid,
+        subject_ref: &SubjectRef,
+        conversation: &str,
+        tokens: Vec<String>,
+    ) -> Self {
+        Self {
+            conversation: Some(conversation.to_string()),
+            tokens,
+            ..Self::restriction(tenant, subject_ref)
+        }
+    }
+
     /// About how many bytes the query adds to the statement's parameters.
     fn size(&self) -> usize {
         let tokens: usize = self.tokens.iter().map(|t| t.len() + 16).sum();

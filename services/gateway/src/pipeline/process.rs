@@ -235,9 +235,7 @@ impl PipelineApi {
         if let Some(state) = hint {
             return Ok(state);
         }
-        let mut query = StateQuery::restriction(tenant, subject_ref);
-        query.conversation = Some(conversation.to_string());
-        query.tokens = tokens.to_vec();
+        let query = StateQuery::conversation(tenant, subject_ref, conversation, tokens.to_vec());
         let state = self.lookups.turn_state(query).await?;
         self.map_hints
             .read(tenant, conversation, subject_ref.as_str(), &state);

@@ -11,7 +11,6 @@ use veil_proto::gateway::v1::{RestoreTextRequest, RestoreTextResponse};
 use super::{Call, PipelineApi, validate_conversation_id, validate_text};
 use crate::admin::actor;
 use crate::restore::Restorer;
-use crate::restriction::RESTRICTED;
 
 impl PipelineApi {
     pub(super) async fn restore_text(
@@ -23,23 +22,16 @@ impl PipelineApi {
         validate_subject_id("subject_id", &request.subject_id)?;
         validate_text("text", &request.text, true)?;
         let subject_ref = self.subjects.subject_ref(&call.tenant, &request.subject_id);
-        // GDPR Art. 18: originals are not put back while the subject is restricted. The
-        // mark is read with the rows of the placeholders the text names, if any.
-        let wanted = veil_pii::placeholders_in(&request.text);
-        if wanted.is_empty() {
-            self.lookups
-                .ensure_unrestricted(call.tenant.as_uuid(), &subject_ref)
-                .await?;
-        }
+        // GDPR Art. 18: originals are not put back while the subject is restricted (read
+        // with the rows of the placeholders the text names).
         let restorer = Restorer::load_named(
             &self.pool,
             &self.clients,
             &call.service(),
             (call.tenant, &request.conversation_id, subject_ref.as_str()),
-            &wanted,
+            &veil_pii::placeholders_in(&request.text),
         )
-        .await?
-        .ok_or_else(|| ServiceError::FailedPrecondition(RESTRICTED.into()))?;
+        .await?;
         let (text, counts, unknown) = restorer.restore(&request.text);
         let restored_count: i64 = counts.values().sum();
         let context = EventContext {

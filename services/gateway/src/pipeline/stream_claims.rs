@@ -85,12 +85,12 @@ impl PipelineApi {
                 .await?;
             tokens.by_value.extend(fresh.into_iter().zip(minted));
         }
-        let query = StateQuery {
-            tenant: scope.call.tenant.as_uuid(),
-            subject_ref: scope.subject_ref.as_str().to_string(),
-            conversation: Some(scope.conversation_id.to_string()),
-            tokens: tokens.by_value.values().cloned().collect(),
-        };
+        let query = StateQuery::conversation(
+            scope.call.tenant.as_uuid(),
+            scope.subject_ref,
+            scope.conversation_id,
+            tokens.by_value.values().cloned().collect(),
+        );
         Ok(self.lookups.turn_state(query).await?.known)
     }
 
@@ -125,12 +125,12 @@ impl PipelineApi {
             restricted: None,
             known: pseudonyms::pairs(&known.rows),
         };
-        let written = self.turns.write(claim).await.map_err(ServiceError::from)?;
+        let outcome = self.turns.write(claim).await.map_err(ServiceError::from)?;
         // This replica's hint of the conversation lacks the claimed rows: a message
         // built on it would only be refused by its write.
         self.map_hints
             .forget(call.tenant.as_uuid(), scope.conversation_id);
-        match written {
+        match outcome {
             Ok(written) => Ok(written.is_some()),
             Err(error) if is_unique_violation(&error) => Ok(false),
             Err(error) => Err(ServiceError::from(error).into()),
