@@ -28,8 +28,8 @@ pub enum ValidationError {
     /// Empty, too long or not printable ASCII.
     #[error("invalid request id: expected 1 to 128 printable ascii characters")]
     RequestId,
-    /// Empty, too long or not printable ASCII.
-    #[error("invalid conversation id: expected 1 to 128 printable ascii characters")]
+    /// Empty, too long or not of `[A-Za-z0-9._:-]`.
+    #[error("invalid conversation id: expected 1 to 128 characters of [A-Za-z0-9._:-]")]
     ConversationId,
     /// Not one of the role names.
     #[error(
@@ -230,11 +230,27 @@ string_id!(
     is_printable_ascii_id
 );
 
+/// The rule for ids a client names its own things with (conversations, messages):
+/// 1 to 128 characters of `[A-Za-z0-9._:-]`. Such ids are carried into events, logs and
+/// the audit log, so nothing that could be personal data (an e-mail address, a name
+/// with spaces) passes.
+pub fn is_plain_id(s: &str) -> bool {
+    (1..=PLAIN_ID_MAX_LEN).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// The longest id [`is_plain_id`] accepts.
+pub const PLAIN_ID_MAX_LEN: usize = 128;
+
+/// What [`is_plain_id`] demands, for error messages.
+pub const PLAIN_ID_RULE: &str = "must be 1 to 128 characters of [A-Za-z0-9._:-]";
+
 string_id!(
-    /// The chatbot's own conversation id, as the client sends it.
+    /// The chatbot's own conversation id, as the client sends it (see [`is_plain_id`]).
     ConversationId,
     ConversationId,
-    is_printable_ascii_id
+    is_plain_id
 );
 
 impl RequestId {
@@ -362,6 +378,9 @@ mod tests {
         assert!(RequestId::generate().as_str().parse::<RequestId>().is_ok());
         assert!("conv-42".parse::<ConversationId>().is_ok());
         assert!("x".repeat(129).parse::<ConversationId>().is_err());
+        // Carried into events: nothing that could be an address or a name.
+        assert!("anna@example.org".parse::<ConversationId>().is_err());
+        assert!("Anna Schmidt".parse::<ConversationId>().is_err());
         assert!(serde_json::from_str::<RequestId>("\"\"").is_err());
     }
 

@@ -241,6 +241,14 @@ async fn deliveries_are_recorded_per_subject() -> anyhow::Result<()> {
         .expect_err("no conversation");
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("conversation_id"));
+    // The conversation id goes into the event and the audit log: no address passes.
+    let status = client
+        .record_notice_served(h.req(served(&ai.notice_id, "alice@example.com"), BOT))
+        .await
+        .expect_err("an address as conversation id");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("conversation_id"));
+    assert!(!status.message().contains("alice"));
     // Unknown notices, and other tenants' notices, are not found.
     let unknown = uuid::Uuid::now_v7().to_string();
     assert_eq!(

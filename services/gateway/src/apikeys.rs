@@ -33,6 +33,8 @@ use cache::{ActiveKey, KeyCache};
 
 const KEY_PREFIX: &str = "veil_";
 const KEY_ID_LEN: usize = 12;
+/// The `key_prefix` of a refused call authenticated by a JWT.
+pub const JWT_KEY_PREFIX: &str = "jwt";
 
 /// A freshly created key; the secret exists only in this value.
 pub struct NewKey {
@@ -220,7 +222,13 @@ impl Authenticator {
         method: &str,
         reason: AuthFailureReason,
     ) {
-        let prefix = format!("veil_{}", caller.key_id);
+        // A JWT caller presented no key; its subject (often an e-mail address) is not a
+        // key prefix and is kept out of the event.
+        let prefix = if caller.key_id.starts_with(crate::jwt::PRINCIPAL_PREFIX) {
+            JWT_KEY_PREFIX.to_string()
+        } else {
+            format!("veil_{}", caller.key_id)
+        };
         self.emit_failure(caller.tenant, method, peer, reason, prefix)
             .await;
     }
@@ -327,7 +335,9 @@ impl Authenticator {
             ..Default::default()
         };
         let payload = Payload::GatewayAuthFailed(GatewayAuthFailed {
-            method: method.to_string(),
+            // The path is the caller's to choose: one that names no method of Veil's
+            // (it could carry anything, personal data too) is recorded as `unknown`.
+            method: veil_core::rpc_layer::method_label(method).to_string(),
             reason: reason as i32,
             key_prefix,
             peer_ref,

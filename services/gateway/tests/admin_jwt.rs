@@ -150,7 +150,7 @@ async fn jwts_are_accepted_only_when_every_check_passes() -> anyhow::Result<()> 
     }
 
     // The refusals are recorded, the expired one as such; the officer's missing role
-    // first, under the token's subject.
+    // first, under its tenant, with no trace of the token's subject (often an address).
     let failures = gw.events("auth_failed").await?;
     let mut reasons: Vec<i32> = failures
         .iter()
@@ -164,6 +164,10 @@ async fn jwts_are_accepted_only_when_every_check_passes() -> anyhow::Result<()> 
         AuthFailureReason::PermissionDenied as i32
     );
     assert_eq!(failures[0].tenant_id, tenant);
+    match &failures[0].payload {
+        Some(Payload::GatewayAuthFailed(f)) => assert_eq!(f.key_prefix, "jwt"),
+        other => panic!("unexpected payload {other:?}"),
+    }
     assert_eq!(reasons.len(), refused.len());
     assert_eq!(
         reasons

@@ -72,6 +72,34 @@ async fn every_entry_point_names_the_refused_peer_by_keyed_hash() -> anyhow::Res
     Ok(())
 }
 
+/// A refused call's path is the caller's to choose; one that names no method of Veil's
+/// is recorded as `unknown`, so nothing the path carries reaches the audit log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_path_naming_no_method_is_recorded_as_unknown() -> anyhow::Result<()> {
+    let gw = Gateway::start().await?;
+    let (_, admin_key) = gw.tenant("paths").await?;
+    let (_, bot) = gw.key(&admin_key, &[ProtoRole::Bot]).await?;
+    let invented = "/veil.consent.v1.ConsentService/alice@example.com";
+    let known = "/veil.vault.v1.VaultService/Detokenize";
+    // A bad key on an invented path, a valid key on it, a valid key on a real method
+    // its role does not allow.
+    for (path, token, expected) in [
+        (invented, "not-a-key", Code::Unauthenticated),
+        (invented, bot.as_str(), Code::PermissionDenied),
+        (known, bot.as_str(), Code::PermissionDenied),
+    ] {
+        let mut grpc = tonic::client::Grpc::new(gw.channel.clone());
+        grpc.ready().await?;
+        let codec = tonic_prost::ProstCodec::<(), ()>::default();
+        let path = http::uri::PathAndQuery::try_from(path)?;
+        let refused = grpc.unary(bearer((), token), path, codec).await;
+        assert_eq!(code(refused), expected, "{token}");
+    }
+    let methods: Vec<_> = failures(&gw).await?.into_iter().map(|f| f.method).collect();
+    assert_eq!(methods, ["unknown", "unknown", known]);
+    Ok(())
+}
+
 /// Every `gateway.auth_failed` event in the gateway's outbox, in order.
 async fn failures(gw: &Gateway) -> anyhow::Result<Vec<GatewayAuthFailed>> {
     Ok(gw

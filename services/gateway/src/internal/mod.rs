@@ -14,7 +14,7 @@ use veil_core::auth::Principal;
 use veil_core::error::ServiceError;
 use veil_core::events::{EventsConfig, RelayHandle};
 use veil_core::subjects::{SubjectKeys, validate_subject_id};
-use veil_core::types::{Role, SubjectRef, TenantId};
+use veil_core::types::{PLAIN_ID_RULE, Role, SubjectRef, TenantId, is_plain_id};
 use veil_proto::common::v1::{SubjectSelector, subject_selector::Subject};
 use veil_proto::gateway::v1::gateway_internal_service_server::GatewayInternalService;
 use veil_proto::gateway::v1::{
@@ -27,9 +27,6 @@ use crate::{erasure, restriction};
 
 /// The principal id the retention service calls with (its service name).
 pub const RETENTION_PRINCIPAL: &str = "retention";
-
-/// Longest request or sweep id accepted (they are ids, echoed into events and logs).
-const MAX_ID_LEN: usize = 128;
 
 /// Implementation of the internal service.
 #[derive(Clone)]
@@ -103,17 +100,10 @@ fn validate_id(field: &str, id: &str, required: bool) -> Result<(), ServiceError
             Ok(())
         };
     }
-    let plain = id.len() <= MAX_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if plain {
+    if is_plain_id(id) {
         Ok(())
     } else {
-        Err(ServiceError::invalid(
-            field,
-            "must be at most 128 characters of [A-Za-z0-9._:-]",
-        ))
+        Err(ServiceError::invalid(field, PLAIN_ID_RULE))
     }
 }
 

@@ -29,7 +29,7 @@ use veil_core::error::ServiceError;
 use veil_core::events::{EventsConfig, OutboxWriter};
 use veil_core::rpc_layer::CallId;
 use veil_core::subjects::SubjectKeys;
-use veil_core::types::{Role, TenantId};
+use veil_core::types::{PLAIN_ID_RULE, Role, TenantId, is_plain_id};
 use veil_proto::events::v1::event::Payload;
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayService;
 use veil_proto::gateway::v1::{
@@ -206,17 +206,10 @@ impl Call {
 }
 
 fn validate_conversation_id(field: &str, id: &str) -> Result<(), ServiceError> {
-    let ok = (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    if ok {
+    if is_plain_id(id) {
         Ok(())
     } else {
-        Err(ServiceError::invalid(
-            field,
-            "must be 1 to 128 characters of [A-Za-z0-9._:-]",
-        ))
+        Err(ServiceError::invalid(field, PLAIN_ID_RULE))
     }
 }
 
