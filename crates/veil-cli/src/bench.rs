@@ -117,16 +117,7 @@ pub fn main(raw: RawArgs) -> ExitCode {
     let argv = std::iter::once("veil bench".to_owned()).chain(raw.args);
     let args = match BenchArgs::try_parse_from(argv) {
         Ok(args) => args,
-        Err(error) if !error.use_stderr() => {
-            let _ = error.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            let text = error.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("veil bench: {}", first.trim_start_matches("error: "));
-            return ExitCode::from(2);
-        }
+        Err(error) => return veil_cli::usage::refused("veil bench", &error),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

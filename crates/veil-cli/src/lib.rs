@@ -6,3 +6,4 @@ pub mod dsr;
 pub mod gateway_cli;
 pub mod stack;
 pub mod up;
+pub mod usage;

@@ -44,7 +44,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return veil_cli::usage::refused("veil", &error),
+    };
     match cli.command {
         Command::Up(args) => up(args),
         Command::Redact(args) => redact::run(args),

@@ -145,6 +145,22 @@ async fn tenants_keys_and_policies_from_the_command_line() -> anyhow::Result<()>
         .await;
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    // Flags clap refuses are one line too; an expiry beyond the calendar is refused
+    // before any date is computed from it.
+    let expiring = |days: &'static str| -> Vec<&'static str> {
+        let key = ["key", "create", "--name", "x", "--role", "bot"];
+        [&key[..], &["--expires-in-days", days]].concat()
+    };
+    for flags in [
+        expiring("4000000"),
+        expiring("0"),
+        vec!["key", "create", "--no-such-flag"],
+    ] {
+        let out = cli.run(&admin, &flags).await;
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+        assert!(stderr(&out).starts_with("veil: "), "{}", stderr(&out));
+    }
     let out = cli.run("", &["tenant", "get"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("VEIL_TOKEN"), "{}", stderr(&out));

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -317,6 +318,22 @@ impl<S: DeserializeOwned + Validate + Default> Settings<S> {
                 "must be a lowercase identifier (a-z, 0-9, _)",
             ));
         }
+        if !(1..=600).contains(&self.database.connect_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "database.connect_timeout_secs",
+                "must be between 1 and 600",
+            ));
+        }
+        check_durations(&[
+            (
+                "server.shutdown_grace_secs",
+                Duration::from_secs(self.server.shutdown_grace_secs),
+            ),
+            (
+                "server.drain_timeout_secs",
+                Duration::from_secs(self.server.drain_timeout_secs),
+            ),
+        ])?;
         if self.database.max_connections == 0 {
             return Err(ConfigError::invalid(
                 "database.max_connections",
@@ -343,6 +360,35 @@ impl<S: DeserializeOwned + Validate + Default> Settings<S> {
         }
         self.service.validate()
     }
+}
+
+/// The longest duration any setting may name: 100 years. Times computed from settings
+/// (now plus or minus a period, a monotonic deadline) then stay in range; a larger value
+/// would make them panic.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 36_525 * 864);
+
+/// Why a duration setting longer than [`MAX_DURATION`] is refused.
+pub const TOO_LONG: &str = "must be at most 100 years";
+
+/// Checks duration settings `(key, value)`: each at most [`MAX_DURATION`].
+pub fn check_durations(settings: &[(&str, Duration)]) -> Result<(), ConfigError> {
+    match too_long(settings) {
+        Some(key) => Err(ConfigError::invalid(key, TOO_LONG)),
+        None => Ok(()),
+    }
+}
+
+/// The first of `settings` longer than [`MAX_DURATION`], by key.
+pub fn too_long<'a>(settings: &[(&'a str, Duration)]) -> Option<&'a str> {
+    settings
+        .iter()
+        .find(|(_, value)| *value > MAX_DURATION)
+        .map(|(key, _)| *key)
+}
+
+/// A setting of whole days as a duration.
+pub fn days(days: u32) -> Duration {
+    Duration::from_secs(u64::from(days) * 86_400)
 }
 
 /// Parses a listen address, naming `key` on failure.
@@ -411,6 +457,40 @@ mod tests {
             .expect_err("must fail")
             .to_string();
         assert!(err.contains("max_connections"), "{err}");
+    }
+
+    #[test]
+    fn durations_beyond_any_clock_are_refused_by_key() {
+        // Each of these once panicked when a time was computed from it.
+        for (var, key) in [
+            (
+                "VEIL_SERVER__DRAIN_TIMEOUT_SECS",
+                "server.drain_timeout_secs",
+            ),
+            (
+                "VEIL_SERVER__SHUTDOWN_GRACE_SECS",
+                "server.shutdown_grace_secs",
+            ),
+            (
+                "VEIL_DATABASE__CONNECT_TIMEOUT_SECS",
+                "database.connect_timeout_secs",
+            ),
+            (
+                "VEIL_EVENTS__RELAY__CLEANUP_INTERVAL_SECS",
+                "relay.cleanup_interval_secs",
+            ),
+            (
+                "VEIL_EVENTS__CONSUMER__PROCESSED_RETENTION_DAYS",
+                "consumer.processed_retention_days",
+            ),
+        ] {
+            let err = load_with(&[(var, &u64::MAX.to_string())])
+                .expect_err(var)
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let century = MAX_DURATION.as_secs().to_string();
+        assert!(load_with(&[("VEIL_SERVER__DRAIN_TIMEOUT_SECS", &century)]).is_ok());
     }
 
     #[test]

@@ -66,13 +66,53 @@ pub fn timestamp(at: time::OffsetDateTime) -> prost_types::Timestamp {
     }
 }
 
-/// An instant from a protobuf timestamp; `None` when out of range.
+/// An instant from a protobuf timestamp; `None` when out of range. Decoding does not
+/// check `nanos`, so a timestamp from the wire may carry any; only the normalized range
+/// (0 to 999,999,999, as the protobuf spec demands) is accepted.
 pub fn from_timestamp(ts: &prost_types::Timestamp) -> Option<time::OffsetDateTime> {
+    let nanos = u32::try_from(ts.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)?;
     let base = time::OffsetDateTime::from_unix_timestamp(ts.seconds).ok()?;
-    Some(base + time::Duration::nanoseconds(i64::from(ts.nanos)))
+    base.replace_nanosecond(nanos).ok()
 }
 
 /// The current time as a protobuf timestamp.
 pub fn now() -> prost_types::Timestamp {
     timestamp(time::OffsetDateTime::now_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(seconds: i64, nanos: i32) -> prost_types::Timestamp {
+        prost_types::Timestamp { seconds, nanos }
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        let at = time::macros::datetime!(2026-11-30 17:05:01.123456789 UTC);
+        assert_eq!(from_timestamp(&timestamp(at)), Some(at));
+    }
+
+    #[test]
+    fn timestamps_out_of_range_are_refused_not_panics() {
+        // The last representable second plus a whole second of nanos, and the first one
+        // minus one nano: adding the nanos would leave the calendar's range.
+        let last = time::macros::datetime!(9999-12-31 23:59:59 UTC).unix_timestamp();
+        let first = time::macros::datetime!(-9999-01-01 00:00:00 UTC).unix_timestamp();
+        for bad in [
+            ts(last, 1_000_000_000),
+            ts(first, -1),
+            ts(0, -1),
+            ts(0, i32::MAX),
+            ts(i64::MAX, 0),
+            ts(i64::MIN, 0),
+        ] {
+            assert_eq!(from_timestamp(&bad), None, "{bad:?}");
+        }
+        assert!(from_timestamp(&ts(last, 999_999_999)).is_some());
+        assert!(from_timestamp(&ts(first, 0)).is_some());
+    }
 }

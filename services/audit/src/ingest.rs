@@ -70,11 +70,7 @@ impl Ingest {
         }
         let occurred_at = envelope
             .occurred_at
-            .and_then(|t| {
-                time::OffsetDateTime::from_unix_timestamp(t.seconds)
-                    .ok()
-                    .map(|at| at + time::Duration::nanoseconds(i64::from(t.nanos)))
-            })
+            .and_then(|t| veil_core::convert::from_timestamp(&t))
             .unwrap_or_else(time::OffsetDateTime::now_utc);
         Ok(Parsed {
             tenant_id: envelope.tenant_id.parse().ok(),

@@ -1,5 +1,7 @@
 //! The audit service's own settings (`[service]` in audit.toml, `VEIL_SERVICE__*`).
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use veil_core::config::{ConfigError, NoExtra, Validate};
 use veil_core::types::Personal;
@@ -87,6 +89,29 @@ impl Validate for AuditSettings {
                 "must be a base64 Ed25519 seed or a PKCS#8 PEM",
             ));
         }
+        let secs = Duration::from_secs;
+        let ms = Duration::from_millis;
+        veil_core::config::check_durations(&[
+            (
+                "service.tree_head_interval_secs",
+                secs(self.tree_head_interval_secs),
+            ),
+            ("service.append_idle_ms", ms(self.append_idle_ms)),
+            ("service.ingest_wait_ms", ms(self.ingest_wait_ms)),
+            ("service.reveal_window_secs", secs(self.reveal_window_secs)),
+            (
+                "service.auth_failure_window_secs",
+                secs(self.auth_failure_window_secs),
+            ),
+            (
+                "service.pii_volume_window_secs",
+                secs(self.pii_volume_window_secs),
+            ),
+            (
+                "service.incident_cooldown_secs",
+                secs(self.incident_cooldown_secs),
+            ),
+        ])?;
         if self.tree_head_interval_secs == 0 {
             return Err(ConfigError::invalid(
                 "service.tree_head_interval_secs",

@@ -115,7 +115,18 @@ impl JwtSettings {
                 "must be positive",
             ));
         }
-        Ok(())
+        // Tolerated clock skew: beyond an hour an expiry means little (and a leeway
+        // longer than the epoch's age would make every check fail outright).
+        if self.leeway_secs > 3600 {
+            return Err(ConfigError::invalid(
+                "service.jwt.leeway_secs",
+                "must be at most 3600",
+            ));
+        }
+        veil_core::config::check_durations(&[(
+            "service.jwt.refresh_secs",
+            std::time::Duration::from_secs(self.refresh_secs),
+        )])
     }
 }
 

@@ -1,5 +1,7 @@
 //! The retention service's own settings (`[service]` in retention.toml, `VEIL_SERVICE__*`).
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use veil_core::config::{ConfigError, Validate};
 use veil_core::types::Personal;
@@ -116,6 +118,34 @@ impl Validate for RetentionSettings {
                 "must be at least 1",
             ));
         }
+        let secs = Duration::from_secs;
+        let days = veil_core::config::days;
+        let caps = &self.caps;
+        veil_core::config::check_durations(&[
+            (
+                "service.sweep_interval_secs",
+                secs(self.sweep_interval_secs),
+            ),
+            (
+                "service.verification_code_ttl_secs",
+                secs(self.verification_code_ttl_secs),
+            ),
+            ("service.saga_retry_secs", secs(self.saga_retry_secs)),
+            ("service.overdue_check_secs", secs(self.overdue_check_secs)),
+            ("service.dsr_record_days", days(self.dsr_record_days)),
+            ("service.caps.transcript_days", days(caps.transcript_days)),
+            (
+                "service.caps.vault_record_days",
+                days(caps.vault_record_days),
+            ),
+            (
+                "service.caps.consent_record_days",
+                days(caps.consent_record_days),
+            ),
+            ("service.caps.audit_event_days", days(caps.audit_event_days)),
+            ("service.caps.export_days", days(caps.export_days)),
+            ("service.caps.dsr_record_days", days(caps.dsr_record_days)),
+        ])?;
         if self.saga_retry_secs == 0 || self.overdue_check_secs == 0 {
             return Err(ConfigError::invalid(
                 "service.saga_retry_secs",

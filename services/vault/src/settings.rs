@@ -131,6 +131,16 @@ impl Validate for VaultSettings {
                 return Err(ConfigError::invalid(key, "must be at least 1"));
             }
         }
+        veil_core::config::check_durations(&[
+            (
+                "service.data_key_cache_ttl_secs",
+                Duration::from_secs(self.data_key_cache_ttl_secs),
+            ),
+            (
+                "service.rewrap_poll_ms",
+                Duration::from_millis(self.rewrap_poll_ms),
+            ),
+        ])?;
         if self.data_key_cache_ttl_secs == 0 {
             return Err(ConfigError::invalid(
                 "service.data_key_cache_ttl_secs",

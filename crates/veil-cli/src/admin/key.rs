@@ -26,8 +26,8 @@ pub(crate) struct CreateArgs {
     /// Role: bot, agent, privacy_officer, auditor or admin (repeat for several).
     #[arg(long = "role", required = true)]
     roles: Vec<String>,
-    /// Expire after this many days.
-    #[arg(long)]
+    /// Expire after this many days (1 to 36,500).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     expires_in_days: Option<u32>,
     /// Tenant id (platform administrators).
     #[arg(long)]
@@ -71,13 +71,11 @@ pub(crate) async fn run(context: &mut Context, command: KeyCommand) -> Result<()
                 .iter()
                 .map(|r| role(r))
                 .collect::<Result<Vec<_>, _>>()?;
-            let expires_at = match args.expires_in_days {
-                Some(0) => return Err(Failure::Usage("--expires-in-days must be positive".into())),
-                Some(days) => Some(veil_core::convert::timestamp(
+            let expires_at = args.expires_in_days.map(|days| {
+                veil_core::convert::timestamp(
                     time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)),
-                )),
-                None => None,
-            };
+                )
+            });
             let request = context.request(CreateApiKeyRequest {
                 tenant_id: args.tenant.unwrap_or_default(),
                 name: args.name,

@@ -74,6 +74,32 @@ impl RelaySettings {
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(format!("{key}: must be at least 1"));
         }
+        if let Some(key) = crate::config::too_long(&[
+            (
+                "poll_interval_ms",
+                Duration::from_millis(self.poll_interval_ms),
+            ),
+            ("linger_ms", Duration::from_millis(self.linger_ms)),
+            ("backoff_max_ms", Duration::from_millis(self.backoff_max_ms)),
+            (
+                "publish_timeout_ms",
+                Duration::from_millis(self.publish_timeout_ms),
+            ),
+            (
+                "sent_retention_secs",
+                Duration::from_secs(self.sent_retention_secs),
+            ),
+            (
+                "cleanup_interval_secs",
+                Duration::from_secs(self.cleanup_interval_secs),
+            ),
+            (
+                "shutdown_drain_ms",
+                Duration::from_millis(self.shutdown_drain_ms),
+            ),
+        ]) {
+            return Err(format!("{key}: {}", crate::config::TOO_LONG));
+        }
         if self.backoff_max_ms < self.backoff_min_ms {
             return Err("backoff_max_ms: must not be below backoff_min_ms".to_owned());
         }

@@ -1,5 +1,7 @@
 //! Event configuration and the one place that builds subject names.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::consumer::ConsumerSettings;
@@ -74,6 +76,15 @@ impl EventsConfig {
     pub fn validate(&self) -> Result<(), String> {
         validate_stream_name(&self.stream).map_err(|e| format!("stream: {e}"))?;
         validate_prefix(&self.subject_prefix).map_err(|e| format!("subject_prefix: {e}"))?;
+        if let Some(key) = crate::config::too_long(&[
+            (
+                "duplicate_window_ms",
+                Duration::from_millis(self.duplicate_window_ms),
+            ),
+            ("max_age_secs", Duration::from_secs(self.max_age_secs)),
+        ]) {
+            return Err(format!("{key}: {}", crate::config::TOO_LONG));
+        }
         if self.duplicate_window_ms == 0 {
             return Err("duplicate_window_ms: must be at least 1".to_owned());
         }

@@ -65,14 +65,14 @@ impl Finding {
         Self {
             kind,
             index: Some(index),
-            end: Some(index + 1),
+            end: Some(index.saturating_add(1)),
             detail: detail.into(),
         }
     }
 
     /// Whether the finding names a single entry.
     pub fn is_exact(&self) -> bool {
-        matches!((self.index, self.end), (Some(i), Some(e)) if e == i + 1)
+        matches!((self.index, self.end), (Some(i), Some(e)) if e == i.saturating_add(1))
     }
 }
 
@@ -214,7 +214,8 @@ impl Verifier {
                 ),
             ));
         }
-        self.expected = record.index.max(self.expected) + 1;
+        // An export file may name any index: saturate rather than overflow.
+        self.expected = record.index.max(self.expected).saturating_add(1);
         let leaf = leaf_hash(&record.leaf_data);
         let stored = record
             .stored_leaf_hash

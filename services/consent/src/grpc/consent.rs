@@ -143,7 +143,7 @@ impl ConsentApi {
                     r.expires_at = expires_at.or_else(|| {
                         purpose
                             .consent_validity_secs
-                            .map(|secs| now + time::Duration::seconds(secs))
+                            .and_then(|secs| now.checked_add(time::Duration::seconds(secs)))
                     });
                     r.preference_conflict = state.opted_out_since(&purpose.opted_out_by).is_some();
                 } else {

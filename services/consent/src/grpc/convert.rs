@@ -95,6 +95,11 @@ pub fn instant(
     .transpose()
 }
 
+/// The longest duration a purpose may name (a retention period, a consent's validity):
+/// 100 years. Longer ones mean nothing for a person's data, and instants computed from
+/// them would leave the calendar's range.
+pub const MAX_DURATION_SECS: i64 = 100 * 36_525 * 864;
+
 /// Whole seconds of a positive duration field, if set.
 pub fn seconds(
     duration: Option<&prost_types::Duration>,
@@ -102,8 +107,13 @@ pub fn seconds(
 ) -> Result<Option<i64>, ServiceError> {
     match duration {
         None => Ok(None),
-        Some(d) if d.seconds > 0 && d.nanos >= 0 => Ok(Some(d.seconds)),
-        Some(_) => Err(ServiceError::invalid(field, "must be a positive duration")),
+        Some(d) if (1..=MAX_DURATION_SECS).contains(&d.seconds) && d.nanos >= 0 => {
+            Ok(Some(d.seconds))
+        }
+        Some(_) => Err(ServiceError::invalid(
+            field,
+            "must be a positive duration of at most 100 years",
+        )),
     }
 }
 
@@ -222,5 +232,15 @@ mod tests {
         };
         assert!(seconds(Some(&d), "f").is_err());
         assert_eq!(seconds(None, "f").ok(), Some(None));
+        let century = prost_types::Duration {
+            seconds: MAX_DURATION_SECS,
+            nanos: 0,
+        };
+        assert_eq!(seconds(Some(&century), "f").ok(), Some(Some(3_155_760_000)));
+        let forever = prost_types::Duration {
+            seconds: i64::MAX,
+            nanos: 0,
+        };
+        assert!(seconds(Some(&forever), "f").is_err());
     }
 }

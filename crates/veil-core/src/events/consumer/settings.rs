@@ -76,6 +76,19 @@ impl ConsumerSettings {
         if self.lag_refresh_ms == 0 {
             return Err("lag_refresh_ms: must be at least 1".to_owned());
         }
+        let ms = Duration::from_millis;
+        let days = self.processed_retention_days.saturating_mul(86_400);
+        if let Some(key) = crate::config::too_long(&[
+            ("fetch_expires_ms", ms(self.fetch_expires_ms)),
+            ("ack_wait_secs", Duration::from_secs(self.ack_wait_secs)),
+            ("retry_delay_ms", ms(self.retry_delay_ms)),
+            ("retry_delay_max_ms", ms(self.retry_delay_max_ms)),
+            ("backoff_max_ms", ms(self.backoff_max_ms)),
+            ("lag_refresh_ms", ms(self.lag_refresh_ms)),
+            ("processed_retention_days", Duration::from_secs(days)),
+        ]) {
+            return Err(format!("{key}: {}", crate::config::TOO_LONG));
+        }
         Ok(())
     }
 
