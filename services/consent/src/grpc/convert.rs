@@ -96,9 +96,9 @@ pub fn instant(
 }
 
 /// The longest duration a purpose may name (a retention period, a consent's validity):
-/// 100 years. Longer ones mean nothing for a person's data, and instants computed from
-/// them would leave the calendar's range.
-pub const MAX_DURATION_SECS: i64 = 100 * 36_525 * 864;
+/// 100 years, as for settings. Longer ones mean nothing for a person's data, and
+/// instants computed from them would leave the calendar's range.
+pub const MAX_DURATION_SECS: i64 = veil_core::config::MAX_DURATION.as_secs() as i64;
 
 /// Whole seconds of a positive duration field, if set.
 pub fn seconds(
