@@ -137,6 +137,51 @@ async fn rolled_back_change_publishes_nothing_and_committed_one_publishes_once()
     assert_eq!(sent_at_set(&pool, rolled_back.event_id).await, None);
 }
 
+/// An event larger than the broker accepts is set aside, not retried in front of the
+/// events behind it (which would stall the outbox for good).
+#[tokio::test]
+async fn an_event_the_broker_refuses_for_size_is_set_aside_and_the_rest_flows() {
+    let db = TestDb::create().await.unwrap();
+    let pool = outbox_pool(&db).await;
+    let nats = TestNats::new().await.unwrap();
+    nats.ensure_stream().await.unwrap();
+    let subject = nats.config().subject("gateway", "auth_failed").unwrap();
+    let too_large = nats.client().server_info().max_payload + 1;
+    let events = [
+        OutboxEvent::new(&subject, b"before".to_vec()),
+        OutboxEvent::new(&subject, vec![0u8; too_large]),
+        OutboxEvent::new(&subject, b"after".to_vec()),
+    ];
+    for event in &events {
+        enqueue(&pool, event).await.unwrap();
+    }
+    let relay = OutboxRelay::new(
+        pool.clone(),
+        nats.jetstream().clone(),
+        RelaySettings::default(),
+    );
+    let round = relay.publish_round().await.unwrap();
+    assert_eq!((round.published, round.failed, round.rejected), (2, 0, 1));
+    let (rejected, error): (bool, Option<String>) = sqlx::query_as(
+        "SELECT rejected_at IS NOT NULL, last_error FROM outbox WHERE event_id = $1",
+    )
+    .bind(events[1].event_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(rejected);
+    assert!(error.unwrap().contains("max_payload"));
+    // Set aside: the next round neither fetches nor counts it.
+    let next = relay.publish_round().await.unwrap();
+    assert_eq!(next.fetched, 0);
+    let js = nats.jetstream();
+    assert_eq!(stream_messages(js, &nats.config().stream).await, 2);
+    assert_eq!(
+        msg_id_at(js, &nats.config().stream, 2).await,
+        events[2].event_id.to_string()
+    );
+}
+
 #[tokio::test]
 async fn relay_keeps_events_while_nats_is_down_and_publishes_after_restart() {
     let db = TestDb::create().await.unwrap();

@@ -10,7 +10,9 @@ use super::error::EventsError;
 /// DDL of the event tables, created in the connection's current schema (services set
 /// `search_path` to their own schema). Idempotent.
 ///
-/// - `outbox`: events waiting for (or recently done with) publication.
+/// - `outbox`: events waiting for (or recently done with) publication; `rejected_at`
+///   marks one the broker refuses for good (larger than its `max_payload`), kept for an
+///   operator instead of blocking the rows behind it.
 /// - `processed_events`: which event ids each consumer has applied, for idempotency.
 /// - `event_failures`: messages a consumer gave up on (no payload is kept).
 pub const OUTBOX_DDL: &str = r#"
@@ -25,6 +27,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts    integer     NOT NULL DEFAULT 0,
     last_error  text
 );
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS rejected_at timestamptz;
 CREATE INDEX IF NOT EXISTS outbox_unsent_idx ON outbox (id) WHERE sent_at IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_sent_at_idx ON outbox (sent_at) WHERE sent_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS processed_events (

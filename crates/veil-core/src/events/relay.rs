@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream;
+use async_nats::jetstream::context::PublishErrorKind;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -154,6 +155,16 @@ pub struct RelayRound {
     pub published: usize,
     /// Rows that failed and stay unsent.
     pub failed: usize,
+    /// Rows the broker refuses for good (too large), set aside with `rejected_at`.
+    pub rejected: usize,
+}
+
+/// What [`OutboxRelay::publish_rows`] made of a batch: acknowledged ids, failed ids with
+/// their error text (never payload), and ids the broker refuses for good.
+struct Published {
+    sent: Vec<i64>,
+    failed: Vec<(i64, String)>,
+    rejected: Vec<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -254,7 +265,8 @@ impl OutboxRelay {
         let mut tx = crate::db::begin(&self.pool).await?;
         let rows: Vec<OutboxRow> = sqlx::query_as(
             "SELECT id, event_id, subject, payload, traceparent FROM outbox \
-             WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+             WHERE sent_at IS NULL AND rejected_at IS NULL \
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(self.settings.batch_size)
         .fetch_all(&mut *tx)
@@ -267,7 +279,11 @@ impl OutboxRelay {
             tx.commit().await?;
             return Ok(round);
         }
-        let (sent, failed) = self.publish_rows(rows).await;
+        let Published {
+            sent,
+            failed,
+            rejected,
+        } = self.publish_rows(rows).await;
         if !sent.is_empty() {
             sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
                 .bind(&sent)
@@ -286,17 +302,36 @@ impl OutboxRelay {
             .execute(&mut *tx)
             .await?;
         }
+        if !rejected.is_empty() {
+            // Kept, not deleted: an operator can raise the broker's limit and clear
+            // `rejected_at` to have them published (operations.md, "Events").
+            sqlx::query(
+                "UPDATE outbox SET rejected_at = now(), attempts = attempts + 1, \
+                 last_error = 'larger than the broker accepts (max_payload)' \
+                 WHERE id = ANY($1)",
+            )
+            .bind(&rejected)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         round.published = sent.len();
+        round.rejected = rejected.len();
+        if !rejected.is_empty() {
+            tracing::error!(
+                rejected = rejected.len(),
+                "outbox events larger than the broker accepts were set aside (rejected_at)"
+            );
+        }
         Ok(round)
     }
 
     /// Sends every row, then awaits the acks, so one round costs about one round trip.
-    /// Returns the sent ids and the failed ids with their error text (never payload).
-    async fn publish_rows(&self, rows: Vec<OutboxRow>) -> (Vec<i64>, Vec<(i64, String)>) {
+    async fn publish_rows(&self, rows: Vec<OutboxRow>) -> Published {
         let timeout = Duration::from_millis(self.settings.publish_timeout_ms);
         let mut pending = Vec::with_capacity(rows.len());
         let mut failed = Vec::new();
+        let mut rejected = Vec::new();
         for row in rows {
             let mut headers = HeaderMap::new();
             headers.insert(MSG_ID_HEADER, row.event_id.to_string().as_str());
@@ -308,6 +343,11 @@ impl OutboxRelay {
                 .publish_with_headers(row.subject, headers, row.payload.into());
             match tokio::time::timeout(timeout, send).await {
                 Ok(Ok(ack)) => pending.push((row.id, ack)),
+                // Refused before sending, and every retry would be: the rows behind it
+                // must not wait for it.
+                Ok(Err(error)) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    rejected.push(row.id);
+                }
                 Ok(Err(error)) => {
                     failed.push((row.id, error_chain(&error, 500)));
                     // The connection is most likely down: leave the rest for the retry.
@@ -328,15 +368,20 @@ impl OutboxRelay {
                 Err(_) => failed.push((id, "publish ack timed out".to_owned())),
             }
         }
-        (sent, failed)
+        Published {
+            sent,
+            failed,
+            rejected,
+        }
     }
 
     /// Counts unsent rows into the backlog gauge; a failed count keeps the last value.
     async fn refresh_backlog(&self) {
-        let count: Result<i64, _> =
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-                .fetch_one(&self.pool)
-                .await;
+        let count: Result<i64, _> = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND rejected_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await;
         if let Ok(count) = count {
             self.handle.backlog.store(count, Ordering::Relaxed);
         }
