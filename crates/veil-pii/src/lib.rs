@@ -62,7 +62,7 @@ mod text;
 pub use analyzer::{Analyzer, AnalyzerBuilder, KnownValue};
 pub use anonymize::{
     Anonymizer, Keys, Operator, Pseudonym, PseudonymMap, Redacted, RedactedEntity, StreamCutter,
-    StreamRedactor, StreamRestorer, TOKEN_PREFIX, placeholders_in, restore,
+    StreamRedactor, StreamRestorer, TOKEN_PREFIX, placeholders_in, restore, restore_within,
 };
 pub use entity::{BuiltIn, BuiltInSet, EntityType};
 pub use error::{AnonymizeError, DecryptError, PolicyError};

@@ -96,7 +96,14 @@ impl Restorer {
     }
 
     /// Restores `text`; returns the text, counts per entity type and unknown placeholders.
-    pub fn restore(&self, text: &str) -> (String, BTreeMap<String, i64>, Vec<String>) {
+    /// A text that would restore to more than [`MAX_RESTORED_BYTES`] is refused.
+    pub fn restore(&self, text: &str) -> Result<Restored, ServiceError> {
+        let (counts, unknown) = self.counts(text);
+        Ok((restore_bounded(text, &self.map)?, counts, unknown))
+    }
+
+    /// Counts per entity type of the placeholders `text` names, and its unknown ones.
+    pub fn counts(&self, text: &str) -> (BTreeMap<String, i64>, Vec<String>) {
         let mut counts = BTreeMap::new();
         let mut unknown = Vec::new();
         for candidate in placeholder_regex().captures_iter(text) {
@@ -111,8 +118,22 @@ impl Restorer {
         }
         unknown.sort();
         unknown.dedup();
-        (veil_pii::restore(text, &self.map), counts, unknown)
+        (counts, unknown)
     }
+}
+
+/// A restored text, its counts per entity type and its unknown placeholders.
+pub type Restored = (String, BTreeMap<String, i64>, Vec<String>);
+
+/// The most a text may restore to: a short text naming one long original many times
+/// would otherwise restore to many times its size (and past any response limit).
+pub const MAX_RESTORED_BYTES: usize = 1 << 20;
+
+/// `text` restored under `map`, or INVALID_ARGUMENT (`text`) when that would pass
+/// [`MAX_RESTORED_BYTES`]; found before the text is built.
+fn restore_bounded(text: &str, map: &veil_pii::PseudonymMap) -> Result<String, ServiceError> {
+    veil_pii::restore_within(text, map, MAX_RESTORED_BYTES)
+        .ok_or_else(|| ServiceError::invalid("text", "restores to more than 1 MiB"))
 }
 
 /// The originals of `rows`' tokens (token -> entity type and value), revealed by the vault
@@ -196,7 +217,7 @@ impl RevealAsNamed {
             self.revealed.extend(named);
             self.restorer = Restorer::from_rows(self.revealed.clone(), &self.values)?;
         }
-        Ok(veil_pii::restore(piece, &self.restorer.map))
+        Ok(restore_bounded(piece, &self.restorer.map)?)
     }
 
     /// The restorer of everything revealed, for the stream's counts.
@@ -228,13 +249,36 @@ mod tests {
             map,
             entity_of: HashMap::from([(placeholder, "EMAIL_ADDRESS".to_string())]),
         };
-        let (text, counts, unknown) =
-            restorer.restore("Mail < email_address_1 > or <PERSON_7>, not <EMAIL_ADDRESS_1>.");
+        let (text, counts, unknown) = restorer
+            .restore("Mail < email_address_1 > or <PERSON_7>, not <EMAIL_ADDRESS_1>.")
+            .expect("small");
         assert_eq!(
             text,
             "Mail anna@example.org or <PERSON_7>, not anna@example.org."
         );
         assert_eq!(counts.get("EMAIL_ADDRESS"), Some(&2));
         assert_eq!(unknown, vec!["<PERSON_7>".to_string()]);
+    }
+
+    #[test]
+    fn a_text_restoring_past_the_bound_is_refused() {
+        let mut map = PseudonymMap::new();
+        let url = EntityType::parse("URL").expect("type");
+        let long = format!("https://example.org/{}", "a".repeat(64 * 1024));
+        let placeholder = map.placeholder_for(&url, &long);
+        let restorer = Restorer {
+            map,
+            entity_of: HashMap::from([(placeholder, "URL".to_string())]),
+        };
+        // 64 KiB of placeholders would restore to about 700 MiB.
+        let reply = "<URL_1> ".repeat(8 * 1024);
+        let refused = restorer.restore(&reply).expect_err("too large");
+        assert!(
+            refused.to_string().starts_with("invalid text:"),
+            "{refused}"
+        );
+        let (counts, _) = restorer.counts(&reply);
+        assert_eq!(counts.get("URL"), Some(&(8 * 1024)));
+        assert!(restorer.restore("<URL_1>").is_ok());
     }
 }

@@ -11,7 +11,7 @@ mod stream;
 pub use crypto::{Keys, TOKEN_PREFIX};
 pub use operator::Operator;
 pub use pseudonym::{Pseudonym, PseudonymMap};
-pub use restore::{StreamCutter, StreamRestorer, placeholders_in, restore};
+pub use restore::{StreamCutter, StreamRestorer, placeholders_in, restore, restore_within};
 pub use stream::StreamRedactor;
 
 use crate::entity::EntityType;

@@ -137,14 +137,28 @@ pub fn placeholders_in(text: &str) -> Vec<String> {
 /// Replaces every placeholder of `map` in `text` by its original value.
 pub fn restore(text: &str, map: &PseudonymMap) -> String {
     let mut out = String::with_capacity(text.len());
-    restore_into(text, map, &mut out);
+    restore_into(text, map, &mut out, usize::MAX);
     out
 }
 
-fn restore_into(text: &str, map: &PseudonymMap, out: &mut String) {
+/// [`restore`], unless the result would be longer than `max_bytes`: then `None`, found
+/// before it is built. A short text naming one long original many times would
+/// otherwise restore to many times its size.
+pub fn restore_within(text: &str, map: &PseudonymMap, max_bytes: usize) -> Option<String> {
+    let mut out = String::with_capacity(text.len().min(max_bytes));
+    restore_into(text, map, &mut out, max_bytes).then_some(out)
+}
+
+/// Appends `text` restored to `out`; false (and `out` incomplete) once `out` would pass
+/// `limit` bytes.
+fn restore_into(text: &str, map: &PseudonymMap, out: &mut String, limit: usize) -> bool {
+    let fits = |out: &String, more: usize| out.len().saturating_add(more) <= limit;
     if map.is_empty() {
+        if !fits(out, text.len()) {
+            return false;
+        }
         out.push_str(text);
-        return;
+        return true;
     }
     let mut buf = String::new();
     let mut pos = 0;
@@ -154,6 +168,9 @@ fn restore_into(text: &str, map: &PseudonymMap, out: &mut String) {
             .and_then(|span| map.original(&buf).map(|value| (span, value)));
         match hit {
             Some((span, value)) => {
+                if !fits(out, span.start - pos + value.len()) {
+                    return false;
+                }
                 out.push_str(&text[pos..span.start]);
                 out.push_str(value);
                 pos = span.end;
@@ -162,7 +179,11 @@ fn restore_into(text: &str, map: &PseudonymMap, out: &mut String) {
             None => i += 1,
         }
     }
+    if !fits(out, text.len() - pos) {
+        return false;
+    }
     out.push_str(&text[pos..]);
+    true
 }
 
 /// Cuts a stream of chunks (an LLM's streamed reply) into text that is safe to restore
@@ -297,6 +318,22 @@ mod tests {
         assert_eq!(
             restore("<EMAIL_ADDRESS_9> and <b>", &m),
             "<EMAIL_ADDRESS_9> and <b>"
+        );
+    }
+
+    #[test]
+    fn restoring_within_a_bound_refuses_before_building() {
+        let m = map();
+        let reply = "EMAIL_ADDRESS_1 ".repeat(1000);
+        let full = restore(&reply, &m);
+        assert_eq!(full.len(), 1000 * "anna@example.com ".len());
+        assert_eq!(restore_within(&reply, &m, full.len()), Some(full.clone()));
+        assert_eq!(restore_within(&reply, &m, full.len() - 1), None);
+        // Plain text (no placeholder) counts too.
+        assert_eq!(restore_within("plain", &PseudonymMap::new(), 4), None);
+        assert_eq!(
+            restore_within("plain", &PseudonymMap::new(), 5).as_deref(),
+            Some("plain")
         );
     }
 

@@ -174,10 +174,10 @@ impl Export {
                     .await?;
                     restorer = Some((row.conversation_id.clone(), loaded));
                 }
-                let restored = restorer
-                    .as_ref()
-                    .map(|(_, r)| r.restore(&row.redacted_text).0)
-                    .unwrap_or_else(|| row.redacted_text.clone());
+                let restored = match &restorer {
+                    Some((_, r)) => r.restore(&row.redacted_text)?.0,
+                    None => row.redacted_text.clone(),
+                };
                 let line = TurnLine {
                     conversation_id: &row.conversation_id,
                     turn_index: row.turn_index,

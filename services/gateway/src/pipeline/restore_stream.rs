@@ -78,7 +78,7 @@ impl PipelineApi {
         if send_restored(&sender, restored).await.is_err() {
             return Ok(());
         }
-        let (_, counts, unknown) = known.restorer().restore(&original);
+        let (counts, unknown) = known.restorer().counts(&original);
         let counts: HashMap<String, i64> = counts.into_iter().collect();
         let completed = RestoreStreamCompleted {
             restored_count: i32::try_from(counts.values().sum::<i64>()).unwrap_or(i32::MAX),

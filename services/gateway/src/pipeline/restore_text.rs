@@ -32,7 +32,7 @@ impl PipelineApi {
             &veil_pii::placeholders_in(&request.text),
         )
         .await?;
-        let (text, counts, unknown) = restorer.restore(&request.text);
+        let (text, counts, unknown) = restorer.restore(&request.text)?;
         let restored_count: i64 = counts.values().sum();
         let context = EventContext {
             tenant: Some(call.tenant),
