@@ -342,3 +342,39 @@ async fn expired_keys_stop_working() -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_keys_are_refused_naming_the_field() -> anyhow::Result<()> {
+    let gw = Gateway::start().await?;
+    let (_, admin_key) = gw.tenant("bad-keys").await?;
+    let mut admin = gw.admin();
+    let key = |roles: Vec<ProtoRole>, expires_at| CreateApiKeyRequest {
+        name: "k".into(),
+        roles: roles.into_iter().map(|r| r as i32).collect(),
+        expires_at,
+        ..Default::default()
+    };
+    // The last second the calendar holds, plus a whole second of nanos: once a panic.
+    let beyond = prost_types::Timestamp {
+        seconds: 253_402_300_799,
+        nanos: 1_000_000_000,
+    };
+    for (request, field) in [
+        (key(vec![], None), "roles"),
+        (key(vec![ProtoRole::Bot, ProtoRole::Bot], None), "roles[1]"),
+        (key(vec![ProtoRole::PlatformAdmin], None), "roles[0]"),
+        (key(vec![ProtoRole::Bot], Some(beyond)), "expires_at"),
+    ] {
+        let status = admin
+            .create_api_key(bearer(request, &admin_key))
+            .await
+            .expect_err(field);
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}");
+        assert!(
+            status.message().starts_with(&format!("invalid {field}:")),
+            "{field}: {}",
+            status.message()
+        );
+    }
+    Ok(())
+}

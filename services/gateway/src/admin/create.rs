@@ -115,6 +115,12 @@ impl AdminApi {
                     )
                     .into());
                 }
+                // Stored once each: a key's roles are copied into every call it makes.
+                Some(role) if roles.contains(&role) => {
+                    return Err(
+                        ServiceError::invalid(format!("roles[{i}]"), "is a duplicate").into(),
+                    );
+                }
                 Some(role) => roles.push(role),
             }
         }
