@@ -23,6 +23,7 @@ pub mod shutdown;
 pub mod subjects;
 pub mod telemetry;
 pub mod types;
+pub mod validate;
 
 /// The allocator every Veil binary declares in its `main.rs`:
 /// `#[global_allocator] static ALLOCATOR: veil_core::Allocator = veil_core::Allocator;`.

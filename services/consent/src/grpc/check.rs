@@ -9,6 +9,7 @@ use veil_core::convert::timestamp;
 use veil_core::db::retry_if_lost;
 use veil_core::error::{ServiceError, ServiceResult};
 use veil_core::types::SubjectRef;
+use veil_core::validate::MAX_PURPOSES;
 use veil_proto::common::v1::{Jurisdiction, PurposeDecision};
 use veil_proto::consent::v1::*;
 
@@ -16,9 +17,6 @@ use super::{Caller, ConsentApi};
 use crate::cache::{DecisionCache, TenantPurposes, subject_key};
 use crate::domain::{SubjectState, decide, validate_keys};
 use crate::store;
-
-/// Largest number of purposes in one check.
-const MAX_PURPOSES: usize = 64;
 
 /// Decisions from the in-process cache, falling back to Postgres.
 pub struct CheckPath {

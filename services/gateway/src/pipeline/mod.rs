@@ -7,6 +7,7 @@
 mod commands;
 mod consent;
 mod consent_cache;
+mod context;
 mod lookups;
 mod map_hints;
 mod notices;

@@ -2,9 +2,11 @@
 //! version, and the AI disclosure (EU AI Act Art. 50) at the start of a conversation.
 //! Current notices are cached briefly per tenant, kind and locale; what a subject was
 //! served is asked of consent each time, so a `RecordNoticeServed` counts at once.
+//! Locales come normalized; many of them fall back to one notice, which the cache holds
+//! once (a notice may be 256 KiB).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use veil_core::types::TenantId;
@@ -19,26 +21,53 @@ const NOTICE_TTL: Duration = Duration::from_secs(10);
 
 type NoticeKey = (TenantId, i32, String);
 
+/// Entries the cache holds at most before it starts over.
+const CAPACITY: usize = 10_000;
+
 /// Current notices by tenant, kind and locale (`None`: the tenant published none).
 #[derive(Default)]
 pub struct NoticeCache {
-    entries: Mutex<HashMap<NoticeKey, (Instant, Option<Notice>)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_key: HashMap<NoticeKey, (Instant, Option<Arc<Notice>>)>,
+    /// Each notice version once, however many locales fell back to it.
+    notices: HashMap<String, Arc<Notice>>,
 }
 
 impl NoticeCache {
-    fn get(&self, key: &NoticeKey) -> Option<Option<Notice>> {
+    fn get(&self, key: &NoticeKey) -> Option<Option<Arc<Notice>>> {
         let entries = self.entries.lock().ok()?;
-        let (at, notice) = entries.get(key)?;
+        let (at, notice) = entries.by_key.get(key)?;
         (at.elapsed() < NOTICE_TTL).then(|| notice.clone())
     }
 
-    fn put(&self, key: NoticeKey, notice: Option<Notice>) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 10_000 {
-                entries.clear();
-            }
-            entries.insert(key, (Instant::now(), notice));
+    fn put(&self, key: NoticeKey, notice: Option<Notice>) -> Option<Arc<Notice>> {
+        let mut fresh = notice.map(Arc::new);
+        let Ok(mut entries) = self.entries.lock() else {
+            return fresh;
+        };
+        if entries.by_key.len() >= CAPACITY {
+            *entries = Entries::default();
         }
+        if let Some(notice) = &mut fresh {
+            let held = entries
+                .notices
+                .entry(notice.notice_id.clone())
+                .or_insert_with(|| notice.clone());
+            // A version is immutable: the one held serves every locale.
+            *notice = held.clone();
+        }
+        entries.by_key.insert(key, (Instant::now(), fresh.clone()));
+        fresh
+    }
+
+    /// Versions held (for tests).
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.notices.len())
     }
 }
 
@@ -135,7 +164,7 @@ impl PipelineApi {
         call: &Call,
         kind: NoticeKind,
         locale: &str,
-    ) -> Result<Option<Notice>, tonic::Status> {
+    ) -> Result<Option<Arc<Notice>>, tonic::Status> {
         let key = (call.tenant, kind as i32, locale.to_string());
         if let Some(cached) = self.notices.get(&key) {
             return Ok(cached);
@@ -154,7 +183,49 @@ impl PipelineApi {
             Err(status) if status.code() == tonic::Code::NotFound => None,
             Err(status) => return Err(status),
         };
-        self.notices.put(key, notice.clone());
-        Ok(notice)
+        Ok(self.notices.put(key, notice))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(id: &str) -> Notice {
+        Notice {
+            notice_id: id.into(),
+            body: "x".repeat(1024),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn locales_falling_back_to_one_notice_share_it() {
+        let cache = NoticeCache::default();
+        let tenant = TenantId::generate();
+        for i in 0..100 {
+            let key = (tenant, 1, format!("en-x{i}"));
+            let held = cache.put(key.clone(), Some(notice("n-1"))).expect("notice");
+            assert_eq!(held.notice_id, "n-1");
+            assert!(cache.get(&key).expect("cached").is_some());
+        }
+        assert_eq!(cache.held(), 1);
+        cache.put((tenant, 1, "de".into()), Some(notice("n-2")));
+        cache.put((tenant, 2, "de".into()), None);
+        assert_eq!(cache.held(), 2);
+        assert_eq!(cache.get(&(tenant, 2, "de".into())), Some(None));
+    }
+
+    #[test]
+    fn the_cache_starts_over_when_full() {
+        let cache = NoticeCache::default();
+        let tenant = TenantId::generate();
+        for i in 0..=CAPACITY {
+            cache.put(
+                (tenant, 1, format!("l{i}")),
+                Some(notice(&format!("n-{i}"))),
+            );
+        }
+        assert_eq!(cache.held(), 1);
     }
 }

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use veil_core::error::ServiceError;
-use veil_core::subjects::validate_subject_id;
 use veil_core::types::SubjectRef;
 use veil_pii::{Operator, Policy, PolicySpec};
 use veil_proto::gateway::v1::{MessageRole, ProcessMessageRequest, ProcessMessageResponse};
@@ -15,7 +14,7 @@ use super::consent::ConsentOutcome;
 use super::lookups::StateQuery;
 use super::notices::NoticeSubject;
 use super::persist::{ATTEMPTS, Assumed, Turn, too_many_concurrent_turns};
-use super::{Call, PipelineApi, validate_conversation_id, validate_text};
+use super::{Call, PipelineApi, validate_text};
 use crate::engine::{self, Engine};
 use crate::pseudonyms::{self, Known};
 use crate::turn_state::TurnState;
@@ -26,15 +25,7 @@ impl PipelineApi {
         call: &Call,
         request: ProcessMessageRequest,
     ) -> Result<ProcessMessageResponse, tonic::Status> {
-        let context = request
-            .context
-            .ok_or_else(|| ServiceError::invalid("context", "is required"))?;
-        validate_conversation_id("context.conversation_id", &context.conversation_id)?;
-        validate_subject_id("context.subject_id", &context.subject_id)?;
-        let role = MessageRole::try_from(context.role)
-            .ok()
-            .filter(|r| *r != MessageRole::Unspecified)
-            .ok_or_else(|| ServiceError::invalid("context.role", "is required"))?;
+        let (context, role) = super::context::checked("context", request.context)?;
         validate_text("text", &request.text, false)?;
         let tenant = call.tenant;
         let subject_ref = self.subjects.subject_ref(&tenant, &context.subject_id);

@@ -9,7 +9,6 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use veil_core::error::ServiceError;
-use veil_core::subjects::validate_subject_id;
 use veil_pii::PseudonymMap;
 use veil_proto::gateway::v1::{
     MessageRole, RedactStreamCompleted, RedactStreamRequest, RedactStreamResponse, RedactedChunk,
@@ -19,7 +18,7 @@ use veil_proto::gateway::v1::{
 use super::commands::CommandSubject;
 use super::persist::{ATTEMPTS, Turn, new_placeholders, too_many_concurrent_turns};
 use super::stream_claims::{StreamScope, StreamTokens};
-use super::{Call, MAX_TEXT_BYTES, PipelineApi, validate_conversation_id};
+use super::{Call, MAX_TEXT_BYTES, PipelineApi};
 use crate::engine;
 
 /// A boxed response stream.
@@ -80,15 +79,7 @@ impl PipelineApi {
         let redact_stream_request::Kind::Start(start) = first else {
             return Err(ServiceError::invalid("start", "the first message must be start").into());
         };
-        let context = start
-            .context
-            .ok_or_else(|| ServiceError::invalid("start.context", "is required"))?;
-        validate_conversation_id("start.context.conversation_id", &context.conversation_id)?;
-        validate_subject_id("start.context.subject_id", &context.subject_id)?;
-        let role = MessageRole::try_from(context.role)
-            .ok()
-            .filter(|r| *r != MessageRole::Unspecified)
-            .ok_or_else(|| ServiceError::invalid("start.context.role", "is required"))?;
+        let (context, role) = super::context::checked("start.context", start.context)?;
         let subject_ref = self.subjects.subject_ref(&call.tenant, &context.subject_id);
         // GDPR Art. 18: a restricted subject's text is not streamed to an LLM (the bot
         // falls back to ProcessMessage, which stores the turn and returns no text).

@@ -26,6 +26,12 @@ impl PipelineApi {
         request: GetNoticesRequest,
     ) -> Result<GetNoticesResponse, tonic::Status> {
         validate_subject_id("subject_id", &request.subject_id)?;
+        let locale = if request.locale.is_empty() {
+            String::new()
+        } else {
+            veil_core::validate::validate_locale(&request.locale)
+                .map_err(|reason| ServiceError::invalid("locale", reason))?
+        };
         let conversation = if request.conversation_id.is_empty() {
             None
         } else {
@@ -34,7 +40,7 @@ impl PipelineApi {
         };
         let subject = NoticeSubject {
             subject_id: &request.subject_id,
-            locale: &request.locale,
+            locale: &locale,
             jurisdiction: request.jurisdiction,
             conversation,
         };

@@ -85,18 +85,10 @@ pub fn category(field: &str, value: i32) -> Result<DataCategory, ServiceError> {
 /// A purpose key: empty (every purpose) or 1 to 64 of `[a-z0-9_]`, the form every
 /// owning service accepts.
 pub fn purpose_key(field: &str, value: &str) -> Result<(), ServiceError> {
-    let ok = value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ServiceError::invalid(
-            field,
-            "must be empty or up to 64 characters of [a-z0-9_]",
-        ))
+    if value.is_empty() {
+        return Ok(());
     }
+    veil_core::validate::validate_key(field, value)
 }
 
 /// Validates a policy from SetPolicy.
