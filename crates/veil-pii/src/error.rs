@@ -14,16 +14,22 @@ pub enum PolicyError {
     /// A custom recognizer's entity name is not `[A-Z][A-Z0-9_]*`.
     #[error("custom entity name {0:?} must be upper case letters, digits and underscores")]
     BadEntityName(String),
-    /// A custom regular expression does not compile (or is too large).
-    #[error("custom pattern for {entity} does not compile: {reason}")]
+    /// A custom regular-expression recognizer is refused: its pattern is too long,
+    /// does not compile or compiles too large, or its context words exceed the limits.
+    #[error("custom regex recognizer for {entity}: {reason}")]
     BadPattern {
         /// The custom entity type.
         entity: String,
-        /// The compiler's explanation.
+        /// What is wrong, starting with the field (`pattern`, `context`).
         reason: String,
     },
-    /// A custom word list is empty or cannot be compiled.
-    #[error("custom word list for {0} is empty or invalid")]
+    /// A custom word list is empty, too long or cannot be compiled.
+    #[error(
+        "custom word list for {0} is empty, invalid or too large (at most {max_words} \
+         words of at most {max_chars} characters)",
+        max_words = crate::custom::MAX_WORDS,
+        max_chars = crate::custom::MAX_WORD_CHARS
+    )]
     BadWordList(String),
     /// A phone region code is not an ISO 3166 alpha-2 code known to libphonenumber.
     #[error("unknown phone region {0:?}")]

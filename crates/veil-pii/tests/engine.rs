@@ -335,3 +335,17 @@ fn repeated_values_are_found_everywhere() {
     assert_eq!(found.len(), 2, "{found:?}");
     assert_eq!(found[1].explanation.pattern.as_str(), "repeated_value");
 }
+
+#[test]
+fn a_url_followed_by_many_closing_brackets() {
+    // Trimming is linear in the span: with 1M closers a quadratic trim would take
+    // hours in a debug build; this takes well under a second.
+    let analyzer = Analyzer::new();
+    let policy = Policy::only(&[BuiltIn::Url]);
+    for n in [65_536, 1_000_000] {
+        let text = format!("see http://a.co/{} and (www.example.org/b))", ")".repeat(n));
+        let findings = analyzer.analyze(&text, &policy);
+        let urls: Vec<&str> = findings.iter().map(|f| value(&text, f)).collect();
+        assert_eq!(urls, ["http://a.co/", "www.example.org/b"], "{n} closers");
+    }
+}

@@ -203,6 +203,15 @@ async fn bad_policies_are_refused_naming_the_field() -> anyhow::Result<()> {
     let mut p = policy();
     p.custom_recognizers[0].entity_type = "order id".into();
     cases.push(("policy.custom_recognizers[0].entity_type", p));
+    // Each compiles to up to 1 MiB: a policy holds at most 100, and none too large.
+    let mut p = policy();
+    p.custom_recognizers = (0..101)
+        .map(|i| regex(&format!("r{i}"), "X-\\d+"))
+        .collect();
+    cases.push(("policy.custom_recognizers", p));
+    let mut p = policy();
+    p.custom_recognizers = vec![regex("big", "\\w{5000}")];
+    cases.push(("policy.custom_recognizers[0].pattern", p));
     let mut p = policy();
     p.custom_recognizers.push(CustomRecognizer {
         name: "words".into(),

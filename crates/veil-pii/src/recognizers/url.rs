@@ -27,26 +27,32 @@ fn is_path_byte(b: u8) -> bool {
         ))
 }
 
-/// Drops trailing punctuation that belongs to the sentence, keeping balanced `)`.
+/// Drops trailing punctuation that belongs to the sentence, keeping balanced `)` and `]`.
+///
+/// A trailing closer is dropped while the span has more closers than openers.
+/// Openers are never dropped, so the brackets are counted once and each dropped
+/// closer lowers its count: linear in the span however many closers follow it.
 fn trim_end(s: &[u8], start: usize, mut end: usize) -> usize {
+    let Some(span) = s.get(start..end) else {
+        return end;
+    };
+    let (mut open_paren, mut close_paren, mut open_bracket, mut close_bracket) =
+        (0usize, 0usize, 0usize, 0usize);
+    for b in span {
+        match b {
+            b'(' => open_paren += 1,
+            b')' => close_paren += 1,
+            b'[' => open_bracket += 1,
+            b']' => close_bracket += 1,
+            _ => {}
+        }
+    }
     while end > start {
-        let b = s[end - 1];
-        let drop = match b {
-            b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\'' | b'*' => true,
-            b')' => {
-                let opens = s[start..end].iter().filter(|c| **c == b'(').count();
-                let closes = s[start..end].iter().filter(|c| **c == b')').count();
-                closes > opens
-            }
-            b']' => {
-                let opens = s[start..end].iter().filter(|c| **c == b'[').count();
-                let closes = s[start..end].iter().filter(|c| **c == b']').count();
-                closes > opens
-            }
-            _ => false,
-        };
-        if !drop {
-            break;
+        match s[end - 1] {
+            b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\'' | b'*' => {}
+            b')' if close_paren > open_paren => close_paren -= 1,
+            b']' if close_bracket > open_bracket => close_bracket -= 1,
+            _ => break,
         }
         end -= 1;
     }
@@ -187,6 +193,71 @@ impl Recognizer for UrlRecognizer {
                 }
                 i += 1;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The former definition: recount the brackets of the whole span for every
+    /// trailing closer (quadratic). Kept to check the linear version against.
+    fn trim_end_recounting(s: &[u8], start: usize, mut end: usize) -> usize {
+        while end > start {
+            let count = |b: u8| s[start..end].iter().filter(|c| **c == b).count();
+            let drop = match s[end - 1] {
+                b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\'' | b'*' => true,
+                b')' => count(b')') > count(b'('),
+                b']' => count(b']') > count(b'['),
+                _ => false,
+            };
+            if !drop {
+                break;
+            }
+            end -= 1;
+        }
+        end
+    }
+
+    #[test]
+    fn trimming_matches_the_recounting_definition() {
+        // Every string of up to 7 bytes over brackets, punctuation and a letter,
+        // trimmed from every start.
+        let alphabet = b"()[].a";
+        let mut s = Vec::new();
+        for len in 0..=7u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                s.clear();
+                for _ in 0..len {
+                    s.push(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                for start in 0..=s.len() {
+                    assert_eq!(
+                        trim_end(&s, start, s.len()),
+                        trim_end_recounting(&s, start, s.len()),
+                        "{:?} from {start}",
+                        String::from_utf8_lossy(&s)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_million_unbalanced_closers_are_trimmed_in_one_pass() {
+        // Each byte is counted once and each dropped byte adjusts a counter, so
+        // this is ~3M byte steps; recounting the span for every closer took
+        // ~1e12 (hours in a debug build). No timing assertion: the test simply
+        // does not finish in reasonable time if trimming turns quadratic again.
+        for (open, close) in [(b'(', b')'), (b'[', b']')] {
+            let mut s = b"http://a.co/x".to_vec();
+            s.push(open);
+            s.push(b'y');
+            s.extend(std::iter::repeat_n(close, 1_000_000));
+            // One closer balances the opener; the rest belong to the sentence.
+            assert_eq!(trim_end(&s, 0, s.len()), 16);
         }
     }
 }

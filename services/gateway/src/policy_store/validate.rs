@@ -11,6 +11,7 @@ use veil_proto::gateway::v1::{ConsentFallback, PrivacyPolicy};
 use super::pii::{entity_type, to_pii_policy};
 
 const MAX_LIST: usize = 1000;
+const MAX_CUSTOM_RECOGNIZERS: usize = 100;
 const MAX_TEXT: usize = 256;
 
 fn in_unit_range(value: f32, field: impl Into<String>) -> Result<(), ServiceError> {
@@ -86,7 +87,14 @@ pub fn validate(policy: &PrivacyPolicy) -> Result<(), ServiceError> {
     for (i, value) in policy.allow_list.iter().enumerate() {
         text(value, format!("policy.allow_list[{i}]"))?;
     }
-    bounded_list(policy.custom_recognizers.len(), "policy.custom_recognizers")?;
+    // Each compiles to up to 1 MiB in every replica's cache: a hundred is plenty for
+    // a tenant's own identifiers and bounds what one policy can hold.
+    if policy.custom_recognizers.len() > MAX_CUSTOM_RECOGNIZERS {
+        return Err(ServiceError::invalid(
+            "policy.custom_recognizers",
+            "must have at most 100 entries",
+        ));
+    }
     let mut names = HashSet::new();
     for (i, r) in policy.custom_recognizers.iter().enumerate() {
         let field = format!("policy.custom_recognizers[{i}]");
