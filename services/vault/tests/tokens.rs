@@ -209,6 +209,24 @@ async fn detokenize_follows_roles_subjects_and_purposes_and_is_audited_by_counts
     );
     assert_eq!(failure.code(), Code::InvalidArgument);
     assert!(failure.message().contains("purpose"));
+    // Each token once: a repeat would copy its original into the answer again.
+    let repeated = vec![tokens[0].clone(), tokens[1].clone(), tokens[0].clone()];
+    let failure = status(
+        vault
+            .client
+            .detokenize(vault.call(
+                Some(tenant),
+                &[Role::PrivacyOfficer],
+                detokenize(&repeated, "dsr_access", None),
+            ))
+            .await,
+    );
+    assert_eq!(failure.code(), Code::InvalidArgument);
+    assert!(
+        failure.message().contains("tokens[2]"),
+        "{}",
+        failure.message()
+    );
     for role in [Role::Auditor, Role::Agent] {
         assert_eq!(
             code(

@@ -259,8 +259,13 @@ pub async fn detokenize(
         check::tenant_caller(&request, &[Role::PrivacyOfficer, Role::Service, Role::Bot])?;
     let request = request.into_inner();
     check::batch_size("tokens", request.tokens.len(), vault.settings.max_batch)?;
+    // Each token once: every repeat would copy its original into the response again.
+    let mut seen = std::collections::HashSet::with_capacity(request.tokens.len());
     for (i, token) in request.tokens.iter().enumerate() {
         check::token(&format!("tokens[{i}]"), token)?;
+        if !seen.insert(token.as_str()) {
+            return Err(invalid(format!("tokens[{i}]"), "is a duplicate"));
+        }
     }
     check::purpose("purpose", &request.purpose)?;
     let subject = match &request.subject {
