@@ -6,16 +6,15 @@
 
 mod retention_support;
 
-use retention_support::{Bearer, Stack};
+use retention_support::Stack;
 use tonic::Code;
 use veil_core::types::Role;
 use veil_proto::common::v1::LegalBasis;
 use veil_proto::consent::v1::consent_service_client::ConsentServiceClient;
 use veil_proto::consent::v1::{Purpose, UpsertPurposeRequest};
-use veil_proto::gateway::v1::admin_service_client::AdminServiceClient;
 use veil_proto::gateway::v1::{
     ConsentFallback, MessageContext, MessageRole, ProcessMessageRequest, ProcessMessageResponse,
-    PurposeConsentRule, SetPrivacyPolicyRequest,
+    PurposeConsentRule,
 };
 
 const MAIL: &str = "anna.keller@example.org";
@@ -56,17 +55,7 @@ async fn fallbacks(stack: &Stack) -> anyhow::Result<()> {
             fallback: ConsentFallback::RedactAll as i32,
         },
     ];
-    AdminServiceClient::with_interceptor(
-        stack.channel.clone(),
-        Bearer(Some(stack.admin_key.clone())),
-    )
-    .set_privacy_policy(SetPrivacyPolicyRequest {
-        tenant_id: String::new(),
-        policy: Some(policy),
-        expected_version: 0,
-    })
-    .await?;
-    Ok(())
+    stack.set_policy(policy).await
 }
 
 async fn say(

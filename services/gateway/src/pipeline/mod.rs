@@ -214,6 +214,22 @@ fn validate_conversation_id(field: &str, id: &str) -> Result<(), ServiceError> {
     }
 }
 
+/// The longest a redacted text may be: four times the longest message. Replacements of
+/// up to 256 characters on many short entities could otherwise store megabytes per
+/// message.
+const MAX_REDACTED_BYTES: usize = 4 * MAX_TEXT_BYTES;
+
+/// FAILED_PRECONDITION when the tenant's policy made `redacted` longer than
+/// [`MAX_REDACTED_BYTES`].
+fn check_redacted_size(redacted: &str) -> Result<(), ServiceError> {
+    if redacted.len() > MAX_REDACTED_BYTES {
+        return Err(ServiceError::FailedPrecondition(
+            "the policy's replacements make the redacted text longer than 256 KiB".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn validate_text(field: &str, text: &str, allow_empty: bool) -> Result<(), ServiceError> {
     if text.is_empty() && !allow_empty {
         return Err(ServiceError::invalid(field, "must not be empty"));

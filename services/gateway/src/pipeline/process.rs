@@ -14,7 +14,7 @@ use super::consent::ConsentOutcome;
 use super::lookups::StateQuery;
 use super::notices::NoticeSubject;
 use super::persist::{ATTEMPTS, Assumed, Turn, too_many_concurrent_turns};
-use super::{Call, PipelineApi, validate_text};
+use super::{Call, PipelineApi, check_redacted_size, validate_text};
 use crate::engine::{self, Engine};
 use crate::pseudonyms::{self, Known};
 use crate::turn_state::TurnState;
@@ -142,6 +142,7 @@ impl PipelineApi {
                 .map_err(|e| {
                     ServiceError::FailedPrecondition(format!("policy cannot be applied: {e}"))
                 })?;
+            check_redacted_size(&redacted.text)?;
             let rows = pseudonyms::new_rows(&known, &mut map, &tokens, &values);
             let turn = Turn {
                 conversation_id: &context.conversation_id,

@@ -18,25 +18,38 @@ use veil_proto::gateway::v1::{
 use super::commands::CommandSubject;
 use super::persist::{ATTEMPTS, Turn, new_placeholders, too_many_concurrent_turns};
 use super::stream_claims::{StreamScope, StreamTokens};
-use super::{Call, MAX_TEXT_BYTES, PipelineApi};
+use super::{Call, MAX_TEXT_BYTES, PipelineApi, check_redacted_size};
 use crate::engine;
 
 /// A boxed response stream.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Most chunks one stream may send: a 64 KiB reply streamed token by token (about four
+/// bytes each). Each chunk costs a pass over the held-back text whatever its size, so
+/// the count is bounded as well as the bytes.
+pub const MAX_CHUNKS: usize = 16_384;
 
 /// Reassembles UTF-8 text from byte chunks that may split a character.
 #[derive(Default)]
 pub struct Utf8Joiner {
     carry: Vec<u8>,
     total: usize,
+    chunks: usize,
 }
 
 impl Utf8Joiner {
     /// The complete characters of `carry + chunk`; an invalid sequence is an error.
     pub fn push(&mut self, chunk: &[u8]) -> Result<String, ServiceError> {
         self.total += chunk.len();
+        self.chunks += 1;
         if self.total > MAX_TEXT_BYTES {
             return Err(ServiceError::invalid("chunk", "the stream exceeds 64 KiB"));
+        }
+        if self.chunks > MAX_CHUNKS {
+            return Err(ServiceError::invalid(
+                "chunk",
+                "the stream exceeds 16384 chunks",
+            ));
         }
         self.carry.extend_from_slice(chunk);
         let valid = match std::str::from_utf8(&self.carry) {
@@ -157,6 +170,7 @@ impl PipelineApi {
             }
             if !released.is_empty() {
                 output.push_str(&released);
+                check_redacted_size(&output)?;
                 let all = engine::entities_of(&output, redactor.entities(), &[], false);
                 let fresh = all.into_iter().skip(sent_entities).collect::<Vec<_>>();
                 sent_entities += fresh.len();
@@ -270,7 +284,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::Utf8Joiner;
+    use super::{MAX_CHUNKS, Utf8Joiner};
 
     #[test]
     fn characters_split_across_chunks_are_joined() {
@@ -282,6 +296,16 @@ mod tests {
         }
         joiner.finish().expect("complete");
         assert_eq!(text, "Grüße 👋");
+    }
+
+    #[test]
+    fn chunks_are_counted_even_when_empty() {
+        let mut joiner = Utf8Joiner::default();
+        for _ in 0..MAX_CHUNKS {
+            assert_eq!(joiner.push(b"").expect("within bounds"), "");
+        }
+        let refused = joiner.push(b"a").expect_err("one chunk too many");
+        assert!(refused.to_string().contains("16384 chunks"), "{refused}");
     }
 
     #[test]

@@ -21,7 +21,8 @@ use veil_proto::gateway::v1::gateway_internal_service_client::GatewayInternalSer
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
     CreateApiKeyRequest, CreateTenantRequest, GetTranscriptRequest, MessageContext, MessageRole,
-    ProcessMessageRequest, ProcessMessageResponse, RestrictSubjectRequest, TranscriptTurn,
+    PrivacyPolicy, ProcessMessageRequest, ProcessMessageResponse, RestrictSubjectRequest,
+    SetPrivacyPolicyRequest, TranscriptTurn,
 };
 use veil_testkit::{Running, TestEnv};
 
@@ -135,6 +136,21 @@ impl Stack {
     /// The internal API with `token` (or none).
     pub fn internal(&self, token: Option<String>) -> Internal {
         GatewayInternalServiceClient::with_interceptor(self.channel.clone(), Bearer(token))
+    }
+
+    /// Sets the tenant's privacy policy as its admin.
+    pub async fn set_policy(&self, policy: PrivacyPolicy) -> anyhow::Result<()> {
+        AdminServiceClient::with_interceptor(
+            self.channel.clone(),
+            Bearer(Some(self.admin_key.clone())),
+        )
+        .set_privacy_policy(SetPrivacyPolicyRequest {
+            tenant_id: String::new(),
+            policy: Some(policy),
+            expected_version: 0,
+        })
+        .await?;
+        Ok(())
     }
 
     /// The message pipeline as the tenant's bot.
