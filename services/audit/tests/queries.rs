@@ -85,6 +85,17 @@ async fn queries_access_log_incidents_and_reports_stay_in_the_tenant() -> anyhow
         .into_inner();
     assert_eq!(rest.entries.len(), 1);
     assert!(rest.page.unwrap().next_page_token.is_empty());
+    // The event types become a query parameter: at most 100.
+    let too_many = client
+        .inner
+        .query(client.request(QueryRequest {
+            event_types: (0..101).map(|i| format!("gateway.t{i}")).collect(),
+            ..QueryRequest::default()
+        }))
+        .await
+        .expect_err("101 event types");
+    assert_eq!(too_many.code(), tonic::Code::InvalidArgument);
+    assert!(too_many.message().contains("event_types"));
 
     let access = client
         .inner

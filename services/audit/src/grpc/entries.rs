@@ -20,6 +20,9 @@ use super::AuditApi;
 use super::scope::{ENTRY_READERS, READERS, page, tenant_scope, time_range, token};
 use crate::store::{self, EntryFilter, EntryKey, EntryRow};
 
+/// Most event types one query may name.
+const MAX_EVENT_TYPES: usize = 100;
+
 /// Event types that record someone seeing a subject's original data.
 pub const ACCESS_EVENT_TYPES: [&str; 2] = ["vault.revealed", "gateway.text_restored"];
 
@@ -98,6 +101,10 @@ pub(super) async fn query(
     let request = request.into_inner();
     let (limit, after) = page(request.page.as_ref(), "query:")?;
     let (from, until) = time_range(request.occurred.as_ref(), "occurred")?;
+    // The list becomes a query parameter, matched against every entry scanned.
+    if request.event_types.len() > MAX_EVENT_TYPES {
+        return Err(ServiceError::invalid("event_types", "must have at most 100 entries").into());
+    }
     for (i, event_type) in request.event_types.iter().enumerate() {
         if event_type.is_empty() || event_type.len() > 100 {
             return Err(ServiceError::invalid(

@@ -96,7 +96,9 @@ pub(super) async fn list(
             Ok(IncidentState::Unspecified) | Err(_) => {
                 return Err(ServiceError::invalid(format!("states[{i}]"), "unknown state").into());
             }
-            Ok(state) => states.push(state as i16),
+            // Each once: the list becomes a query parameter.
+            Ok(state) if !states.contains(&(state as i16)) => states.push(state as i16),
+            Ok(_) => {}
         }
     }
     let filter = ListFilter {

@@ -372,7 +372,9 @@ pub async fn list_requests(
             Ok(RequestState::Unspecified) | Err(_) => {
                 return Err(ServiceError::invalid(format!("states[{i}]"), "is not a state").into());
             }
-            Ok(s) => states.push(s),
+            // Each once: the list becomes a query parameter.
+            Ok(s) if !states.contains(&s) => states.push(s),
+            Ok(_) => {}
         }
     }
     let mut request_types = Vec::new();
@@ -383,7 +385,8 @@ pub async fn list_requests(
                     ServiceError::invalid(format!("request_types[{i}]"), "is not a type").into(),
                 );
             }
-            Ok(t) => request_types.push(t),
+            Ok(t) if !request_types.contains(&t) => request_types.push(t),
+            Ok(_) => {}
         }
     }
     let bound = |field: &str, ts: Option<&prost_types::Timestamp>| {
