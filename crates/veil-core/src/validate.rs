@@ -2,9 +2,19 @@
 //! locales. Errors name the field, never its value.
 
 use crate::error::ServiceError;
+use crate::types::{PLAIN_ID_RULE, is_plain_id};
 
 /// Most purposes one message or consent check may name.
 pub const MAX_PURPOSES: usize = 64;
+
+/// Checks an id a client names its own things with (see [`is_plain_id`]).
+pub fn validate_plain_id(field: &str, id: &str) -> Result<(), ServiceError> {
+    if is_plain_id(id) {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(field, PLAIN_ID_RULE))
+    }
+}
 
 /// Checks a stable key (purposes, recipients, categories): 1 to 64 of `[a-z0-9_]`.
 pub fn validate_key(field: &str, key: &str) -> Result<(), ServiceError> {

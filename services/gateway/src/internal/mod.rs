@@ -14,7 +14,7 @@ use veil_core::auth::Principal;
 use veil_core::error::ServiceError;
 use veil_core::events::{EventsConfig, RelayHandle};
 use veil_core::subjects::{SubjectKeys, validate_subject_id};
-use veil_core::types::{PLAIN_ID_RULE, Role, SubjectRef, TenantId, is_plain_id};
+use veil_core::types::{Role, SubjectRef, TenantId};
 use veil_proto::common::v1::{SubjectSelector, subject_selector::Subject};
 use veil_proto::gateway::v1::gateway_internal_service_server::GatewayInternalService;
 use veil_proto::gateway::v1::{
@@ -100,11 +100,7 @@ fn validate_id(field: &str, id: &str, required: bool) -> Result<(), ServiceError
             Ok(())
         };
     }
-    if is_plain_id(id) {
-        Ok(())
-    } else {
-        Err(ServiceError::invalid(field, PLAIN_ID_RULE))
-    }
+    veil_core::validate::validate_plain_id(field, id)
 }
 
 #[tonic::async_trait]

@@ -4,8 +4,7 @@
 
 use veil_core::error::ServiceError;
 use veil_core::subjects::validate_subject_id;
-use veil_core::types::{PLAIN_ID_RULE, is_plain_id};
-use veil_core::validate::{MAX_PURPOSES, validate_keys, validate_locale};
+use veil_core::validate::{MAX_PURPOSES, validate_keys, validate_locale, validate_plain_id};
 use veil_proto::gateway::v1::{MessageContext, MessageRole};
 
 use super::validate_conversation_id;
@@ -35,8 +34,8 @@ pub(super) fn checked(
         ("channel", &context.channel),
         ("idempotency_key", &context.idempotency_key),
     ] {
-        if !value.is_empty() && !is_plain_id(value) {
-            return Err(ServiceError::invalid(at(name), PLAIN_ID_RULE));
+        if !value.is_empty() {
+            validate_plain_id(&at(name), value)?;
         }
     }
     Ok((context, role))

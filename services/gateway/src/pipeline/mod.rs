@@ -30,7 +30,8 @@ use veil_core::error::ServiceError;
 use veil_core::events::{EventsConfig, OutboxWriter};
 use veil_core::rpc_layer::CallId;
 use veil_core::subjects::SubjectKeys;
-use veil_core::types::{PLAIN_ID_RULE, Role, TenantId, is_plain_id};
+use veil_core::types::{Role, TenantId};
+use veil_core::validate::validate_plain_id as validate_conversation_id;
 use veil_proto::events::v1::event::Payload;
 use veil_proto::gateway::v1::privacy_gateway_service_server::PrivacyGatewayService;
 use veil_proto::gateway::v1::{
@@ -203,14 +204,6 @@ impl Call {
             roles: vec![Role::Service],
             ..self.principal.clone()
         }
-    }
-}
-
-fn validate_conversation_id(field: &str, id: &str) -> Result<(), ServiceError> {
-    if is_plain_id(id) {
-        Ok(())
-    } else {
-        Err(ServiceError::invalid(field, PLAIN_ID_RULE))
     }
 }
 
