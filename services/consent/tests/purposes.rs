@@ -366,3 +366,46 @@ async fn controller_settings_set_the_default_jurisdiction() -> anyhow::Result<()
     assert_eq!(status.code(), Code::PermissionDenied);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_defines_at_most_a_thousand_purposes() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    // 999 purposes straight into the schema, plus one through the API: 1,000.
+    sqlx::query(
+        "INSERT INTO purposes (tenant_id, key, name, legal_basis, consent_required)
+         SELECT $1, 'seeded_' || i, 'Seeded', 1, false FROM generate_series(1, 999) AS i",
+    )
+    .bind(h.tenant.as_uuid())
+    .execute(&h.db().await?)
+    .await?;
+    h.purpose(consent_purpose("last_one")).await?;
+
+    let refused = h
+        .purpose(consent_purpose("one_too_many"))
+        .await
+        .unwrap_err();
+    let status = refused.downcast_ref::<tonic::Status>().expect("a status");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("at most 1000"),
+        "{}",
+        status.message()
+    );
+
+    // An existing purpose can still be changed, and another tenant is not affected.
+    let mut changed = consent_purpose("last_one");
+    changed.description = "Changed.".into();
+    assert_eq!(h.purpose(changed).await?.version, 2);
+    let other = TenantId::generate();
+    h.client
+        .clone()
+        .upsert_purpose(h.req_as(
+            other,
+            UpsertPurposeRequest {
+                purpose: Some(consent_purpose("one_too_many")),
+            },
+            ADMIN,
+        ))
+        .await?;
+    Ok(())
+}

@@ -156,6 +156,9 @@ fn purpose_from_proto(p: Purpose) -> ServiceResult<PurposeDef> {
     })
 }
 
+/// Purposes one tenant may define.
+pub const MAX_PURPOSES_PER_TENANT: i64 = 1_000;
+
 impl ConsentApi {
     pub(super) async fn upsert_purpose_impl(
         &self,
@@ -175,6 +178,14 @@ impl ConsentApi {
         if purpose.key == MODEL_TRAINING {
             // The built-in version is the tenant's version 1; an override comes after it.
             store::ensure_builtin(&mut *tx, tenant).await?;
+        }
+        // Every consent check of the tenant holds all its purposes in the cache, and
+        // ListPurposes reads them all: their number is bounded.
+        if !store::purpose_fits(&mut *tx, tenant, &purpose.key, MAX_PURPOSES_PER_TENANT).await? {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "a tenant may define at most {MAX_PURPOSES_PER_TENANT} purposes (archived ones \
+                 included)"
+            )));
         }
         let (stored, outcome) = store::upsert_purpose(&mut tx, tenant, &purpose).await?;
         if outcome != Upserted::Unchanged {

@@ -22,6 +22,24 @@ pub enum Upserted {
     Unchanged,
 }
 
+/// Whether the tenant may write a purpose under `key`: it exists already, or the tenant
+/// has fewer than `limit` purposes.
+pub async fn purpose_fits(
+    db: impl PgExecutor<'_>,
+    tenant: Uuid,
+    key: &str,
+    limit: i64,
+) -> sqlx::Result<bool> {
+    let (count, exists): (i64, bool) = sqlx::query_as(
+        "SELECT count(*), coalesce(bool_or(key = $2), false) FROM purposes WHERE tenant_id = $1",
+    )
+    .bind(tenant)
+    .bind(key)
+    .fetch_one(db)
+    .await?;
+    Ok(exists || count < limit)
+}
+
 /// Inserts or updates a purpose; only a real change bumps the version.
 pub async fn upsert_purpose(
     db: &mut sqlx::PgConnection,
