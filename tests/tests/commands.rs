@@ -1,7 +1,10 @@
 //! In-chat privacy commands through the whole stack: a withdrawal typed in the chat holds
-//! for the very next message; a data-subject request is reported for confirmation.
+//! for the very next message; a data-subject request is reported for confirmation, or,
+//! when the tenant lets Veil act, submitted to retention with the one-time code the bot
+//! needs to verify the subject (or without one when the chat session vouches for them).
 
 use veil_e2e::{TestStack, bearer, create_tenant, stack_settings};
+use veil_proto::common::v1::RequestState;
 use veil_proto::common::v1::{
     CollectionMethod, ConsentDecision, Jurisdiction, LegalBasis, PrivacyCommandType,
     Role as ProtoRole,
@@ -11,15 +14,22 @@ use veil_proto::consent::v1::{ConsentChoice, Purpose, RecordConsentRequest, Upse
 use veil_proto::gateway::v1::admin_service_client::AdminServiceClient;
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
-    CreateApiKeyRequest, MessageContext, MessageRole, PrivacyCommandAction, ProcessMessageRequest,
+    CreateApiKeyRequest, GetPrivacyPolicyRequest, MessageContext, MessageRole,
+    PrivacyCommandAction, ProcessMessageRequest, SetPrivacyPolicyRequest,
 };
+use veil_proto::retention::v1::retention_service_client::RetentionServiceClient;
+use veil_proto::retention::v1::{GetRequestRequest, VerifyRequestRequest};
 use veil_testkit::TestEnv;
 
 fn message(text: &str, purposes: &[&str]) -> ProcessMessageRequest {
+    message_of("customer-1", text, purposes)
+}
+
+fn message_of(subject: &str, text: &str, purposes: &[&str]) -> ProcessMessageRequest {
     ProcessMessageRequest {
         context: Some(MessageContext {
-            conversation_id: "conv-1".into(),
-            subject_id: "customer-1".into(),
+            conversation_id: format!("conv-{subject}"),
+            subject_id: subject.into(),
             role: MessageRole::User as i32,
             purposes: purposes.iter().map(|p| p.to_string()).collect(),
             jurisdiction: Jurisdiction::UsCaCcpa as i32,
@@ -147,6 +157,127 @@ async fn withdrawal_in_chat_applies_to_the_next_message() -> anyhow::Result<()> 
         plain.privacy_command.is_none(),
         "{:?}",
         plain.privacy_command
+    );
+    stack.stop().await
+}
+
+/// Sets the tenant's `auto_act_on_privacy_commands` and `chat_identity_verified`.
+async fn act_on_requests(
+    gateway: tonic::transport::Channel,
+    admin_key: &str,
+    identity_verified: bool,
+) -> anyhow::Result<()> {
+    let mut admin = AdminServiceClient::new(gateway);
+    let mut policy = admin
+        .get_privacy_policy(bearer(GetPrivacyPolicyRequest::default(), admin_key))
+        .await?
+        .into_inner()
+        .policy
+        .unwrap_or_default();
+    policy.auto_act_on_privacy_commands = true;
+    policy.chat_identity_verified = identity_verified;
+    admin
+        .set_privacy_policy(bearer(
+            SetPrivacyPolicyRequest {
+                policy: Some(policy),
+                ..Default::default()
+            },
+            admin_key,
+        ))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_typed_in_the_chat_is_submitted_with_the_code_that_verifies_it()
+-> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "chat-requests").await?;
+    let mut pipeline = PrivacyGatewayServiceClient::new(gateway.clone());
+    let mut retention = RetentionServiceClient::new(gateway.clone());
+    let reader = retention.clone();
+    let state_of = |request_id: String| {
+        let mut retention = reader.clone();
+        let bot = tenant.bot_key.clone();
+        async move {
+            let request = retention
+                .get_request(bearer(GetRequestRequest { request_id }, &bot))
+                .await?
+                .into_inner()
+                .request
+                .unwrap_or_default();
+            anyhow::Ok(request.state)
+        }
+    };
+
+    // The chat does not prove who is typing: the request waits for the one-time code,
+    // which only the answer carries.
+    act_on_requests(gateway.clone(), &tenant.admin_key, false).await?;
+    let asked = pipeline
+        .process_message(bearer(
+            message_of("customer-2", "What data do you have about me?", &[]),
+            &tenant.bot_key,
+        ))
+        .await?
+        .into_inner();
+    let command = asked.privacy_command.expect("a command");
+    assert_eq!(command.command_type, PrivacyCommandType::Access as i32);
+    assert_eq!(
+        command.action,
+        PrivacyCommandAction::RequestSubmitted as i32
+    );
+    assert!(!command.request_id.is_empty());
+    assert_eq!(command.verification_code.len(), 8, "an 8-digit code");
+    assert!(
+        command
+            .verification_code
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    );
+    assert!(command.verification_expires_at.is_some());
+    assert!(command.suggested_reply.contains("one-time code"));
+    assert_eq!(
+        state_of(command.request_id.clone()).await?,
+        RequestState::Received as i32
+    );
+    let verified = retention
+        .verify_request(bearer(
+            VerifyRequestRequest {
+                request_id: command.request_id.clone(),
+                code: command.verification_code.clone(),
+            },
+            &tenant.bot_key,
+        ))
+        .await?
+        .into_inner();
+    assert!(
+        verified.verified,
+        "the code from the answer verifies the request"
+    );
+
+    // The signed-in chat vouches for the subject: no code, the request is verified.
+    act_on_requests(gateway.clone(), &tenant.admin_key, true).await?;
+    let vouched = pipeline
+        .process_message(bearer(
+            message_of("customer-3", "What data do you have about me?", &[]),
+            &tenant.bot_key,
+        ))
+        .await?
+        .into_inner();
+    let command = vouched.privacy_command.expect("a command");
+    assert_eq!(
+        command.action,
+        PrivacyCommandAction::RequestSubmitted as i32
+    );
+    assert!(command.verification_code.is_empty());
+    assert!(command.verification_expires_at.is_none());
+    assert!(!command.suggested_reply.contains("one-time code"));
+    assert_ne!(
+        state_of(command.request_id).await?,
+        RequestState::Received as i32,
+        "verified at once"
     );
     stack.stop().await
 }

@@ -13,6 +13,7 @@ mod setup;
 mod stats;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -69,6 +70,10 @@ struct BenchArgs {
     /// chatbot does with its LLM's answer; latency covers both calls.
     #[arg(long)]
     restore: bool,
+    /// Send every message with its own idempotency key (each is claimed and its answer
+    /// kept, as for a bot that retries).
+    #[arg(long)]
+    idempotency_keys: bool,
     /// Ask for a purpose on every message (adds a consent check per message).
     #[arg(long)]
     purposes: bool,
@@ -221,6 +226,7 @@ async fn drive(args: &BenchArgs, scratch: &Scratch, url: &str) -> anyhow::Result
     let mut load = Load::new(channels, &bot, purposes)?;
     load.stream_chunk = usize::from(args.stream_chunk);
     load.restore = args.restore;
+    load.idempotency_keys = args.idempotency_keys.then(Arc::default);
     let concurrency = usize::from(args.concurrency);
     if args.warmup > 0 {
         let progress = Progress::start("warmup", args.warmup);
@@ -279,6 +285,7 @@ fn print_report(args: &BenchArgs, report: &Report) {
                 "purposes": args.purposes,
                 "stream_chunk": args.stream_chunk,
                 "restore": args.restore,
+                "idempotency_keys": args.idempotency_keys,
                 "cores": std::thread::available_parallelism().map_or(0, usize::from),
                 "load_average_before": report.load_before,
             },
@@ -310,6 +317,9 @@ fn print_report(args: &BenchArgs, report: &Report) {
     );
     if args.restore {
         println!("each message is followed by a RestoreText of a reply naming its placeholders");
+    }
+    if args.idempotency_keys {
+        println!("each message carries its own idempotency key");
     }
     if args.stream_chunk > 0 {
         println!(

@@ -53,6 +53,12 @@ impl SubjectKeys {
         )
     }
 
+    /// A tenant's own key for one use (`label`), derived from the root secret like the
+    /// pseudonym key; each use takes its own label so no key serves two primitives.
+    pub fn tenant_key(&self, tenant: &TenantId, label: &str) -> KeyBytes {
+        derive_key(&self.root, tenant, label)
+    }
+
     /// The keyed pseudonym of a caller's network address, for grouping authentication
     /// failures without storing addresses. An IPv6 caller is named by its /64 (one host
     /// or site commonly holds the whole prefix and could rotate through it); an

@@ -30,6 +30,7 @@ use veil_proto::gateway::v1::{
 
 use crate::apikeys::{Authenticator, Caller};
 use crate::limits::RateLimiter;
+use crate::pipeline::PolicyCache;
 
 /// Implementation of the admin API.
 pub struct AdminApi {
@@ -38,6 +39,9 @@ pub struct AdminApi {
     relay: RelayHandle,
     auth: Arc<Authenticator>,
     limiter: Arc<RateLimiter>,
+    /// This replica's compiled policies: a change stored here applies to its very next
+    /// message (other replicas learn of it from `gateway.policy_changed`).
+    policies: Arc<PolicyCache>,
 }
 
 /// Authenticates the caller of AdminService method `$method`, takes a rate-limit token,
@@ -74,6 +78,7 @@ impl AdminApi {
         foundation: &Foundation,
         auth: Arc<Authenticator>,
         limiter: Arc<RateLimiter>,
+        policies: Arc<PolicyCache>,
     ) -> Self {
         Self {
             pool: foundation.pool.clone(),
@@ -81,6 +86,7 @@ impl AdminApi {
             relay: foundation.relay.clone(),
             auth,
             limiter,
+            policies,
         }
     }
 }

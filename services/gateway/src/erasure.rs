@@ -4,7 +4,8 @@
 //!
 //! Every table keyed by the subject is cleared with one set-based DELETE by its
 //! (tenant, subject_ref) index, so the time does not grow with a row loop: transcript
-//! turns, pseudonym map rows (placeholder -> vault token) and the restriction mark.
+//! turns, pseudonym map rows (placeholder -> vault token), the restriction mark and the
+//! stored answers of idempotent messages.
 
 use std::collections::HashMap;
 
@@ -33,6 +34,7 @@ pub struct Erased {
     pub turns: i64,
     pub pseudonym_maps: i64,
     pub restrictions: i64,
+    pub idempotent_answers: i64,
 }
 
 impl Erased {
@@ -44,37 +46,42 @@ impl Erased {
                 ("turns".to_string(), self.turns),
                 ("pseudonym_maps".to_string(), self.pseudonym_maps),
                 ("restrictions".to_string(), self.restrictions),
+                ("idempotent_answers".to_string(), self.idempotent_answers),
             ]),
             completed_at: Some(now()),
         }
     }
 }
 
-/// Deletes every row of the subject in one statement (three data-modifying CTEs, each by
+/// Deletes every row of the subject in one statement (four data-modifying CTEs, each by
 /// an index on (tenant_id, subject_ref)). Erasing again finds nothing: idempotent.
 pub async fn erase_subject(
     tx: &mut PgConnection,
     tenant: Uuid,
     subject_ref: &str,
 ) -> sqlx::Result<Erased> {
-    let (turns, pseudonym_maps, restrictions): (i64, i64, i64) = sqlx::query_as(
-        "WITH turns AS (DELETE FROM transcript_messages
-                        WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1),
-              maps AS (DELETE FROM conversation_pseudonyms
-                       WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1),
-              marks AS (DELETE FROM subject_restrictions
-                        WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1)
-         SELECT (SELECT count(*) FROM turns), (SELECT count(*) FROM maps),
-                (SELECT count(*) FROM marks)",
-    )
-    .bind(tenant)
-    .bind(subject_ref)
-    .fetch_one(&mut *tx)
-    .await?;
+    let (turns, pseudonym_maps, restrictions, idempotent_answers): (i64, i64, i64, i64) =
+        sqlx::query_as(
+            "WITH turns AS (DELETE FROM transcript_messages
+                            WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1),
+                  maps AS (DELETE FROM conversation_pseudonyms
+                           WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1),
+                  marks AS (DELETE FROM subject_restrictions
+                            WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1),
+                  answers AS (DELETE FROM message_replays
+                              WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1)
+             SELECT (SELECT count(*) FROM turns), (SELECT count(*) FROM maps),
+                    (SELECT count(*) FROM marks), (SELECT count(*) FROM answers)",
+        )
+        .bind(tenant)
+        .bind(subject_ref)
+        .fetch_one(&mut *tx)
+        .await?;
     Ok(Erased {
         turns,
         pseudonym_maps,
         restrictions,
+        idempotent_answers,
     })
 }
 

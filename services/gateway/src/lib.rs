@@ -102,7 +102,14 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
         foundation.auth.clone(),
     );
     erasure::spawn(&mut foundation)?;
-    let admin = admin::AdminApi::new(&foundation, authenticator.clone(), limiter.clone());
+    let engine = Arc::new(engine::Engine::new()?);
+    let policies = Arc::new(pipeline::PolicyCache::new(engine.clone()));
+    let admin = admin::AdminApi::new(
+        &foundation,
+        authenticator.clone(),
+        limiter.clone(),
+        policies.clone(),
+    );
     let proxy = Arc::new(proxy::Proxy::new(
         authenticator.clone(),
         foundation.issuer.clone(),
@@ -129,12 +136,15 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
             limiter,
             clients,
             subjects,
-            engine: Arc::new(engine::Engine::new()?),
+            engine,
+            policies,
             detector: Arc::new(commands::CommandDetector::try_new()?),
+            idempotency_window: settings.service.idempotency_window(),
         },
     );
     pipeline.follow_consent_events(&mut foundation);
     pipeline.follow_gateway_events(&mut foundation);
+    pipeline.purge_replays(&mut foundation);
     let routes = tonic::service::Routes::new(
         AdminServiceServer::new(admin)
             .max_decoding_message_size(limit)

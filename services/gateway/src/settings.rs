@@ -27,6 +27,9 @@ pub struct GatewaySettings {
     /// `10.0.0.0/8`, or addresses); empty ignores the header. Only the caller's keyed
     /// hash is recorded, in authentication-failure events.
     pub trusted_proxies: Vec<String>,
+    /// How long the answer to a message sent with an idempotency key is kept, so that a
+    /// retry within it gets the same answer (60 s to 30 days).
+    pub idempotency_window_secs: u64,
     /// JWTs from an OIDC issuer (`[service.jwt]`); disabled unless `issuer` is set.
     pub jwt: crate::jwt::JwtSettings,
 }
@@ -42,8 +45,19 @@ impl Default for GatewaySettings {
             rate_limit_per_second: 500,
             rate_limit_burst: 1000,
             trusted_proxies: Vec::new(),
+            idempotency_window_secs: 86_400,
             jwt: crate::jwt::JwtSettings::default(),
         }
+    }
+}
+
+/// Bounds of `service.idempotency_window_secs`: a minute to 30 days.
+const IDEMPOTENCY_WINDOW_SECS: std::ops::RangeInclusive<u64> = 60..=30 * 86_400;
+
+impl GatewaySettings {
+    /// `idempotency_window_secs` as a duration.
+    pub fn idempotency_window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.idempotency_window_secs)
     }
 }
 
@@ -71,7 +85,31 @@ impl Validate for GatewaySettings {
                 "must be empty or at least 32 characters",
             ));
         }
+        if !IDEMPOTENCY_WINDOW_SECS.contains(&self.idempotency_window_secs) {
+            return Err(ConfigError::invalid(
+                "service.idempotency_window_secs",
+                "must be between 60 and 2592000 (30 days)",
+            ));
+        }
         crate::peer::TrustedProxies::parse(&self.trusted_proxies)?;
         self.jwt.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idempotency_window_is_bounded() {
+        assert!(GatewaySettings::default().validate().is_ok());
+        for secs in [0, 59, 30 * 86_400 + 1] {
+            let settings = GatewaySettings {
+                idempotency_window_secs: secs,
+                ..Default::default()
+            };
+            let error = settings.validate().expect_err("refused").to_string();
+            assert!(error.contains("service.idempotency_window_secs"), "{error}");
+        }
     }
 }

@@ -5,10 +5,9 @@
 
 mod retention_support;
 
-use retention_support::Stack;
+use retention_support::{Stack, long_email_replacements};
 use tonic::Code;
-use veil_proto::common::v1::Operator;
-use veil_proto::gateway::v1::{EntityRule, MessageContext, MessageRole, ProcessMessageRequest};
+use veil_proto::gateway::v1::{MessageContext, MessageRole, ProcessMessageRequest};
 
 async fn say(stack: &Stack, text: String) -> Result<String, tonic::Status> {
     let response = stack
@@ -29,14 +28,7 @@ async fn say(stack: &Stack, text: String) -> Result<String, tonic::Status> {
 #[tokio::test(flavor = "multi_thread")]
 async fn long_replacements_on_many_entities_are_refused() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    let mut policy = veil_gateway::policy_store::default_policy();
-    policy.entity_rules = vec![EntityRule {
-        entity_type: "EMAIL_ADDRESS".into(),
-        operator: Operator::Replace as i32,
-        replacement: "R".repeat(256),
-        ..Default::default()
-    }];
-    stack.set_policy(policy).await?;
+    stack.set_policy(long_email_replacements()).await?;
 
     // 100 addresses redact to about 26 KB: fine.
     let some = (0..100).map(|i| format!("u{i}@example.org ")).collect();

@@ -43,6 +43,9 @@ pub struct Load {
     /// After each message, restore a bot reply that names its placeholders (RestoreText);
     /// the latency covers both calls.
     pub restore: bool,
+    /// Give every ProcessMessage its own idempotency key (one more statement per
+    /// message); counts the keys handed out.
+    pub idempotency_keys: Option<Arc<AtomicU64>>,
 }
 
 impl Load {
@@ -57,6 +60,7 @@ impl Load {
             done: Arc::new(AtomicU64::new(0)),
             stream_chunk: 0,
             restore: false,
+            idempotency_keys: None,
         })
     }
 
@@ -77,6 +81,12 @@ impl Load {
             role: MessageRole::User as i32,
             purposes: self.purposes.clone(),
             channel: "bench".into(),
+            idempotency_key: self
+                .idempotency_keys
+                .as_ref()
+                .map_or_else(String::new, |keys| {
+                    format!("m-{}", keys.fetch_add(1, Ordering::Relaxed))
+                }),
             ..Default::default()
         }
     }

@@ -20,6 +20,6 @@ pub use keys::{DataKey, KeyBytes};
 pub use provider::{KeyProvider, LocalKeyProvider, MasterWrappedKey, parse_key_file};
 pub use token::{
     PEER_KEY_LABEL, PSEUDONYM_KEY_LABEL, TOKEN_KEY_LABEL, TOKEN_PREFIX, constant_time_eq,
-    derive_key, peer_ref, subject_ref, token_for, token_matches,
+    derive_key, keyed_digest, peer_ref, subject_ref, token_for, token_matches,
 };
 pub use wrap::{KeyPurpose, WrapContext, WrappedKey, unwrap_key, wrap_key};

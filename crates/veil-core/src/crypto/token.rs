@@ -75,6 +75,14 @@ pub fn subject_ref(pseudonym_key: &KeyBytes, external_subject_id: &str) -> Subje
     SubjectRef::from_digest(&mac.finalize().into_bytes().into())
 }
 
+/// HMAC-SHA256 of `bytes` under `key`: a fingerprint that only the key's holder can
+/// compute or check, for values derived from personal data.
+pub fn keyed_digest(key: &KeyBytes, bytes: &[u8]) -> [u8; 32] {
+    let mut mac = hmac_sha256(key);
+    mac.update(bytes);
+    mac.finalize().into_bytes().into()
+}
+
 /// The peer ref of a network address: `peer_` + hex of the first 96 bits of
 /// HMAC-SHA256 under the peer key. Audit groups authentication failures by it without
 /// storing addresses. Callers pass the address as bytes (see `SubjectKeys::peer_ref`).
@@ -111,6 +119,17 @@ mod tests {
 
     fn key(byte: u8) -> KeyBytes {
         KeyBytes::from_array([byte; 32])
+    }
+
+    #[test]
+    fn keyed_digests_depend_on_key_and_bytes() {
+        use sha2::Digest as _;
+        let digest = keyed_digest(&key(1), b"message");
+        assert_eq!(digest, keyed_digest(&key(1), b"message"));
+        assert_ne!(digest, keyed_digest(&key(2), b"message"));
+        assert_ne!(digest, keyed_digest(&key(1), b"message!"));
+        let unkeyed: [u8; 32] = Sha256::digest(b"message").into();
+        assert_ne!(digest, unkeyed);
     }
 
     #[test]

@@ -75,6 +75,7 @@ impl AdminApi {
         )
         .await?;
         tx.commit().await.map_err(ServiceError::from)?;
+        self.policies.invalidate(tenant);
         self.relay.notify();
         Ok(SetPrivacyPolicyResponse {
             policy: Some(current.proto.clone()),

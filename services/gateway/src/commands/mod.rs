@@ -21,7 +21,7 @@ mod rules;
 
 pub use detector::{CommandDetector, CommandsError, DetectedCommand};
 pub use kind::CommandKind;
-pub use replies::suggested_reply;
+pub use replies::{suggested_reply, verification_reply};
 
 #[cfg(test)]
 mod tests;

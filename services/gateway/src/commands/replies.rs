@@ -5,7 +5,26 @@ use super::CommandKind;
 /// A short reply in the subject's language saying what happens next; English for a
 /// language without translations.
 pub fn suggested_reply(kind: CommandKind, language: &str) -> &'static str {
-    let [en, de, fr, es, nl] = replies(kind);
+    in_language(replies(kind), language)
+}
+
+/// What the bot adds when the request waits for the subject's one-time code: the bot
+/// delivers the code over a channel that proves identity and takes it back in the chat.
+pub fn verification_reply(language: &str) -> &'static str {
+    in_language(
+        [
+            "To confirm it's you, we'll send a one-time code to your account's e-mail address or phone; please give it to me here.",
+            "Um zu bestätigen, dass Sie es sind, senden wir einen Einmalcode an die E-Mail-Adresse oder Telefonnummer Ihres Kontos; bitte nennen Sie ihn mir hier.",
+            "Pour confirmer votre identité, nous enverrons un code à usage unique à l'adresse e-mail ou au téléphone de votre compte ; merci de me l'indiquer ici.",
+            "Para confirmar que eres tú, enviaremos un código de un solo uso al correo electrónico o al teléfono de tu cuenta; por favor, indícamelo aquí.",
+            "Om te bevestigen dat u het bent, sturen we een eenmalige code naar het e-mailadres of telefoonnummer van uw account; geef die hier aan mij door.",
+        ],
+        language,
+    )
+}
+
+/// One of five texts in en, de, fr, es, nl order; English for any other language.
+fn in_language([en, de, fr, es, nl]: [&'static str; 5], language: &str) -> &'static str {
     match language {
         "de" => de,
         "fr" => fr,
@@ -94,7 +113,7 @@ fn replies(kind: CommandKind) -> [&'static str; 5] {
 
 #[cfg(test)]
 mod tests {
-    use super::suggested_reply;
+    use super::{suggested_reply, verification_reply};
     use crate::commands::CommandKind;
 
     #[test]
@@ -110,5 +129,10 @@ mod tests {
             suggested_reply(CommandKind::Erase, "pt"),
             suggested_reply(CommandKind::Erase, "en")
         );
+        let verification: std::collections::HashSet<_> = ["en", "de", "fr", "es", "nl"]
+            .iter()
+            .map(|language| verification_reply(language))
+            .collect();
+        assert_eq!(verification.len(), 5);
     }
 }

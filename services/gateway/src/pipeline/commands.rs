@@ -10,7 +10,7 @@ use veil_proto::retention::v1::{RequestChannel, SubmitRequestRequest};
 
 use super::policies::TenantPolicy;
 use super::{Call, PipelineApi};
-use crate::commands::{CommandKind, DetectedCommand, suggested_reply};
+use crate::commands::{CommandKind, DetectedCommand, suggested_reply, verification_reply};
 
 /// Detections below this confidence are only reported, never acted on.
 const ACT_CONFIDENCE: f32 = 0.75;
@@ -248,6 +248,17 @@ impl PipelineApi {
             .into_inner();
         command.action = PrivacyCommandAction::RequestSubmitted as i32;
         command.request_id = response.request.map(|r| r.request_id).unwrap_or_default();
+        // Without the code the request could never be verified: it goes to the bot only
+        // (never into the command's event or a log), and the reply says what comes next.
+        if let Some(challenge) = response.challenge {
+            command.verification_code = challenge.code;
+            command.verification_expires_at = challenge.expires_at;
+            command.suggested_reply = format!(
+                "{} {}",
+                command.suggested_reply,
+                verification_reply(&command.language)
+            );
+        }
         Ok(())
     }
 }

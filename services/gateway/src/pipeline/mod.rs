@@ -14,6 +14,7 @@ mod notices;
 mod persist;
 mod policies;
 mod process;
+mod replays;
 mod restore_stream;
 mod restore_text;
 mod stream;
@@ -52,6 +53,9 @@ pub use policies::PolicyCache;
 /// turn state reads).
 pub const HOT_CONNECTIONS: u32 = (turn_writer::IN_FLIGHT + lookups::IN_FLIGHT) as u32;
 
+/// How often expired answers of idempotent messages are cleared.
+const REPLAY_PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Largest accepted message text.
 const MAX_TEXT_BYTES: usize = 64 * 1024;
 
@@ -74,6 +78,7 @@ pub struct PipelineApi {
     notices: Arc<notices::NoticeCache>,
     consent_cache: Arc<consent_cache::ConsentCache>,
     detector: Arc<CommandDetector>,
+    replays: replays::Replays,
 }
 
 /// Everything shared by the pipeline's services.
@@ -87,7 +92,11 @@ pub struct PipelineParts {
     pub clients: Clients,
     pub subjects: SubjectKeys,
     pub engine: Arc<Engine>,
+    /// Compiled tenant policies, shared with the admin API.
+    pub policies: Arc<PolicyCache>,
     pub detector: Arc<CommandDetector>,
+    /// How long the answer of a message with an idempotency key is kept for its retries.
+    pub idempotency_window: std::time::Duration,
 }
 
 impl PipelineApi {
@@ -102,8 +111,13 @@ impl PipelineApi {
             auth: parts.auth,
             limiter: parts.limiter,
             clients: parts.clients,
-            subjects: parts.subjects,
-            policies: Arc::new(PolicyCache::new(parts.engine.clone())),
+            subjects: parts.subjects.clone(),
+            policies: parts.policies,
+            replays: replays::Replays::new(
+                foundation.pool.clone(),
+                parts.subjects.clone(),
+                parts.idempotency_window,
+            ),
             notices: Arc::default(),
             consent_cache: Arc::default(),
             engine: parts.engine,
@@ -118,6 +132,22 @@ impl PipelineApi {
         let subject = format!("{}.consent.>", foundation.events.subject_prefix);
         foundation.spawn_task("consent cache", move |token| {
             cache.follow(nats, subject, token)
+        });
+    }
+
+    /// Clears the answers of idempotent messages once their window has passed.
+    pub fn purge_replays(&self, foundation: &mut Foundation) {
+        let replays = self.replays.clone();
+        foundation.spawn_task("idempotent answers", move |token| async move {
+            loop {
+                if let Err(error) = replays.purge_expired().await {
+                    tracing::warn!(%error, "expired idempotent answers not cleared");
+                }
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    () = tokio::time::sleep(REPLAY_PURGE_EVERY) => {}
+                }
+            }
         });
     }
 
@@ -173,11 +203,12 @@ impl PipelineApi {
             .await?;
         let tenant = caller.tenant()?;
         let request_id = CallId::request_id(request.extensions().get::<CallId>());
+        // The same principal as the proxy gives this caller: a data-subject request the
+        // pipeline opens from the chat belongs to the bot, which then follows it up
+        // (GetRequest, VerifyRequest) through the proxy.
         let principal = Principal {
             tenant: Some(tenant),
-            principal_id: format!("gateway:{}", caller.key_id)
-                .parse()
-                .map_err(ServiceError::internal)?,
+            principal_id: caller.key_id.parse().map_err(ServiceError::internal)?,
             roles: vec![Role::Bot],
             request_id,
         };
@@ -245,7 +276,7 @@ impl PrivacyGatewayService for PipelineApi {
                 "/veil.gateway.v1.PrivacyGatewayService/ProcessMessage",
             )
             .await?;
-        let response = self.process(&call, request.into_inner()).await?;
+        let response = self.process(call, request.into_inner()).await?;
         Ok(Response::new(response))
     }
 

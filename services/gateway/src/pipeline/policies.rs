@@ -5,7 +5,7 @@
 //! [`POLICY_TTL`], and a `gateway.policy_changed` event (followed by every replica) makes
 //! the next message read it again. So a new policy applies to every message that starts
 //! after the event arrived (milliseconds), and at most [`POLICY_TTL`] after it was stored
-//! if the event is lost.
+//! if the event is lost. The replica that stored it invalidates its entry at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -7,28 +7,90 @@ use std::collections::HashMap;
 use veil_core::error::ServiceError;
 use veil_core::types::SubjectRef;
 use veil_pii::{Operator, Policy, PolicySpec};
-use veil_proto::gateway::v1::{MessageRole, ProcessMessageRequest, ProcessMessageResponse};
+use veil_proto::gateway::v1::{
+    MessageContext, MessageRole, ProcessMessageRequest, ProcessMessageResponse,
+};
 
 use super::commands::CommandSubject;
 use super::consent::ConsentOutcome;
 use super::lookups::StateQuery;
 use super::notices::NoticeSubject;
 use super::persist::{ATTEMPTS, Assumed, Turn, too_many_concurrent_turns};
+use super::replays::{Claimed, ReplayKey};
 use super::{Call, PipelineApi, check_redacted_size, validate_text};
 use crate::engine::{self, Engine};
 use crate::pseudonyms::{self, Known};
 use crate::turn_state::TurnState;
 
+/// A checked `ProcessMessage` request.
+struct Message {
+    context: MessageContext,
+    role: MessageRole,
+    text: String,
+    subject_ref: SubjectRef,
+}
+
 impl PipelineApi {
     pub(super) async fn process(
         &self,
-        call: &Call,
+        call: Call,
         request: ProcessMessageRequest,
     ) -> Result<ProcessMessageResponse, tonic::Status> {
         let (context, role) = super::context::checked("context", request.context)?;
         validate_text("text", &request.text, false)?;
-        let tenant = call.tenant;
-        let subject_ref = self.subjects.subject_ref(&tenant, &context.subject_id);
+        let subject_ref = self.subjects.subject_ref(&call.tenant, &context.subject_id);
+        let message = Message {
+            context,
+            role,
+            text: request.text,
+            subject_ref,
+        };
+        let Some(key) = ReplayKey::of(call.tenant, &message.context) else {
+            return self.process_checked(&call, &message).await;
+        };
+        let fingerprint = self
+            .replays
+            .fingerprint(&call.tenant, &message.context, &message.text);
+        let claim = match self
+            .replays
+            .claim(key, &message.subject_ref, &fingerprint)
+            .await?
+        {
+            Claimed::Replay(response) => return Ok(*response),
+            Claimed::Fresh(claim) => claim,
+        };
+        // A keyed message runs to its end even when its caller goes away, so that the
+        // retry finds its answer rather than a claim that holds it off until it expires.
+        let api = self.clone();
+        let task = async move {
+            let result = api.process_checked(&call, &message).await;
+            let recorded = match &result {
+                Ok(response) => api.replays.answer(&claim, response).await,
+                Err(_) => api.replays.release(&claim).await,
+            };
+            if let Err(error) = recorded {
+                tracing::warn!(%error, "the idempotent message's answer was not recorded");
+            }
+            result
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(task))
+            .await
+            .map_err(ServiceError::internal)?
+    }
+
+    /// `ProcessMessage` of a checked message.
+    async fn process_checked(
+        &self,
+        call: &Call,
+        message: &Message,
+    ) -> Result<ProcessMessageResponse, tonic::Status> {
+        let Message {
+            context,
+            role,
+            text,
+            subject_ref,
+        } = message;
+        let (role, tenant) = (*role, call.tenant);
         let policy = self.policies.get(&self.pool, tenant).await?;
         // GDPR Art. 18: a restricted subject's turn is stored but used for no purpose and
         // not handed back to the bot. The mark is taken with the placeholders (from this
@@ -39,7 +101,7 @@ impl PipelineApi {
         let consent = self
             .consent(
                 call,
-                &subject_ref,
+                subject_ref,
                 &context.purposes,
                 context.jurisdiction,
                 &policy,
@@ -47,7 +109,7 @@ impl PipelineApi {
             .await;
         let read_first = consent.as_ref().map_or(true, |outcome| outcome.redact_all);
         let restricted_first = if read_first {
-            let query = StateQuery::restriction(tenant.as_uuid(), &subject_ref);
+            let query = StateQuery::restriction(tenant.as_uuid(), subject_ref);
             Some(self.lookups.turn_state(query).await?.restricted)
         } else {
             None
@@ -70,8 +132,8 @@ impl PipelineApi {
         } else {
             &policy.pii
         };
-        let findings = self.engine.analyze(&request.text, pii_policy);
-        let values = Engine::pseudonymized_values(&request.text, &findings, pii_policy);
+        let findings = self.engine.analyze(text, pii_policy);
+        let values = Engine::pseudonymized_values(text, &findings, pii_policy);
         let tokens = self
             .clients
             .tokenize(
@@ -102,13 +164,12 @@ impl PipelineApi {
         };
         let subject = CommandSubject {
             subject_id: &context.subject_id,
-            subject_ref: &subject_ref,
+            subject_ref,
             locale: &context.locale,
             jurisdiction: context.jurisdiction,
         };
         let command = if role == MessageRole::User {
-            self.privacy_command(call, &request.text, &subject, &policy)
-                .await
+            self.privacy_command(call, text, &subject, &policy).await
         } else {
             None
         };
@@ -130,7 +191,7 @@ impl PipelineApi {
                 },
                 _ => {
                     let hinted = attempt == 1 && restricted_first.is_none();
-                    self.map_state(conversation, &subject_ref, &tokens, hinted)
+                    self.map_state(conversation, subject_ref, &tokens, hinted)
                         .await?
                 }
             };
@@ -138,7 +199,7 @@ impl PipelineApi {
                 .map_err(ServiceError::internal)?;
             let redacted = self
                 .engine
-                .anonymize(&request.text, &findings, pii_policy, &mut map)
+                .anonymize(text, &findings, pii_policy, &mut map)
                 .map_err(|e| {
                     ServiceError::FailedPrecondition(format!("policy cannot be applied: {e}"))
                 })?;
@@ -146,7 +207,7 @@ impl PipelineApi {
             let rows = pseudonyms::new_rows(&known, &mut map, &tokens, &values);
             let turn = Turn {
                 conversation_id: &context.conversation_id,
-                subject_ref: &subject_ref,
+                subject_ref,
                 role,
                 redacted_text: &redacted.text,
                 entities: &redacted.entities,
@@ -154,7 +215,7 @@ impl PipelineApi {
                 consent: if restricted { &no_purpose } else { &consent },
                 command: command_event.clone(),
                 policy_version: policy.version,
-                text_bytes: request.text.len(),
+                text_bytes: text.len(),
                 streamed: false,
                 assumed: Assumed {
                     restricted: Some(restricted),

@@ -339,6 +339,19 @@ impl Stack {
     }
 }
 
+/// The default policy with every e-mail address replaced by 256 characters: 1,100
+/// addresses (about 20 KB of text) would redact to more than 256 KiB.
+pub fn long_email_replacements() -> PrivacyPolicy {
+    let mut policy = veil_gateway::policy_store::default_policy();
+    policy.entity_rules = vec![veil_proto::gateway::v1::EntityRule {
+        entity_type: "EMAIL_ADDRESS".into(),
+        operator: veil_proto::common::v1::Operator::Replace as i32,
+        replacement: "R".repeat(256),
+        ..Default::default()
+    }];
+    policy
+}
+
 /// A selector naming the subject by its external id.
 pub fn by_id(subject_id: &str) -> Option<SubjectSelector> {
     Some(SubjectSelector {

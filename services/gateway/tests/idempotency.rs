@@ -1,0 +1,194 @@
+//! Idempotent messages: a retry with the same `idempotency_key` gets the first answer
+//! and stores nothing new; the key cannot be reused for another message; a claim whose
+//! call is still running holds retries off, a failed one is given up, an expired one is
+//! taken over; the stored answers are sealed and go with the subject's erasure.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod retention_support;
+
+use retention_support::{Stack, by_id, long_email_replacements};
+use tonic::Code;
+use veil_proto::gateway::v1::{
+    EraseSubjectRequest, MessageContext, MessageRole, ProcessMessageRequest, ProcessMessageResponse,
+};
+
+const TEXT: &str = "Hi, I'm Anna Schmidt, write to anna.schmidt@example.com please.";
+
+fn keyed(conversation: &str, key: &str, text: &str) -> ProcessMessageRequest {
+    ProcessMessageRequest {
+        context: Some(MessageContext {
+            conversation_id: conversation.into(),
+            subject_id: "anna".into(),
+            role: MessageRole::User as i32,
+            idempotency_key: key.into(),
+            ..Default::default()
+        }),
+        text: text.into(),
+    }
+}
+
+async fn send(
+    stack: &Stack,
+    request: ProcessMessageRequest,
+) -> Result<ProcessMessageResponse, tonic::Status> {
+    Ok(stack
+        .pipeline()
+        .process_message(request)
+        .await?
+        .into_inner())
+}
+
+async fn turns(stack: &Stack, conversation: &str) -> anyhow::Result<usize> {
+    Ok(stack
+        .transcript(&stack.officer_key, conversation)
+        .await?
+        .len())
+}
+
+/// Rows of `message_replays` of a conversation, as (answered, answer bytes).
+async fn replays(stack: &Stack, conversation: &str) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
+    Ok(sqlx::query_scalar(
+        "SELECT answer FROM message_replays WHERE tenant_id = $1 AND conversation_id = $2
+         ORDER BY idempotency_key",
+    )
+    .bind(stack.tenant.as_uuid())
+    .bind(conversation)
+    .fetch_all(&stack.pool)
+    .await?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_gets_the_first_answer_and_stores_nothing_new() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let first = send(&stack, keyed("conv-a", "msg-1", TEXT)).await?;
+    assert!(first.stored);
+    assert!(first.redacted_text.contains("<EMAIL_ADDRESS_1>"));
+    let events = stack.events("message_processed").await?.len();
+
+    let retried = send(&stack, keyed("conv-a", "msg-1", TEXT)).await?;
+    assert_eq!(
+        retried, first,
+        "the same answer, message id and entities included"
+    );
+    assert_eq!(turns(&stack, "conv-a").await?, 1);
+    assert_eq!(stack.events("message_processed").await?.len(), events);
+
+    // The stored answer is sealed: neither the redacted text nor a placeholder shows.
+    let stored = replays(&stack, "conv-a").await?;
+    let sealed = stored[0].as_ref().expect("answered");
+    for needle in ["EMAIL_ADDRESS", "Anna", "anna.schmidt", "Hi, I"] {
+        let found = sealed
+            .windows(needle.len())
+            .any(|window| window == needle.as_bytes());
+        assert!(!found, "{needle} readable in the stored answer");
+    }
+
+    // A new key is a new turn; without a key every call is one.
+    let next = send(&stack, keyed("conv-a", "msg-2", TEXT)).await?;
+    assert_ne!(next.message_id, first.message_id);
+    assert_eq!(next.turn_index, 1);
+    send(&stack, keyed("conv-a", "", TEXT)).await?;
+    send(&stack, keyed("conv-a", "", TEXT)).await?;
+    assert_eq!(turns(&stack, "conv-a").await?, 4);
+
+    // The key belongs to its conversation; in another one it is a new message.
+    let elsewhere = send(&stack, keyed("conv-b", "msg-1", TEXT)).await?;
+    assert_ne!(elsewhere.message_id, first.message_id);
+    assert_eq!(turns(&stack, "conv-b").await?, 1);
+
+    // Reusing a key for another message is refused, naming the field; nothing is stored.
+    let reused = send(&stack, keyed("conv-a", "msg-1", "Something else."))
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), Code::InvalidArgument);
+    assert!(
+        reused.message().contains("context.idempotency_key"),
+        "{}",
+        reused.message()
+    );
+    let mut other_subject = keyed("conv-a", "msg-1", TEXT);
+    other_subject.context.as_mut().unwrap().subject_id = "bert".into();
+    let refused = send(&stack, other_subject).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(turns(&stack, "conv-a").await?, 4);
+
+    // The subject's erasure takes the stored answers too.
+    assert_eq!(stack.rows("message_replays", "anna").await?, 3);
+    let counts = stack
+        .retention()
+        .erase_subject(EraseSubjectRequest {
+            subject: by_id("anna"),
+            request_id: "dsr-1".into(),
+        })
+        .await?
+        .into_inner()
+        .outcome
+        .unwrap()
+        .counts;
+    assert_eq!(counts["idempotent_answers"], 3);
+    assert_eq!(stack.rows("message_replays", "anna").await?, 0);
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claims_hold_off_retries_until_answered_released_or_expired() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let first = send(&stack, keyed("conv-c", "msg-1", TEXT)).await?;
+    let claim_is = |sql: &'static str| {
+        let (pool, tenant) = (stack.pool.clone(), stack.tenant.as_uuid());
+        async move {
+            sqlx::query(sql)
+                .bind(tenant)
+                .execute(&pool)
+                .await
+                .map(|_| ())
+        }
+    };
+
+    // Still running on some replica: the retry is told to come back.
+    claim_is("UPDATE message_replays SET answer = NULL, answered_at = NULL WHERE tenant_id = $1")
+        .await?;
+    let held = send(&stack, keyed("conv-c", "msg-1", TEXT))
+        .await
+        .unwrap_err();
+    assert_eq!(held.code(), Code::Aborted, "{}", held.message());
+    assert_eq!(turns(&stack, "conv-c").await?, 1);
+
+    // The replica died with it: after the claim timeout the retry processes the message.
+    claim_is(
+        "UPDATE message_replays SET claimed_at = now() - interval '61 seconds'
+         WHERE tenant_id = $1",
+    )
+    .await?;
+    let taken_over = send(&stack, keyed("conv-c", "msg-1", TEXT)).await?;
+    assert_ne!(taken_over.message_id, first.message_id);
+    assert_eq!(turns(&stack, "conv-c").await?, 2);
+    let again = send(&stack, keyed("conv-c", "msg-1", TEXT)).await?;
+    assert_eq!(again.message_id, taken_over.message_id);
+
+    // Past the window an answer is forgotten: the key is free again.
+    claim_is(
+        "UPDATE message_replays SET claimed_at = now() - interval '2 days' WHERE tenant_id = $1",
+    )
+    .await?;
+    let later = send(&stack, keyed("conv-c", "msg-1", "A new day.")).await?;
+    assert_ne!(later.message_id, taken_over.message_id);
+
+    // A message that fails gives its key up, so its retry is processed, not held off.
+    stack.set_policy(long_email_replacements()).await?;
+    let too_long: String = (0..1100).map(|i| format!("u{i}@example.org ")).collect();
+    for _ in 0..2 {
+        let failed = send(&stack, keyed("conv-d", "msg-1", &too_long))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            failed.code(),
+            Code::FailedPrecondition,
+            "{}",
+            failed.message()
+        );
+        assert!(replays(&stack, "conv-d").await?.is_empty());
+    }
+    stack.stop().await
+}
