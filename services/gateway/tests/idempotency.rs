@@ -175,6 +175,24 @@ async fn claims_hold_off_retries_until_answered_released_or_expired() -> anyhow:
     let later = send(&stack, keyed("conv-c", "msg-1", "A new day.")).await?;
     assert_ne!(later.message_id, taken_over.message_id);
 
+    // Concurrent calls with one key (possibly in one batch of claims): one message is
+    // processed; the others get its answer or are told to retry.
+    let calls: Vec<_> = (0..4)
+        .map(|_| send(&stack, keyed("conv-e", "msg-1", TEXT)))
+        .collect();
+    let results = futures::future::join_all(calls).await;
+    let answered: Vec<&ProcessMessageResponse> = results.iter().flatten().collect();
+    assert!(!answered.is_empty());
+    assert!(
+        answered
+            .iter()
+            .all(|a| a.message_id == answered[0].message_id)
+    );
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(refused.code(), Code::Aborted, "{}", refused.message());
+    }
+    assert_eq!(turns(&stack, "conv-e").await?, 1);
+
     // A message that fails gives its key up, so its retry is processed, not held off.
     stack.set_policy(long_email_replacements()).await?;
     let too_long: String = (0..1100).map(|i| format!("u{i}@example.org ")).collect();

@@ -115,9 +115,9 @@ impl Lookups {
     }
 }
 
-/// One answer per message from a batch's result. A failed statement fails each of its
-/// messages: the first answer carries the error (logged once), the others its kind.
-fn fan_out<T>(result: sqlx::Result<Vec<T>>, count: usize) -> Vec<Answer<T>> {
+/// One answer per call from a batch's result. A failed statement fails each of its
+/// calls: the first answer carries the error (logged once), the others its kind.
+pub(super) fn fan_out<T>(result: sqlx::Result<Vec<T>>, count: usize) -> Vec<Answer<T>> {
     match result {
         Ok(values) if values.len() == count => values.into_iter().map(Ok).collect(),
         Ok(_) => (0..count)

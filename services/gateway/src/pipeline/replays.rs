@@ -8,13 +8,20 @@
 //! verification code); the request is recognized by an HMAC under another tenant key, so
 //! the table holds nothing readable of the subject. Rows expire after
 //! `service.idempotency_window_secs` and go with the subject's erasure.
+//!
+//! Claims and answers of concurrent messages are written in batches, one statement each
+//! (like the turn writes, see [`super::turn_writer`]): two autocommit statements per
+//! message would cost Postgres as much as the rest of the message.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use prost::Message as _;
 use sqlx::PgPool;
 use uuid::Uuid;
+use veil_core::batch::{Batcher, Limits};
 use veil_core::crypto::{Aad, constant_time_eq, keyed_digest, open, seal};
+use veil_core::db::retry_if_lost;
 use veil_core::error::ServiceError;
 use veil_core::subjects::SubjectKeys;
 use veil_core::types::{SubjectRef, TenantId};
@@ -30,6 +37,9 @@ pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Rows removed per statement when expired answers are cleared.
 const PURGE_BATCH: i64 = 10_000;
+
+/// Statements of each kind (claims, answers) in flight at once.
+const IN_FLIGHT: usize = 2;
 
 /// Where a key lives: tenant, conversation and the caller's key.
 #[derive(Debug, Clone)]
@@ -78,11 +88,62 @@ pub struct Replays {
     pool: PgPool,
     keys: SubjectKeys,
     window: Duration,
+    claims: Batcher<ClaimWrite, Result<bool, ServiceError>>,
+    answers: Batcher<AnswerWrite, Result<(), ServiceError>>,
+}
+
+/// A claim to write: taken when the key is free, or its row has expired.
+struct ClaimWrite {
+    key: ReplayKey,
+    subject_ref: String,
+    fingerprint: Vec<u8>,
+    claim: Uuid,
+}
+
+/// An answer to store under a claim.
+struct AnswerWrite {
+    key: ReplayKey,
+    claim: Uuid,
+    sealed: Vec<u8>,
 }
 
 impl Replays {
     pub fn new(pool: PgPool, keys: SubjectKeys, window: Duration) -> Self {
-        Self { pool, keys, window }
+        let claims = Batcher::spawn(
+            Limits::statements("idempotency claims", IN_FLIGHT),
+            |c: &ClaimWrite| c.key.conversation_id.len() + c.key.key.len() + 150,
+            {
+                let pool = pool.clone();
+                move |claims: Vec<ClaimWrite>| {
+                    let pool = pool.clone();
+                    async move {
+                        let taken = retry_if_lost(|| write_claims(&pool, &claims, window)).await;
+                        super::lookups::fan_out(taken, claims.len())
+                    }
+                }
+            },
+        );
+        let answers = Batcher::spawn(
+            Limits::statements("idempotent answers", IN_FLIGHT),
+            |a: &AnswerWrite| a.key.conversation_id.len() + a.key.key.len() + a.sealed.len() + 80,
+            {
+                let pool = pool.clone();
+                move |answers: Vec<AnswerWrite>| {
+                    let pool = pool.clone();
+                    async move {
+                        let written = retry_if_lost(|| write_answers(&pool, &answers)).await;
+                        super::lookups::fan_out(written, answers.len())
+                    }
+                }
+            },
+        );
+        Self {
+            pool,
+            keys,
+            window,
+            claims,
+            answers,
+        }
     }
 
     /// The fingerprint of a checked context and text (the locale normalized, so
@@ -104,37 +165,22 @@ impl Replays {
         fingerprint: &[u8],
     ) -> Result<Claimed, tonic::Status> {
         let claim = Uuid::now_v7();
-        // An unanswered claim past its timeout, or any row past the window, counts as
-        // absent; the row is then taken over in the same statement.
-        let taken: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO message_replays
-                 (tenant_id, conversation_id, idempotency_key, subject_ref, fingerprint, claim)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (tenant_id, conversation_id, idempotency_key) DO UPDATE
-                 SET subject_ref = EXCLUDED.subject_ref, fingerprint = EXCLUDED.fingerprint,
-                     claim = EXCLUDED.claim, claimed_at = now(),
-                     answer = NULL, answered_at = NULL
-                 WHERE (message_replays.answer IS NULL
-                        AND message_replays.claimed_at < now() - make_interval(secs => $7))
-                    OR message_replays.claimed_at < now() - make_interval(secs => $8)
-             RETURNING claim",
-        )
-        .bind(key.tenant.as_uuid())
-        .bind(&key.conversation_id)
-        .bind(&key.key)
-        .bind(subject_ref.as_str())
-        .bind(fingerprint)
-        .bind(claim)
-        .bind(CLAIM_TIMEOUT.as_secs_f64())
-        .bind(self.window.as_secs_f64())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(ServiceError::from)?;
-        if taken.is_some() {
+        let write = ClaimWrite {
+            key: key.clone(),
+            subject_ref: subject_ref.as_str().to_string(),
+            fingerprint: fingerprint.to_vec(),
+            claim,
+        };
+        if self
+            .claims
+            .call(write)
+            .await
+            .map_err(ServiceError::from)??
+        {
             return Ok(Claimed::Fresh(Claim { key, claim }));
         }
-        let found: Option<(Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT fingerprint, answer FROM message_replays
+        let found: Option<(Vec<u8>, Uuid, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT fingerprint, claim, answer FROM message_replays
              WHERE tenant_id = $1 AND conversation_id = $2 AND idempotency_key = $3",
         )
         .bind(key.tenant.as_uuid())
@@ -148,10 +194,15 @@ impl Replays {
                 "a message with this context.idempotency_key is still being processed; retry",
             )
         };
-        let Some((stored, answer)) = found else {
+        let Some((stored, holder, answer)) = found else {
             // Cleared between the two statements: the caller's retry claims it.
             return Err(still_running());
         };
+        if holder == claim {
+            // The claim's statement committed, then its connection was lost and the
+            // statement ran again: the claim is this call's.
+            return Ok(Claimed::Fresh(Claim { key, claim }));
+        }
         if !constant_time_eq(&stored, fingerprint) {
             return Err(ServiceError::invalid(
                 "context.idempotency_key",
@@ -179,19 +230,12 @@ impl Replays {
         let seal_key = self.keys.tenant_key(&claim.key.tenant, SEAL_KEY_LABEL);
         let sealed = seal(&seal_key, &claim.key.aad(), &response.encode_to_vec())
             .map_err(ServiceError::internal)?;
-        sqlx::query(
-            "UPDATE message_replays SET answer = $5, answered_at = now()
-             WHERE tenant_id = $1 AND conversation_id = $2 AND idempotency_key = $3
-               AND claim = $4",
-        )
-        .bind(claim.key.tenant.as_uuid())
-        .bind(&claim.key.conversation_id)
-        .bind(&claim.key.key)
-        .bind(claim.claim)
-        .bind(sealed)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let write = AnswerWrite {
+            key: claim.key.clone(),
+            claim: claim.claim,
+            sealed,
+        };
+        self.answers.call(write).await?
     }
 
     /// Gives up a claim whose message failed, so that a retry processes it afresh.
@@ -230,4 +274,74 @@ impl Replays {
             }
         }
     }
+}
+
+/// Writes a batch of claims in one statement; whether each was taken. A key twice in one
+/// batch (two concurrent calls with it) goes in once: the other call is not taken and
+/// finds the first one's claim.
+async fn write_claims(
+    pool: &PgPool,
+    claims: &[ClaimWrite],
+    window: Duration,
+) -> sqlx::Result<Vec<bool>> {
+    let mut seen = HashSet::new();
+    let firsts: Vec<&ClaimWrite> = claims
+        .iter()
+        .filter(|c| seen.insert((c.key.tenant, &c.key.conversation_id, &c.key.key)))
+        .collect();
+    let column = |f: fn(&ClaimWrite) -> &str| firsts.iter().map(|c| f(c)).collect::<Vec<_>>();
+    let tenants: Vec<Uuid> = firsts.iter().map(|c| c.key.tenant.as_uuid()).collect();
+    let fingerprints: Vec<&[u8]> = firsts.iter().map(|c| c.fingerprint.as_slice()).collect();
+    let ids: Vec<Uuid> = firsts.iter().map(|c| c.claim).collect();
+    // An unanswered claim past its timeout, or any row past the window, counts as absent
+    // and is taken over in the same statement.
+    let taken: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO message_replays
+             (tenant_id, conversation_id, idempotency_key, subject_ref, fingerprint, claim)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[],
+                              $6::uuid[])
+         ON CONFLICT (tenant_id, conversation_id, idempotency_key) DO UPDATE
+             SET subject_ref = EXCLUDED.subject_ref, fingerprint = EXCLUDED.fingerprint,
+                 claim = EXCLUDED.claim, claimed_at = now(),
+                 answer = NULL, answered_at = NULL
+             WHERE (message_replays.answer IS NULL
+                    AND message_replays.claimed_at < now() - make_interval(secs => $7))
+                OR message_replays.claimed_at < now() - make_interval(secs => $8)
+         RETURNING claim",
+    )
+    .bind(tenants)
+    .bind(column(|c| &c.key.conversation_id))
+    .bind(column(|c| &c.key.key))
+    .bind(column(|c| &c.subject_ref))
+    .bind(fingerprints)
+    .bind(ids)
+    .bind(CLAIM_TIMEOUT.as_secs_f64())
+    .bind(window.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    let taken: HashSet<Uuid> = taken.into_iter().collect();
+    Ok(claims.iter().map(|c| taken.contains(&c.claim)).collect())
+}
+
+/// Stores a batch of answers in one statement, each under its own claim.
+async fn write_answers(pool: &PgPool, answers: &[AnswerWrite]) -> sqlx::Result<Vec<()>> {
+    let column = |f: fn(&AnswerWrite) -> &str| answers.iter().map(f).collect::<Vec<_>>();
+    let tenants: Vec<Uuid> = answers.iter().map(|a| a.key.tenant.as_uuid()).collect();
+    let claims: Vec<Uuid> = answers.iter().map(|a| a.claim).collect();
+    let sealed: Vec<&[u8]> = answers.iter().map(|a| a.sealed.as_slice()).collect();
+    sqlx::query(
+        "UPDATE message_replays r SET answer = a.answer, answered_at = now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::bytea[])
+              AS a (tenant_id, conversation_id, idempotency_key, claim, answer)
+         WHERE r.tenant_id = a.tenant_id AND r.conversation_id = a.conversation_id
+           AND r.idempotency_key = a.idempotency_key AND r.claim = a.claim",
+    )
+    .bind(tenants)
+    .bind(column(|a| &a.key.conversation_id))
+    .bind(column(|a| &a.key.key))
+    .bind(claims)
+    .bind(sealed)
+    .execute(pool)
+    .await?;
+    Ok(vec![(); answers.len()])
 }
