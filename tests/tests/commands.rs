@@ -195,9 +195,28 @@ async fn a_request_typed_in_the_chat_is_submitted_with_the_code_that_verifies_it
     let stack = TestStack::start(stack_settings(&env)).await?;
     let gateway = stack.channel("gateway").await?;
     let tenant = create_tenant(gateway.clone(), "chat-requests").await?;
-    let mut pipeline = PrivacyGatewayServiceClient::new(gateway.clone());
+    let pipeline = PrivacyGatewayServiceClient::new(gateway.clone());
     let mut retention = RetentionServiceClient::new(gateway.clone());
     let reader = retention.clone();
+    // An access request typed by `subject`; the command submitted for it.
+    let access_request = |subject: &'static str| {
+        let mut pipeline = pipeline.clone();
+        let bot = tenant.bot_key.clone();
+        async move {
+            let text = "What data do you have about me?";
+            let answer = pipeline
+                .process_message(bearer(message_of(subject, text, &[]), &bot))
+                .await?
+                .into_inner();
+            let command = answer.privacy_command.expect("a command");
+            assert_eq!(command.command_type, PrivacyCommandType::Access as i32);
+            assert_eq!(
+                command.action,
+                PrivacyCommandAction::RequestSubmitted as i32
+            );
+            anyhow::Ok(command)
+        }
+    };
     let state_of = |request_id: String| {
         let mut retention = reader.clone();
         let bot = tenant.bot_key.clone();
@@ -215,19 +234,7 @@ async fn a_request_typed_in_the_chat_is_submitted_with_the_code_that_verifies_it
     // The chat does not prove who is typing: the request waits for the one-time code,
     // which only the answer carries.
     act_on_requests(gateway.clone(), &tenant.admin_key, false).await?;
-    let asked = pipeline
-        .process_message(bearer(
-            message_of("customer-2", "What data do you have about me?", &[]),
-            &tenant.bot_key,
-        ))
-        .await?
-        .into_inner();
-    let command = asked.privacy_command.expect("a command");
-    assert_eq!(command.command_type, PrivacyCommandType::Access as i32);
-    assert_eq!(
-        command.action,
-        PrivacyCommandAction::RequestSubmitted as i32
-    );
+    let command = access_request("customer-2").await?;
     assert!(!command.request_id.is_empty());
     assert_eq!(command.verification_code.len(), 8, "an 8-digit code");
     assert!(
@@ -259,18 +266,7 @@ async fn a_request_typed_in_the_chat_is_submitted_with_the_code_that_verifies_it
 
     // The signed-in chat vouches for the subject: no code, the request is verified.
     act_on_requests(gateway.clone(), &tenant.admin_key, true).await?;
-    let vouched = pipeline
-        .process_message(bearer(
-            message_of("customer-3", "What data do you have about me?", &[]),
-            &tenant.bot_key,
-        ))
-        .await?
-        .into_inner();
-    let command = vouched.privacy_command.expect("a command");
-    assert_eq!(
-        command.action,
-        PrivacyCommandAction::RequestSubmitted as i32
-    );
+    let command = access_request("customer-3").await?;
     assert!(command.verification_code.is_empty());
     assert!(command.verification_expires_at.is_none());
     assert!(!command.suggested_reply.contains("one-time code"));
