@@ -139,6 +139,24 @@ impl Foundation {
             .push((label.into(), Box::new(move |token| Box::pin(task(token)))));
     }
 
+    /// Adds a background task that runs `tick` at once and then every `interval` until
+    /// shutdown (a tick in progress finishes; the wait between ticks is cut short).
+    pub fn spawn_every<F, Fut>(&mut self, label: impl Into<String>, interval: Duration, tick: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn_task(label, move |token| async move {
+            loop {
+                tick().await;
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
+                }
+            }
+        });
+    }
+
     /// Runs a durable pull consumer of `filter` for the life of the service. Creating it
     /// is retried while NATS or the stream is not there yet; its lag is exported.
     pub fn spawn_consumer<H>(&mut self, durable: &str, filter: String, handler: H)

@@ -138,14 +138,11 @@ impl PipelineApi {
     /// Clears the answers of idempotent messages once their window has passed.
     pub fn purge_replays(&self, foundation: &mut Foundation) {
         let replays = self.replays.clone();
-        foundation.spawn_task("idempotent answers", move |token| async move {
-            loop {
+        foundation.spawn_every("idempotent answers", REPLAY_PURGE_EVERY, move || {
+            let replays = replays.clone();
+            async move {
                 if let Err(error) = replays.purge_expired().await {
                     tracing::warn!(%error, "expired idempotent answers not cleared");
-                }
-                tokio::select! {
-                    () = token.cancelled() => return,
-                    () = tokio::time::sleep(REPLAY_PURGE_EVERY) => {}
                 }
             }
         });

@@ -31,25 +31,18 @@ const BATCH: i64 = 100;
 /// Registers the overdue check and the resume task.
 pub fn spawn(foundation: &mut Foundation, state: Arc<Retention>) {
     let overdue_state = state.clone();
-    foundation.spawn_task("retention overdue check", move |token| {
-        overdue_loop(overdue_state, token)
+    let every = Duration::from_secs(state.settings.overdue_check_secs);
+    foundation.spawn_every("retention overdue check", every, move || {
+        let state = overdue_state.clone();
+        async move {
+            if let Err(error) = mark_overdue(&state).await {
+                tracing::warn!(error = %ErrorChain(&error), "overdue check failed");
+            }
+        }
     });
     foundation.spawn_task("retention request resume", move |token| {
         resume_loop(state, token)
     });
-}
-
-async fn overdue_loop(state: Arc<Retention>, token: CancellationToken) {
-    let interval = Duration::from_secs(state.settings.overdue_check_secs);
-    loop {
-        if let Err(error) = mark_overdue(&state).await {
-            tracing::warn!(error = %ErrorChain(&error), "overdue check failed");
-        }
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
 }
 
 async fn resume_loop(state: Arc<Retention>, token: CancellationToken) {
