@@ -25,7 +25,7 @@ pub use erasure::{ErasureRequestError, ErasureTarget, erasure_target};
 pub use error::EventsError;
 pub use outbox::{OUTBOX_DDL, OutboxEvent, enqueue, ensure_tables};
 pub use outbox_writer::OutboxWriter;
-pub use relay::{OutboxRelay, RelayHandle, RelayRound, RelaySettings};
+pub use relay::{CLAIM_PLAN, CLAIM_SQL, OutboxRelay, RelayHandle, RelayRound, RelaySettings};
 pub use stream::{ensure_stream, stream_config};
 pub use subjects::{EventsConfig, parse_subject, validate_token};
 

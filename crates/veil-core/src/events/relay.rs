@@ -108,6 +108,20 @@ impl RelaySettings {
     }
 }
 
+/// The relay's claim of unsent rows, oldest first.
+pub const CLAIM_SQL: &str = "SELECT id, event_id, subject, payload, traceparent FROM outbox \
+     WHERE sent_at IS NULL AND rejected_at IS NULL \
+     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
+
+/// Run before [`CLAIM_SQL`] in its transaction. Marking a row sent leaves its entry in
+/// the unsent index until vacuum, and the statistics (nearly every row sent) make a
+/// bitmap scan look cheapest: that scan visits every such entry and its heap page, so
+/// each round cost more the longer since the last vacuum (7-17 ms per round at 25,000
+/// sent rows under load). An index scan in id order stops after the batch and marks the
+/// dead entries it passes, so the next round skips them.
+pub const CLAIM_PLAN: &str = "SET LOCAL enable_bitmapscan = off; \
+     SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off";
+
 /// What service code keeps: wakes the relay after a commit and reads the backlog.
 #[derive(Debug, Clone, Default)]
 pub struct RelayHandle {
@@ -230,7 +244,7 @@ impl OutboxRelay {
                         _ = shutdown.cancelled() => {}
                         _ = self.handle.notify.notified() => {
                             // Under load a commit wakes the relay every few messages;
-                            // each round costs four statements besides its rows.
+                            // each round costs five statements besides its rows.
                             tokio::select! {
                                 _ = shutdown.cancelled() => {}
                                 _ = tokio::time::sleep(linger) => {}
@@ -263,14 +277,11 @@ impl OutboxRelay {
     /// Claims one batch of unsent rows, publishes them and records the outcome.
     pub async fn publish_round(&self) -> Result<RelayRound, EventsError> {
         let mut tx = crate::db::begin(&self.pool).await?;
-        let rows: Vec<OutboxRow> = sqlx::query_as(
-            "SELECT id, event_id, subject, payload, traceparent FROM outbox \
-             WHERE sent_at IS NULL AND rejected_at IS NULL \
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(self.settings.batch_size)
-        .fetch_all(&mut *tx)
-        .await?;
+        sqlx::raw_sql(CLAIM_PLAN).execute(&mut *tx).await?;
+        let rows: Vec<OutboxRow> = sqlx::query_as(CLAIM_SQL)
+            .bind(self.settings.batch_size)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut round = RelayRound {
             fetched: rows.len(),
             ..RelayRound::default()
