@@ -1,7 +1,8 @@
 //! Idempotent messages: a retry with the same `idempotency_key` gets the first answer
 //! and stores nothing new; the key cannot be reused for another message; a claim whose
 //! call is still running holds retries off, a failed one is given up, an expired one is
-//! taken over; the stored answers are sealed and go with the subject's erasure.
+//! taken over; the stored answers are sealed and go with the subject's erasure. A
+//! `RedactStream` with a key replays the same way.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,7 +11,9 @@ mod retention_support;
 use retention_support::{Stack, by_id, long_email_replacements};
 use tonic::Code;
 use veil_proto::gateway::v1::{
-    EraseSubjectRequest, MessageContext, MessageRole, ProcessMessageRequest, ProcessMessageResponse,
+    EraseSubjectRequest, MessageContext, MessageRole, ProcessMessageRequest,
+    ProcessMessageResponse, RedactStreamRequest, RedactStreamResponse, RedactStreamStart,
+    StreamFinish, redact_stream_request, redact_stream_response,
 };
 
 const TEXT: &str = "Hi, I'm Anna Schmidt, write to anna.schmidt@example.com please.";
@@ -37,6 +40,50 @@ async fn send(
         .process_message(request)
         .await?
         .into_inner())
+}
+
+/// Streams `text` in `size`-byte chunks under `context`; every response, or the error
+/// that ended the stream.
+async fn stream(
+    stack: &Stack,
+    context: MessageContext,
+    text: &str,
+    size: usize,
+) -> Result<Vec<RedactStreamResponse>, tonic::Status> {
+    use redact_stream_request::Kind;
+    let mut requests = vec![Kind::Start(RedactStreamStart {
+        context: Some(context),
+    })];
+    requests.extend(
+        text.as_bytes()
+            .chunks(size)
+            .map(|c| Kind::Chunk(c.to_vec())),
+    );
+    requests.push(Kind::Finish(StreamFinish {}));
+    let requests = requests
+        .into_iter()
+        .map(|kind| RedactStreamRequest { kind: Some(kind) });
+    let mut responses = stack
+        .pipeline()
+        .redact_stream(futures::stream::iter(requests))
+        .await?
+        .into_inner();
+    let mut all = Vec::new();
+    while let Some(response) = responses.message().await? {
+        all.push(response);
+    }
+    Ok(all)
+}
+
+/// The call was refused for reusing a key, naming the field.
+fn assert_key_reused<T: std::fmt::Debug>(result: Result<T, tonic::Status>) {
+    let refused = result.expect_err("a reused key");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("context.idempotency_key"),
+        "{}",
+        refused.message()
+    );
 }
 
 async fn turns(stack: &Stack, conversation: &str) -> anyhow::Result<usize> {
@@ -98,15 +145,8 @@ async fn a_retry_gets_the_first_answer_and_stores_nothing_new() -> anyhow::Resul
     assert_eq!(turns(&stack, "conv-b").await?, 1);
 
     // Reusing a key for another message is refused, naming the field; nothing is stored.
-    let reused = send(&stack, keyed("conv-a", "msg-1", "Something else."))
-        .await
-        .unwrap_err();
-    assert_eq!(reused.code(), Code::InvalidArgument);
-    assert!(
-        reused.message().contains("context.idempotency_key"),
-        "{}",
-        reused.message()
-    );
+    let reused = send(&stack, keyed("conv-a", "msg-1", "Something else.")).await;
+    assert_key_reused(reused);
     let mut other_subject = keyed("conv-a", "msg-1", TEXT);
     other_subject.context.as_mut().unwrap().subject_id = "bert".into();
     let refused = send(&stack, other_subject).await.unwrap_err();
@@ -128,6 +168,55 @@ async fn a_retry_gets_the_first_answer_and_stores_nothing_new() -> anyhow::Resul
         .counts;
     assert_eq!(counts["idempotent_answers"], 3);
     assert_eq!(stack.rows("message_replays", "anna").await?, 0);
+    stack.stop().await
+}
+
+/// A stream retried with its key (its text cut into other chunks) gets the first call's
+/// responses and writes nothing; another text under the key is refused at its end, and a
+/// key of a stream is not one of a `ProcessMessage`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_retry_gets_the_first_answer_and_stores_nothing_new() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let context = keyed("conv-s", "stream-1", "").context.unwrap();
+    let first = stream(&stack, context.clone(), TEXT, 7).await?;
+    let redacted: String = first
+        .iter()
+        .filter_map(|r| match &r.kind {
+            Some(redact_stream_response::Kind::Chunk(chunk)) => Some(chunk.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(redacted.contains("<EMAIL_ADDRESS_1>"), "{redacted}");
+    let Some(redact_stream_response::Kind::Completed(completed)) =
+        first.last().and_then(|r| r.kind.clone())
+    else {
+        panic!("the stream did not complete: {first:?}");
+    };
+    assert!(completed.stored);
+    let events = stack.events("message_processed").await?.len();
+
+    let retried = stream(&stack, context.clone(), TEXT, 13).await?;
+    assert_eq!(retried, first, "the same responses, message id included");
+    assert_eq!(turns(&stack, "conv-s").await?, 1);
+    assert_eq!(stack.events("message_processed").await?.len(), events);
+
+    assert_key_reused(stream(&stack, context.clone(), "Something else.", 5).await);
+    assert_key_reused(send(&stack, keyed("conv-s", "stream-1", TEXT)).await);
+    assert_eq!(turns(&stack, "conv-s").await?, 1);
+
+    // A stream that fails (here: too long) gives its key up; the retry is processed.
+    let context = keyed("conv-t", "stream-1", "").context.unwrap();
+    let too_long = "word ".repeat(14_000);
+    let failed = stream(&stack, context.clone(), &too_long, 4096)
+        .await
+        .unwrap_err();
+    assert_eq!(failed.code(), Code::InvalidArgument, "{}", failed.message());
+    let retried = stream(&stack, context, TEXT, 7).await?;
+    assert!(matches!(
+        retried.last().and_then(|r| r.kind.as_ref()),
+        Some(redact_stream_response::Kind::Completed(done)) if done.stored
+    ));
+    assert_eq!(turns(&stack, "conv-t").await?, 1);
     stack.stop().await
 }
 

@@ -43,7 +43,7 @@ pub struct Load {
     /// After each message, restore a bot reply that names its placeholders (RestoreText);
     /// the latency covers both calls.
     pub restore: bool,
-    /// Give every ProcessMessage its own idempotency key (one more statement per
+    /// Give every message (or stream) its own idempotency key (one more statement per
     /// message); counts the keys handed out.
     pub idempotency_keys: Option<Arc<AtomicU64>>,
 }

@@ -19,6 +19,7 @@ mod restore_stream;
 mod restore_text;
 mod stream;
 mod stream_claims;
+mod stream_replay;
 mod transcript;
 mod turn_writer;
 

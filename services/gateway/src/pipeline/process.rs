@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use prost::Message as _;
+
 use veil_core::error::ServiceError;
 use veil_core::types::SubjectRef;
 use veil_pii::{Operator, Policy, PolicySpec};
@@ -56,7 +58,10 @@ impl PipelineApi {
             .claim(key, &message.subject_ref, &fingerprint)
             .await?
         {
-            Claimed::Replay(response) => return Ok(*response),
+            Claimed::Replay(answer) => {
+                return ProcessMessageResponse::decode(answer.as_slice())
+                    .map_err(|e| ServiceError::internal(e).into());
+            }
             Claimed::Fresh(claim) => claim,
         };
         // A keyed message runs to its end even when its caller goes away, so that the
@@ -65,7 +70,7 @@ impl PipelineApi {
         let task = async move {
             let result = api.process_checked(&call, &message).await;
             let recorded = match &result {
-                Ok(response) => api.replays.answer(&claim, response).await,
+                Ok(response) => api.replays.answer(&claim, &response.encode_to_vec()).await,
                 Err(_) => api.replays.release(&claim).await,
             };
             if let Err(error) = recorded {

@@ -9,6 +9,9 @@
 //! the table holds nothing readable of the subject. Rows expire after
 //! `service.idempotency_window_secs` and go with the subject's erasure.
 //!
+//! `RedactStream` honours the key too (see [`super::stream_replay`]): its claim is taken
+//! by the context alone, since the text is only known at the stream's end.
+//!
 //! Claims and answers of concurrent messages are written in batches, one statement each
 //! (like the turn writes, see [`super::turn_writer`]): two autocommit statements per
 //! message would cost Postgres as much as the rest of the message.
@@ -25,9 +28,10 @@ use veil_core::db::retry_if_lost;
 use veil_core::error::ServiceError;
 use veil_core::subjects::SubjectKeys;
 use veil_core::types::{SubjectRef, TenantId};
-use veil_proto::gateway::v1::{MessageContext, ProcessMessageResponse};
+use veil_proto::gateway::v1::MessageContext;
 
 const FINGERPRINT_KEY_LABEL: &str = "replay-fingerprint";
+const STREAM_FINGERPRINT_KEY_LABEL: &str = "replay-stream-fingerprint";
 const SEAL_KEY_LABEL: &str = "replay-seal";
 const AAD_DOMAIN: &str = "veil.gateway.replay.v1";
 
@@ -72,8 +76,9 @@ pub enum Claimed {
     /// This call holds the key: process the message, then [`Replays::answer`] or
     /// [`Replays::release`].
     Fresh(Claim),
-    /// An earlier call with this key and request was answered with this.
-    Replay(Box<ProcessMessageResponse>),
+    /// An earlier call with this key and request was answered with this (the bytes
+    /// given to [`Replays::answer`]).
+    Replay(Vec<u8>),
 }
 
 /// A held key.
@@ -155,6 +160,14 @@ impl Replays {
         keyed_digest(&key, &bytes).to_vec()
     }
 
+    /// The fingerprint a stream claims its key with: of its context alone, under a key of
+    /// its own, so that a key used by a `ProcessMessage` is never taken for a stream's
+    /// or the other way round.
+    pub fn stream_fingerprint(&self, tenant: &TenantId, context: &MessageContext) -> Vec<u8> {
+        let key = self.keys.tenant_key(tenant, STREAM_FINGERPRINT_KEY_LABEL);
+        keyed_digest(&key, &context.encode_length_delimited_to_vec()).to_vec()
+    }
+
     /// Claims `key` for a request with `fingerprint`, or finds its answer. Refused with
     /// INVALID_ARGUMENT when the key was used for another request, ABORTED while the
     /// first call is still running.
@@ -204,32 +217,21 @@ impl Replays {
             return Ok(Claimed::Fresh(Claim { key, claim }));
         }
         if !constant_time_eq(&stored, fingerprint) {
-            return Err(ServiceError::invalid(
-                "context.idempotency_key",
-                "was already used for a different message in this conversation",
-            )
-            .into());
+            return Err(key_reused().into());
         }
         let Some(answer) = answer else {
             return Err(still_running());
         };
         let seal_key = self.keys.tenant_key(&key.tenant, SEAL_KEY_LABEL);
         let opened = open(&seal_key, &key.aad(), &answer).map_err(ServiceError::internal)?;
-        let response =
-            ProcessMessageResponse::decode(opened.as_slice()).map_err(ServiceError::internal)?;
-        Ok(Claimed::Replay(Box::new(response)))
+        Ok(Claimed::Replay(opened))
     }
 
     /// Stores the answer of a claimed message. A claim taken over meanwhile (the first
     /// call outlived [`CLAIM_TIMEOUT`]) keeps the later call's answer.
-    pub async fn answer(
-        &self,
-        claim: &Claim,
-        response: &ProcessMessageResponse,
-    ) -> Result<(), ServiceError> {
+    pub async fn answer(&self, claim: &Claim, answer: &[u8]) -> Result<(), ServiceError> {
         let seal_key = self.keys.tenant_key(&claim.key.tenant, SEAL_KEY_LABEL);
-        let sealed = seal(&seal_key, &claim.key.aad(), &response.encode_to_vec())
-            .map_err(ServiceError::internal)?;
+        let sealed = seal(&seal_key, &claim.key.aad(), answer).map_err(ServiceError::internal)?;
         let write = AnswerWrite {
             key: claim.key.clone(),
             claim: claim.claim,
@@ -274,6 +276,14 @@ impl Replays {
             }
         }
     }
+}
+
+/// The refusal of a key used before for another message.
+pub fn key_reused() -> ServiceError {
+    ServiceError::invalid(
+        "context.idempotency_key",
+        "was already used for a different message in this conversation",
+    )
 }
 
 /// Writes a batch of claims in one statement; whether each was taken. A key twice in one

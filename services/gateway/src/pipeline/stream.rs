@@ -9,14 +9,16 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use veil_core::error::ServiceError;
+use veil_core::types::SubjectRef;
 use veil_pii::PseudonymMap;
 use veil_proto::gateway::v1::{
-    MessageRole, RedactStreamCompleted, RedactStreamRequest, RedactStreamResponse, RedactedChunk,
-    redact_stream_request, redact_stream_response,
+    MessageContext, MessageRole, RedactStreamCompleted, RedactStreamRequest, RedactStreamResponse,
+    RedactedChunk, redact_stream_request, redact_stream_response,
 };
 
 use super::commands::CommandSubject;
 use super::persist::{ATTEMPTS, Turn, new_placeholders, too_many_concurrent_turns};
+use super::replays::ReplayKey;
 use super::stream_claims::{StreamScope, StreamTokens};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, check_redacted_size};
 use crate::engine;
@@ -77,7 +79,7 @@ impl Utf8Joiner {
 }
 
 impl PipelineApi {
-    /// Runs a redact stream whose first message was already read as `context`.
+    /// Runs a redact stream: its start, then its chunks.
     pub(super) async fn redact_stream(
         &self,
         call: Call,
@@ -94,26 +96,58 @@ impl PipelineApi {
         };
         let (context, role) = super::context::checked("start.context", start.context)?;
         let subject_ref = self.subjects.subject_ref(&call.tenant, &context.subject_id);
+        let stream = StreamStart {
+            call,
+            context,
+            role,
+            subject_ref,
+        };
+        match ReplayKey::of(stream.call.tenant, &stream.context) {
+            Some(key) => self.redact_keyed(key, &stream, input, sender).await,
+            None => {
+                let mut output = Output::new(sender);
+                self.redact_started(&stream, &mut input, &mut output)
+                    .await
+                    .map(drop)
+            }
+        }
+    }
+
+    /// The rest of a started stream. Returns its whole text once its turn is written, or
+    /// `None` when the caller went away before.
+    pub(super) async fn redact_started(
+        &self,
+        stream: &StreamStart,
+        input: &mut Streaming<RedactStreamRequest>,
+        output: &mut Output,
+    ) -> Result<Option<String>, Status> {
+        let StreamStart {
+            call,
+            context,
+            role,
+            subject_ref,
+        } = stream;
+        let role = *role;
         // GDPR Art. 18: a restricted subject's text is not streamed to an LLM (the bot
         // falls back to ProcessMessage, which stores the turn and returns no text).
         self.lookups
-            .ensure_unrestricted(call.tenant.as_uuid(), &subject_ref)
+            .ensure_unrestricted(call.tenant.as_uuid(), subject_ref)
             .await?;
         let policy = self.policies.get(&self.pool, call.tenant).await?;
         let consent = self
             .consent(
-                &call,
-                &subject_ref,
+                call,
+                subject_ref,
                 &context.purposes,
                 context.jurisdiction,
                 &policy,
             )
             .await?;
         let scope = StreamScope {
-            call: &call,
+            call,
             conversation_id: &context.conversation_id,
             subject_id: &context.subject_id,
-            subject_ref: &subject_ref,
+            subject_ref,
             role,
             store_raw: policy.proto.store_raw_in_vault,
         };
@@ -123,7 +157,7 @@ impl PipelineApi {
         let mut redactor = self.engine.stream(&policy.pii, claimed.clone());
         let mut joiner = Utf8Joiner::default();
         let mut original = String::new();
-        let mut output = String::new();
+        let mut redacted = String::new();
         let mut sent_entities = 0usize;
         loop {
             let next = input.message().await?;
@@ -169,9 +203,9 @@ impl PipelineApi {
                 attempt += 1;
             }
             if !released.is_empty() {
-                output.push_str(&released);
-                check_redacted_size(&output)?;
-                let all = engine::entities_of(&output, redactor.entities(), &[], false);
+                redacted.push_str(&released);
+                check_redacted_size(&redacted)?;
+                let all = engine::entities_of(&redacted, redactor.entities(), &[], false);
                 let fresh = all.into_iter().skip(sent_entities).collect::<Vec<_>>();
                 sent_entities += fresh.len();
                 let chunk = RedactedChunk {
@@ -181,8 +215,8 @@ impl PipelineApi {
                 let response = RedactStreamResponse {
                     kind: Some(redact_stream_response::Kind::Chunk(chunk)),
                 };
-                if sender.send(Ok(response)).await.is_err() {
-                    return Ok(());
+                if !output.send(response).await {
+                    return Ok(None);
                 }
             }
             if done {
@@ -193,12 +227,12 @@ impl PipelineApi {
         // The stream is complete and its placeholders are claimed: the turn.
         let subject = CommandSubject {
             subject_id: &context.subject_id,
-            subject_ref: &subject_ref,
+            subject_ref,
             locale: &context.locale,
             jurisdiction: context.jurisdiction,
         };
         let command = if role == MessageRole::User {
-            self.privacy_command(&call, &original, &subject, &policy)
+            self.privacy_command(call, &original, &subject, &policy)
                 .await
         } else {
             None
@@ -206,12 +240,12 @@ impl PipelineApi {
         let (mut privacy_command, command_event) = command.unzip();
         let stored = self
             .persist(
-                &call,
+                call,
                 Turn {
                     conversation_id: &context.conversation_id,
-                    subject_ref: &subject_ref,
+                    subject_ref,
                     role,
-                    redacted_text: &output,
+                    redacted_text: &redacted,
                     entities: redactor.entities(),
                     new_placeholders: &[],
                     consent: &consent,
@@ -226,7 +260,7 @@ impl PipelineApi {
             .await?
             .ok_or_else(too_many_concurrent_turns)?;
         if let Some(command) = privacy_command.as_mut() {
-            self.erase_after_store(&call, &subject, &policy, command)
+            self.erase_after_store(call, &subject, &policy, command)
                 .await;
         }
         let completed = RedactStreamCompleted {
@@ -240,12 +274,54 @@ impl PipelineApi {
             turn_index: stored.turn_index,
             entity_count: i32::try_from(redactor.entities().len()).unwrap_or(i32::MAX),
         };
-        let _ = sender
-            .send(Ok(RedactStreamResponse {
+        output
+            .send(RedactStreamResponse {
                 kind: Some(redact_stream_response::Kind::Completed(completed)),
-            }))
+            })
             .await;
-        Ok(())
+        Ok(Some(original))
+    }
+}
+
+/// A checked stream start.
+pub(super) struct StreamStart {
+    pub call: Call,
+    pub context: MessageContext,
+    pub role: MessageRole,
+    pub subject_ref: SubjectRef,
+}
+
+/// Where a stream's responses go: to its caller and, for a keyed stream, into the answer
+/// kept for its retries.
+pub(super) struct Output {
+    sender: mpsc::Sender<Result<RedactStreamResponse, Status>>,
+    kept: Option<Vec<RedactStreamResponse>>,
+}
+
+impl Output {
+    pub fn new(sender: mpsc::Sender<Result<RedactStreamResponse, Status>>) -> Self {
+        Self { sender, kept: None }
+    }
+
+    /// An output that also keeps what it sends (see [`Output::kept`]).
+    pub fn keeping(sender: mpsc::Sender<Result<RedactStreamResponse, Status>>) -> Self {
+        Self {
+            sender,
+            kept: Some(Vec::new()),
+        }
+    }
+
+    /// Sends `response` (and keeps it when keeping); false when the caller went away.
+    pub async fn send(&mut self, response: RedactStreamResponse) -> bool {
+        if let Some(kept) = &mut self.kept {
+            kept.push(response.clone());
+        }
+        self.sender.send(Ok(response)).await.is_ok()
+    }
+
+    /// What was sent so far, when keeping.
+    pub fn kept(&mut self) -> Vec<RedactStreamResponse> {
+        self.kept.take().unwrap_or_default()
     }
 }
 
