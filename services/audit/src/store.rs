@@ -114,29 +114,57 @@ pub struct EntryFilter {
     pub limit: i64,
 }
 
-/// Entries matching `filter`, oldest (lowest index) first.
-pub async fn query(db: impl PgExecutor<'_>, filter: &EntryFilter) -> sqlx::Result<Vec<EntryRow>> {
-    sqlx::query_as(
-        "SELECT idx, event_id, tenant_id, subject_ref, event_type, occurred_at, appended_at,
-                envelope, leaf_hash
-         FROM entries
-         WHERE ($1::uuid IS NULL OR tenant_id = $1)
+/// The conditions of an [`EntryFilter`] as `$1` to `$7` (see [`bind_filter`]).
+macro_rules! entry_filter {
+    () => {
+        "WHERE ($1::uuid IS NULL OR tenant_id = $1)
            AND ($2::text IS NULL OR subject_ref = $2)
            AND ($3::text IS NULL OR actor_id = $3)
            AND (cardinality($4::text[]) = 0 OR event_type = ANY($4))
            AND ($5::timestamptz IS NULL OR occurred_at >= $5)
            AND ($6::timestamptz IS NULL OR occurred_at < $6)
-           AND idx > $7
-         ORDER BY idx LIMIT $8",
-    )
-    .bind(filter.tenant)
-    .bind(&filter.subject_ref)
-    .bind(&filter.actor_id)
-    .bind(&filter.event_types)
-    .bind(filter.occurred_from)
-    .bind(filter.occurred_until)
-    .bind(filter.after)
-    .bind(filter.limit)
-    .fetch_all(db)
-    .await
+           AND idx > $7"
+    };
+}
+
+/// Binds `filter` to the parameters of [`entry_filter`].
+fn bind_filter<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    filter: &'q EntryFilter,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(filter.tenant)
+        .bind(&filter.subject_ref)
+        .bind(&filter.actor_id)
+        .bind(&filter.event_types)
+        .bind(filter.occurred_from)
+        .bind(filter.occurred_until)
+        .bind(filter.after)
+}
+
+/// Entries matching `filter`, oldest (lowest index) first.
+pub async fn query(db: impl PgExecutor<'_>, filter: &EntryFilter) -> sqlx::Result<Vec<EntryRow>> {
+    let query = sqlx::query_as(concat!(
+        "SELECT idx, event_id, tenant_id, subject_ref, event_type, occurred_at, appended_at,
+                envelope, leaf_hash
+         FROM entries ",
+        entry_filter!(),
+        " ORDER BY idx LIMIT $8"
+    ));
+    bind_filter(query, filter)
+        .bind(filter.limit)
+        .fetch_all(db)
+        .await
+}
+
+/// How many distinct subjects the entries matching `filter` name (its limit aside),
+/// counted by Postgres: a report over a long period must not hold every subject in
+/// memory.
+pub async fn distinct_subjects(db: impl PgExecutor<'_>, filter: &EntryFilter) -> sqlx::Result<i64> {
+    let query = sqlx::query_as(concat!(
+        "SELECT count(DISTINCT subject_ref) FROM entries ",
+        entry_filter!()
+    ));
+    let (count,): (i64,) = bind_filter(query, filter).fetch_one(db).await?;
+    Ok(count)
 }

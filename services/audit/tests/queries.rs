@@ -9,10 +9,11 @@ use veil_proto::audit::v1::{
     AccessLogRequest, GetReportRequest, ListIncidentsRequest, QueryRequest, ReportFormat,
     ReportKind, UpdateIncidentRequest,
 };
+use veil_proto::common::v1::TimeRange;
 use veil_proto::common::v1::subject_selector::Subject;
 use veil_proto::common::v1::{IncidentState, SubjectSelector};
 use veil_proto::events::v1::event::Payload;
-use veil_proto::events::v1::{ConsentChanged, VaultRevealed};
+use veil_proto::events::v1::{ConsentChanged, GatewayMessageProcessed, VaultRevealed};
 
 const SUBJECT: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -22,6 +23,90 @@ fn revealed(purpose: &str) -> Payload {
         counts: [("EMAIL_ADDRESS".to_string(), 2)].into_iter().collect(),
         ..VaultRevealed::default()
     })
+}
+
+fn processed(entities: &[(&str, i64)], purposes: &[&str], denied: &[&str]) -> Payload {
+    let strings = |list: &[&str]| list.iter().map(|p| p.to_string()).collect();
+    Payload::GatewayMessageProcessed(GatewayMessageProcessed {
+        entity_counts: entities.iter().map(|(e, n)| (e.to_string(), *n)).collect(),
+        purposes: strings(purposes),
+        denied_purposes: strings(denied),
+        ..GatewayMessageProcessed::default()
+    })
+}
+
+/// The records of processing (GDPR Art. 30) count the tenant's messages per purpose, the
+/// categories of personal data and the distinct data subjects of the period.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_of_processing_count_the_tenants_messages_categories_and_subjects()
+-> anyhow::Result<()> {
+    let env = veil_testkit::TestEnv::new().await?;
+    let settings = common::settings(&env);
+    let audit = Audit::start_with(env, settings).await?;
+    let (ours, theirs) = (TenantId::generate(), TenantId::generate());
+    let other = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+    let third = "ab".repeat(32);
+    let events = [
+        (
+            ours,
+            SUBJECT,
+            processed(&[("EMAIL_ADDRESS", 2)], &["support"], &["analytics"]),
+        ),
+        (
+            ours,
+            SUBJECT,
+            processed(&[("PERSON", 1)], &["support"], &[]),
+        ),
+        (ours, other, processed(&[("EMAIL_ADDRESS", 1)], &[], &[])),
+        (
+            theirs,
+            third.as_str(),
+            processed(&[("IBAN_CODE", 5)], &["support"], &[]),
+        ),
+    ];
+    for (tenant, subject, payload) in events {
+        audit
+            .publish(&context(tenant, Some(subject), "bot"), payload)
+            .await?;
+    }
+    audit.wait_for_entries(4).await?;
+
+    let client = audit.client(Some(ours), &[Role::Auditor]).await?;
+    let report = |period: Option<TimeRange>| {
+        let request = client.request(GetReportRequest {
+            kind: ReportKind::RecordsOfProcessing as i32,
+            format: ReportFormat::Json as i32,
+            period,
+        });
+        let mut inner = client.inner.clone();
+        async move {
+            let content = inner.get_report(request).await?.into_inner().content;
+            anyhow::Ok(serde_json::from_slice::<serde_json::Value>(&content)?)
+        }
+    };
+    let json = report(None).await?;
+    assert_eq!(json["data_subjects"], 2, "{json}");
+    assert_eq!(
+        json["personal_data_categories"],
+        serde_json::json!({"EMAIL_ADDRESS": 3, "PERSON": 1})
+    );
+    let support = &json["purposes"][1];
+    assert_eq!(support["purpose_key"], "support", "{json}");
+    assert_eq!(support["messages_processed"], 2);
+    assert_eq!(json["purposes"][0]["messages_denied"], 1);
+
+    // A period after the events holds none of them.
+    let later = TimeRange {
+        start: Some(prost_types::Timestamp {
+            seconds: time::OffsetDateTime::now_utc().unix_timestamp() + 3600,
+            nanos: 0,
+        }),
+        end: None,
+    };
+    let json = report(Some(later)).await?;
+    assert_eq!(json["data_subjects"], 0, "{json}");
+    assert_eq!(json["personal_data_categories"], serde_json::json!({}));
+    audit.running.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread")]

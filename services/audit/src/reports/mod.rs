@@ -125,13 +125,8 @@ async fn scan(
     mut each: impl FnMut(&store::EntryRow, Event),
 ) -> Result<(), AuditError> {
     let mut filter = EntryFilter {
-        tenant,
-        event_types: event_types.iter().map(|t| t.to_string()).collect(),
-        occurred_from: from,
-        occurred_until: until,
-        after: -1,
         limit: SCAN_PAGE,
-        ..EntryFilter::default()
+        ..scope_filter(tenant, event_types, from, until)
     };
     loop {
         let rows = store::query(pool, &filter).await?;
@@ -144,6 +139,34 @@ async fn scan(
             Some(last) if rows.len() as i64 == SCAN_PAGE => filter.after = last.idx,
             _ => return Ok(()),
         }
+    }
+}
+
+/// How many distinct subjects the events [`scan`] would visit name.
+async fn distinct_subjects(
+    pool: &PgPool,
+    tenant: Option<Uuid>,
+    event_types: &[&str],
+    from: Option<time::OffsetDateTime>,
+    until: Option<time::OffsetDateTime>,
+) -> Result<i64, AuditError> {
+    let filter = scope_filter(tenant, event_types, from, until);
+    Ok(store::distinct_subjects(pool, &filter).await?)
+}
+
+fn scope_filter(
+    tenant: Option<Uuid>,
+    event_types: &[&str],
+    from: Option<time::OffsetDateTime>,
+    until: Option<time::OffsetDateTime>,
+) -> EntryFilter {
+    EntryFilter {
+        tenant,
+        event_types: event_types.iter().map(|t| t.to_string()).collect(),
+        occurred_from: from,
+        occurred_until: until,
+        after: -1,
+        ..EntryFilter::default()
     }
 }
 

@@ -2,14 +2,14 @@
 //! legal bases (consent service events), retention policies (retention service events)
 //! and the volumes processed per purpose and per category of personal data.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use veil_proto::common::v1::{DataCategory, LegalBasis, RetentionAction};
 use veil_proto::events::v1::event::Payload;
 
-use super::{Csv, Report, ReportScope, scan};
+use super::{Csv, Report, ReportScope, distinct_subjects, scan};
 use crate::error::AuditError;
 
 #[derive(Default)]
@@ -70,7 +70,6 @@ pub(super) async fn build(pool: &PgPool, scope: ReportScope) -> Result<Report, A
     .await?;
 
     let mut categories: BTreeMap<String, i64> = BTreeMap::new();
-    let mut subjects: BTreeSet<String> = BTreeSet::new();
     let mut vault_records: BTreeMap<String, i64> = BTreeMap::new();
     let volumes = ["gateway.message_processed", "vault.record_stored"];
     scan(
@@ -79,34 +78,31 @@ pub(super) async fn build(pool: &PgPool, scope: ReportScope) -> Result<Report, A
         &volumes,
         scope.from,
         scope.until,
-        |row, event| {
-            if let Some(subject) = &row.subject_ref {
-                subjects.insert(subject.clone());
-            }
-            match event.payload {
-                Some(Payload::GatewayMessageProcessed(processed)) => {
+        |_, event| match event.payload {
+            Some(Payload::GatewayMessageProcessed(processed)) => {
+                for (entity, count) in &processed.entity_counts {
+                    *categories.entry(entity.clone()).or_default() += count;
+                }
+                for key in &processed.purposes {
+                    let purpose = purposes.entry(key.clone()).or_default();
+                    purpose.messages += 1;
                     for (entity, count) in &processed.entity_counts {
-                        *categories.entry(entity.clone()).or_default() += count;
-                    }
-                    for key in &processed.purposes {
-                        let purpose = purposes.entry(key.clone()).or_default();
-                        purpose.messages += 1;
-                        for (entity, count) in &processed.entity_counts {
-                            *purpose.entities.entry(entity.clone()).or_default() += count;
-                        }
-                    }
-                    for key in processed.denied_purposes {
-                        purposes.entry(key).or_default().denied += 1;
+                        *purpose.entities.entry(entity.clone()).or_default() += count;
                     }
                 }
-                Some(Payload::VaultRecordStored(stored)) => {
-                    *vault_records.entry(stored.category).or_default() += 1;
+                for key in processed.denied_purposes {
+                    purposes.entry(key).or_default().denied += 1;
                 }
-                _ => {}
             }
+            Some(Payload::VaultRecordStored(stored)) => {
+                *vault_records.entry(stored.category).or_default() += 1;
+            }
+            _ => {}
         },
     )
     .await?;
+
+    let subjects = distinct_subjects(pool, scope.tenant, &volumes, scope.from, scope.until).await?;
 
     let mut csv = Csv {
         header: vec![
@@ -154,7 +150,7 @@ pub(super) async fn build(pool: &PgPool, scope: ReportScope) -> Result<Report, A
             "retention_policies": policies.into_values().collect::<Vec<_>>(),
             "personal_data_categories": categories,
             "vault_records_stored": vault_records,
-            "data_subjects": subjects.len(),
+            "data_subjects": subjects,
             "recipients_note": "recipients are kept by the consent service (ListRecipients)",
         }),
         csv: Some(csv),
