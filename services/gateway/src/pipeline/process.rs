@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use prost::Message as _;
-
 use veil_core::error::ServiceError;
 use veil_core::types::SubjectRef;
 use veil_pii::{Operator, Policy, PolicySpec};
