@@ -9,8 +9,9 @@ use sqlx::PgPool;
 use veil_proto::common::v1::{DataCategory, LegalBasis, RetentionAction};
 use veil_proto::events::v1::event::Payload;
 
-use super::{Csv, Report, ReportScope, distinct_subjects, scan};
+use super::{Csv, Report, ReportScope, scan, scope_filter};
 use crate::error::AuditError;
+use crate::store;
 
 #[derive(Default)]
 struct Purpose {
@@ -102,7 +103,8 @@ pub(super) async fn build(pool: &PgPool, scope: ReportScope) -> Result<Report, A
     )
     .await?;
 
-    let subjects = distinct_subjects(pool, scope.tenant, &volumes, scope.from, scope.until).await?;
+    let volume_entries = scope_filter(scope.tenant, &volumes, scope.from, scope.until);
+    let subjects = store::distinct_subjects(pool, &volume_entries).await?;
 
     let mut csv = Csv {
         header: vec![
