@@ -115,6 +115,23 @@ pub struct TurnWrite {
     /// The conversation's rows (token, placeholder) the turn's map took as stored; a turn
     /// one of which is gone now is stale.
     pub known: Vec<(String, String)>,
+    /// A keyed call's answer, kept with the turn.
+    pub answer: Option<TurnAnswer>,
+}
+
+/// The answer of a call with an idempotency key, written by its turn's statement under the
+/// call's claim (see `pipeline::replays`), so that no turn is written without it.
+#[derive(Clone)]
+pub struct TurnAnswer {
+    pub idempotency_key: String,
+    /// The claim's fingerprint, for a row that is gone (erased meanwhile) to come back
+    /// whole.
+    pub fingerprint: Vec<u8>,
+    pub claim: Uuid,
+    /// The answer, sealed; the turn's message id and index are stored beside it.
+    pub sealed: Vec<u8>,
+    /// Nothing after the turn changes the answer: a retry may be given it at once.
+    pub settled: bool,
 }
 
 /// A placeholder the conversation gets with a turn.
@@ -228,12 +245,32 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
                redacted_text, entity_counts::jsonb,
                ARRAY(SELECT jsonb_array_elements_text(purposes::jsonb))
         FROM next WHERE store AND NOT stale
+    ), answers AS (
+        -- The upsert finds the claim's row through its key's index whatever the
+        -- statistics say (an UPDATE joined to the input was planned as a scan of the
+        -- whole table while it was small). A claim taken over since keeps its own.
+        INSERT INTO message_replays AS r
+            (tenant_id, conversation_id, idempotency_key, subject_ref, fingerprint, claim,
+             turn_answer, turn_message_id, turn_index, settled)
+        SELECT next.tenant_id, next.conversation_id, a.idempotency_key, next.subject_ref,
+               a.fingerprint, a.claim, a.answer,
+               CASE WHEN next.store THEN next.message_id END, next.turn_index, a.settled
+        FROM UNNEST($29::uuid[], $30::text[], $31::bytea[], $32::uuid[], $33::bytea[],
+                    $34::bool[])
+            AS a(message_id, idempotency_key, fingerprint, claim, answer, settled)
+        JOIN next ON next.message_id = a.message_id AND NOT next.stale
+        ON CONFLICT (tenant_id, conversation_id, idempotency_key) DO UPDATE
+            SET turn_answer = EXCLUDED.turn_answer,
+                turn_message_id = EXCLUDED.turn_message_id,
+                turn_index = EXCLUDED.turn_index, settled = EXCLUDED.settled
+            WHERE r.claim = EXCLUDED.claim
     )
     SELECT message_id, turn_index, stale FROM next";
 
 /// Writes `turns` in ONE statement, which Postgres runs atomically without an explicit
 /// transaction: the new placeholders (a token already mapped by a concurrent turn keeps
-/// its row), the outbox events, and each turn at its conversation's next index. Returns
+/// its row), the outbox events, each turn at its conversation's next index and a keyed
+/// call's answer ([`TurnAnswer`]). Returns
 /// per turn, in the order of `turns` (which must name each conversation at most once),
 /// its index, or `None` when what it was built on no longer holds: a turn written since
 /// took a token or placeholder the turn believed new (see [`NewPlaceholder`]), a row it
@@ -280,6 +317,12 @@ pub async fn write_turns(
         .bind(&t.k_conversations)
         .bind(&t.k_tokens)
         .bind(&t.k_placeholders)
+        .bind(&t.a_turns)
+        .bind(&t.a_keys)
+        .bind(&t.a_fingerprints)
+        .bind(&t.a_claims)
+        .bind(&t.a_sealed)
+        .bind(&t.a_settled)
         .fetch_all(db)
         .await?;
     turns
@@ -324,6 +367,12 @@ struct TurnColumns<'a> {
     k_conversations: Vec<&'a str>,
     k_tokens: Vec<&'a str>,
     k_placeholders: Vec<&'a str>,
+    a_turns: Vec<Uuid>,
+    a_keys: Vec<&'a str>,
+    a_fingerprints: Vec<&'a [u8]>,
+    a_claims: Vec<Uuid>,
+    a_sealed: Vec<&'a [u8]>,
+    a_settled: Vec<bool>,
 }
 
 impl<'a> TurnColumns<'a> {
@@ -364,6 +413,14 @@ impl<'a> TurnColumns<'a> {
             self.event_payloads.push(&e.payload);
             self.event_traceparents.push(e.traceparent.as_deref());
             self.event_turns.push(turn.message_id);
+        }
+        if let Some(a) = &turn.answer {
+            self.a_turns.push(turn.message_id);
+            self.a_keys.push(&a.idempotency_key);
+            self.a_fingerprints.push(&a.fingerprint);
+            self.a_claims.push(a.claim);
+            self.a_sealed.push(&a.sealed);
+            self.a_settled.push(a.settled);
         }
         Ok(())
     }

@@ -79,6 +79,12 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
                 "subject_ref = ",
             ));
         }
+        // A keyed turn's answer reaches its claim's row through the upsert's arbiter
+        // index: no scan of message_replays the planner could choose (an UPDATE joined
+        // to the batch was planned as a sequential scan while the table was small).
+        let plan = generic_plan(&mut conn, veil_gateway::WRITE_TURNS_SQL).await?;
+        let replays = scan_conditions(&plan, "message_replays");
+        assert!(replays.is_empty(), "{state}: {replays:?}; plan: {plan:#}");
         for (sql, relation, lookup) in statements {
             let plan = generic_plan(&mut conn, sql).await?;
             let conditions = scan_conditions(&plan, relation);

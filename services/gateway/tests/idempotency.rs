@@ -1,8 +1,9 @@
 //! Idempotent messages: a retry with the same `idempotency_key` gets the first answer
 //! and stores nothing new; the key cannot be reused for another message; a claim whose
 //! call is still running holds retries off, a failed one is given up, an expired one is
-//! taken over; the stored answers are sealed and go with the subject's erasure. A
-//! `RedactStream` with a key replays the same way.
+//! taken over; the answer is kept by the turn's own statement, so a replica that dies
+//! after the turn leaves no second turn to its retry; the stored answers are sealed and
+//! go with the subject's erasure. A `RedactStream` with a key replays the same way.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,6 +11,7 @@ mod retention_support;
 
 use retention_support::{Stack, by_id, long_email_replacements};
 use tonic::Code;
+use veil_proto::common::v1::PrivacyCommandType;
 use veil_proto::gateway::v1::{
     EraseSubjectRequest, MessageContext, MessageRole, ProcessMessageRequest,
     ProcessMessageResponse, RedactStreamRequest, RedactStreamResponse, RedactStreamStart,
@@ -93,16 +95,39 @@ async fn turns(stack: &Stack, conversation: &str) -> anyhow::Result<usize> {
         .len())
 }
 
-/// Rows of `message_replays` of a conversation, as (answered, answer bytes).
+/// The kept answers of a conversation's keys (sealed bytes), from the turn's statement
+/// or written after it.
 async fn replays(stack: &Stack, conversation: &str) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
     Ok(sqlx::query_scalar(
-        "SELECT answer FROM message_replays WHERE tenant_id = $1 AND conversation_id = $2
-         ORDER BY idempotency_key",
+        "SELECT COALESCE(answer, turn_answer) FROM message_replays
+         WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY idempotency_key",
     )
     .bind(stack.tenant.as_uuid())
     .bind(conversation)
     .fetch_all(&stack.pool)
     .await?)
+}
+
+/// How a key's answer is kept: (written after the turn, kept by the turn, settled).
+async fn kept(stack: &Stack, conversation: &str, key: &str) -> anyhow::Result<(bool, bool, bool)> {
+    Ok(sqlx::query_as(
+        "SELECT answer IS NOT NULL, turn_answer IS NOT NULL, settled FROM message_replays
+         WHERE tenant_id = $1 AND conversation_id = $2 AND idempotency_key = $3",
+    )
+    .bind(stack.tenant.as_uuid())
+    .bind(conversation)
+    .bind(key)
+    .fetch_one(&stack.pool)
+    .await?)
+}
+
+/// Runs `sql` with the tenant as `$1` (a test's hand on the claims).
+async fn on_claims(stack: &Stack, sql: &str) -> anyhow::Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stack.tenant.as_uuid())
+        .execute(&stack.pool)
+        .await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -224,28 +249,25 @@ async fn a_stream_retry_gets_the_first_answer_and_stores_nothing_new() -> anyhow
 async fn claims_hold_off_retries_until_answered_released_or_expired() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let first = send(&stack, keyed("conv-c", "msg-1", TEXT)).await?;
-    let claim_is = |sql: &'static str| {
-        let (pool, tenant) = (stack.pool.clone(), stack.tenant.as_uuid());
-        async move {
-            sqlx::query(sql)
-                .bind(tenant)
-                .execute(&pool)
-                .await
-                .map(|_| ())
-        }
-    };
 
-    // Still running on some replica: the retry is told to come back.
-    claim_is("UPDATE message_replays SET answer = NULL, answered_at = NULL WHERE tenant_id = $1")
-        .await?;
+    // Still running on some replica, its turn not written yet: the retry is told to come
+    // back.
+    on_claims(
+        &stack,
+        "UPDATE message_replays SET answer = NULL, answered_at = NULL, turn_answer = NULL
+         WHERE tenant_id = $1",
+    )
+    .await?;
     let held = send(&stack, keyed("conv-c", "msg-1", TEXT))
         .await
         .unwrap_err();
     assert_eq!(held.code(), Code::Aborted, "{}", held.message());
     assert_eq!(turns(&stack, "conv-c").await?, 1);
 
-    // The replica died with it: after the claim timeout the retry processes the message.
-    claim_is(
+    // The replica died with it before its turn: after the claim timeout the retry
+    // processes the message (the first turn here is the one whose answer was cleared).
+    on_claims(
+        &stack,
         "UPDATE message_replays SET claimed_at = now() - interval '61 seconds'
          WHERE tenant_id = $1",
     )
@@ -257,7 +279,8 @@ async fn claims_hold_off_retries_until_answered_released_or_expired() -> anyhow:
     assert_eq!(again.message_id, taken_over.message_id);
 
     // Past the window an answer is forgotten: the key is free again.
-    claim_is(
+    on_claims(
+        &stack,
         "UPDATE message_replays SET claimed_at = now() - interval '2 days' WHERE tenant_id = $1",
     )
     .await?;
@@ -297,5 +320,64 @@ async fn claims_hold_off_retries_until_answered_released_or_expired() -> anyhow:
         );
         assert!(replays(&stack, "conv-d").await?.is_empty());
     }
+    stack.stop().await
+}
+
+/// A replica that dies right after a turn leaves the turn's answer, kept by the turn's own
+/// statement: the retry gets it once the claim times out, never a second turn. An answer
+/// that changes after the turn (an erasure asked for in the chat, submitted once its
+/// turn is stored) is kept again; until it is, retries are held off until the timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_keeps_its_answer_for_a_retry_after_its_replica_died() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let first = send(&stack, keyed("conv-f", "msg-1", TEXT)).await?;
+    assert_eq!(
+        kept(&stack, "conv-f", "msg-1").await?,
+        (false, true, true),
+        "kept by the turn alone"
+    );
+    let events = stack.events("message_processed").await?.len();
+    // Whatever the first call did after its turn, its claim has now timed out.
+    let timed_out = "UPDATE message_replays SET claimed_at = now() - interval '61 seconds'
+                     WHERE tenant_id = $1";
+    on_claims(&stack, timed_out).await?;
+    let retried = send(&stack, keyed("conv-f", "msg-1", TEXT)).await?;
+    assert_eq!(retried, first);
+    assert_eq!(turns(&stack, "conv-f").await?, 1);
+    assert_eq!(stack.events("message_processed").await?.len(), events);
+
+    let mut policy = veil_gateway::policy_store::default_policy();
+    policy.auto_act_on_privacy_commands = true;
+    stack.set_policy(policy).await?;
+    let erase = keyed("conv-g", "msg-1", "Please delete my data.");
+    let first = send(&stack, erase.clone()).await?;
+    let command = first.privacy_command.clone().expect("a command");
+    assert_eq!(command.command_type, PrivacyCommandType::Erase as i32);
+    assert_eq!(kept(&stack, "conv-g", "msg-1").await?, (true, true, false));
+    // The replica died between the turn and the erasure's answer.
+    on_claims(
+        &stack,
+        "UPDATE message_replays SET answer = NULL, answered_at = NULL WHERE tenant_id = $1",
+    )
+    .await?;
+    let held = send(&stack, erase.clone()).await.unwrap_err();
+    assert_eq!(held.code(), Code::Aborted, "{}", held.message());
+    on_claims(&stack, timed_out).await?;
+    // Retention is unreachable here, so the first call's erasure was not submitted
+    // either: its answer asks for confirmation, as the turn's does.
+    let retried = send(&stack, erase).await?;
+    assert_eq!(retried, first);
+    assert_eq!(turns(&stack, "conv-g").await?, 1);
+
+    // A stream's answer is kept with its turn the same way.
+    let context = keyed("conv-h", "stream-1", "").context.unwrap();
+    let streamed = stream(&stack, context.clone(), TEXT, 7).await?;
+    assert_eq!(
+        kept(&stack, "conv-h", "stream-1").await?,
+        (false, true, true)
+    );
+    on_claims(&stack, timed_out).await?;
+    assert_eq!(stream(&stack, context, TEXT, 11).await?, streamed);
+    assert_eq!(turns(&stack, "conv-h").await?, 1);
     stack.stop().await
 }

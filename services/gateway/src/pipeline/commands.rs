@@ -185,10 +185,7 @@ impl PipelineApi {
         policy: &TenantPolicy,
         command: &mut PrivacyCommand,
     ) {
-        let wanted = command.command_type == CommandKind::Erase.to_proto()
-            && command.confidence >= ACT_CONFIDENCE
-            && policy.proto.auto_act_on_privacy_commands;
-        if !wanted {
+        if !acts_after_store(Some(command), policy) {
             return;
         }
         let purposes = command.purposes.clone();
@@ -261,6 +258,16 @@ impl PipelineApi {
         }
         Ok(())
     }
+}
+
+/// Whether [`PipelineApi::erase_after_store`] acts on `command` (and so changes it once
+/// the turn is stored).
+pub(super) fn acts_after_store(command: Option<&PrivacyCommand>, policy: &TenantPolicy) -> bool {
+    command.is_some_and(|command| {
+        command.command_type == CommandKind::Erase.to_proto()
+            && command.confidence >= ACT_CONFIDENCE
+            && policy.proto.auto_act_on_privacy_commands
+    })
 }
 
 /// Retention's idempotency key for a request opened from a chat message: a retried call

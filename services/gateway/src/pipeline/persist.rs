@@ -1,6 +1,7 @@
 //! What ends a turn, written atomically in one statement (shared with concurrent turns):
 //! new placeholders, the redacted transcript turn (unless consent says not to store it),
-//! `message_processed` and, when a privacy command was found, `privacy_command_detected`.
+//! `message_processed`, when a privacy command was found, `privacy_command_detected`,
+//! and a keyed call's answer.
 
 use veil_core::emit::EventContext;
 use veil_core::error::ServiceError;
@@ -14,7 +15,7 @@ use super::consent::ConsentOutcome;
 use super::{Call, PipelineApi};
 use crate::admin::actor;
 use crate::engine;
-use crate::store::{NewPlaceholder, TurnWrite};
+use crate::store::{NewPlaceholder, TurnAnswer, TurnWrite};
 
 /// What a turn leaves behind.
 pub struct Turn<'a> {
@@ -31,6 +32,8 @@ pub struct Turn<'a> {
     pub streamed: bool,
     /// What the turn was built on, checked by the write (see [`TurnWrite`]).
     pub assumed: Assumed<'a>,
+    /// A keyed call's answer, kept with the turn (see `super::replays`).
+    pub answer: Option<TurnAnswer>,
 }
 
 /// What a turn's map and restriction were taken from, for the write to check.
@@ -140,6 +143,7 @@ impl PipelineApi {
             events,
             restricted: turn.assumed.restricted,
             known: crate::pseudonyms::pairs(turn.assumed.rows),
+            answer: turn.answer.clone(),
         };
         let turn_index = self
             .turns

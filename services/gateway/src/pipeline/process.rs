@@ -12,12 +12,12 @@ use veil_proto::gateway::v1::{
     MessageContext, MessageRole, ProcessMessageRequest, ProcessMessageResponse,
 };
 
-use super::commands::CommandSubject;
+use super::commands::{CommandSubject, acts_after_store};
 use super::consent::ConsentOutcome;
 use super::lookups::StateQuery;
 use super::notices::NoticeSubject;
 use super::persist::{ATTEMPTS, Assumed, Turn, too_many_concurrent_turns};
-use super::replays::{Claimed, ReplayKey};
+use super::replays::{Claim, Claimed, ReplayKey, Replayed};
 use super::{Call, PipelineApi, check_redacted_size, validate_text};
 use crate::engine::{self, Engine};
 use crate::pseudonyms::{self, Known};
@@ -47,7 +47,8 @@ impl PipelineApi {
             subject_ref,
         };
         let Some(key) = ReplayKey::of(call.tenant, &message.context) else {
-            return self.process_checked(&call, &message).await;
+            let (response, _) = self.process_checked(&call, &message, None).await?;
+            return Ok(response);
         };
         let fingerprint = self
             .replays
@@ -57,37 +58,41 @@ impl PipelineApi {
             .claim(key, &message.subject_ref, &fingerprint)
             .await?
         {
-            Claimed::Replay(answer) => {
-                return ProcessMessageResponse::decode(answer.as_slice())
-                    .map_err(|e| ServiceError::internal(e).into());
-            }
+            Claimed::Replay(replayed) => return replayed_response(replayed),
             Claimed::Fresh(claim) => claim,
         };
         // A keyed message runs to its end even when its caller goes away, so that the
         // retry finds its answer rather than a claim that holds it off until it expires.
         let api = self.clone();
         let task = async move {
-            let result = api.process_checked(&call, &message).await;
+            let result = api.process_checked(&call, &message, Some(&claim)).await;
             let recorded = match &result {
-                Ok(response) => api.replays.answer(&claim, &response.encode_to_vec()).await,
+                // Kept with the turn.
+                Ok((_, true)) => Ok(()),
+                Ok((response, false)) => {
+                    api.replays.answer(&claim, &response.encode_to_vec()).await
+                }
                 Err(_) => api.replays.release(&claim).await,
             };
             if let Err(error) = recorded {
                 tracing::warn!(%error, "the idempotent message's answer was not recorded");
             }
-            result
+            result.map(|(response, _)| response)
         };
         tokio::spawn(tracing::Instrument::in_current_span(task))
             .await
             .map_err(ServiceError::internal)?
     }
 
-    /// `ProcessMessage` of a checked message.
+    /// `ProcessMessage` of a checked message, and whether its answer was settled by its
+    /// turn: under a `claim`, the turn's statement keeps the answer as it stood then, and
+    /// only an answer that changed after it must be kept again.
     async fn process_checked(
         &self,
         call: &Call,
         message: &Message,
-    ) -> Result<ProcessMessageResponse, tonic::Status> {
+        claim: Option<&Claim>,
+    ) -> Result<(ProcessMessageResponse, bool), tonic::Status> {
         let Message {
             context,
             role,
@@ -178,11 +183,12 @@ impl PipelineApi {
             None
         };
 
-        let (mut privacy_command, command_event) = command.unzip();
+        let (privacy_command, command_event) = command.unzip();
+        let settled = !acts_after_store(privacy_command.as_ref(), &policy);
         let no_purpose = ConsentOutcome::default();
         let mut attempt = 1;
         let conversation = (tenant.as_uuid(), context.conversation_id.as_str());
-        let (restricted, redacted, stored) = loop {
+        let (mut response, stored) = loop {
             // Placeholders come from the conversation's stored rows, read without a lock
             // (or, on a first attempt, from what this replica last saw of them): the turn
             // is written only if what it was built on still holds (see `Assumed`);
@@ -209,6 +215,35 @@ impl PipelineApi {
                 })?;
             check_redacted_size(&redacted.text)?;
             let rows = pseudonyms::new_rows(&known, &mut map, &tokens, &values);
+            let consent = if restricted { &no_purpose } else { &consent };
+            // The answer but for the turn's message id and index.
+            let response = ProcessMessageResponse {
+                stored: false,
+                message_id: String::new(),
+                redacted_text: if restricted {
+                    String::new()
+                } else {
+                    redacted.text.clone()
+                },
+                entities: if restricted {
+                    Vec::new()
+                } else {
+                    engine::entities(&redacted, &findings, context.explain)
+                },
+                notices_due: notices_due.clone(),
+                privacy_command: privacy_command.clone(),
+                consent: consent.applied.clone(),
+                effective_purposes: consent.effective.clone(),
+                policy_version: policy.version,
+                turn_index: 0,
+                processing_restricted: restricted,
+            };
+            let answer = claim
+                .map(|claim| {
+                    self.replays
+                        .turn_answer(claim, &response.encode_to_vec(), settled)
+                })
+                .transpose()?;
             let turn = Turn {
                 conversation_id: &context.conversation_id,
                 subject_ref,
@@ -216,7 +251,7 @@ impl PipelineApi {
                 redacted_text: &redacted.text,
                 entities: &redacted.entities,
                 new_placeholders: &rows,
-                consent: if restricted { &no_purpose } else { &consent },
+                consent,
                 command: command_event.clone(),
                 policy_version: policy.version,
                 text_bytes: text.len(),
@@ -225,6 +260,7 @@ impl PipelineApi {
                     restricted: Some(restricted),
                     rows: &known.rows,
                 },
+                answer,
             };
             let (tenant_id, conversation_id) = conversation;
             match self.persist(call, turn).await? {
@@ -232,7 +268,7 @@ impl PipelineApi {
                     let subject = subject_ref.as_str();
                     let hints = &self.map_hints;
                     hints.written(tenant_id, conversation_id, subject, restricted, &rows);
-                    break (restricted, redacted, stored);
+                    break (response, stored);
                 }
                 None => {
                     self.map_hints.forget(tenant_id, conversation_id);
@@ -244,33 +280,14 @@ impl PipelineApi {
                 }
             }
         };
-        let consent = if restricted { no_purpose } else { consent };
-        if let Some(command) = privacy_command.as_mut() {
+        response.stored = !stored.message_id.is_empty();
+        response.message_id = stored.message_id;
+        response.turn_index = stored.turn_index;
+        if let Some(command) = response.privacy_command.as_mut() {
             self.erase_after_store(call, &subject, &policy, command)
                 .await;
         }
-        let entities = if restricted {
-            Vec::new()
-        } else {
-            engine::entities(&redacted, &findings, context.explain)
-        };
-        Ok(ProcessMessageResponse {
-            stored: !stored.message_id.is_empty(),
-            message_id: stored.message_id,
-            redacted_text: if restricted {
-                String::new()
-            } else {
-                redacted.text
-            },
-            entities,
-            notices_due,
-            privacy_command,
-            consent: consent.applied,
-            effective_purposes: consent.effective,
-            policy_version: policy.version,
-            turn_index: stored.turn_index,
-            processing_restricted: restricted,
-        })
+        Ok((response, settled))
     }
 
     /// The subject's restriction and the conversation's map for a message with `tokens`:
@@ -298,4 +315,16 @@ impl PipelineApi {
             .read(tenant, conversation, subject_ref.as_str(), &state);
         Ok(state)
     }
+}
+
+/// A kept answer as the first call gave it.
+fn replayed_response(replayed: Replayed) -> Result<ProcessMessageResponse, tonic::Status> {
+    let mut response = ProcessMessageResponse::decode(replayed.answer.as_slice())
+        .map_err(ServiceError::internal)?;
+    if let Some(turn) = replayed.turn {
+        response.stored = !turn.message_id.is_empty();
+        response.message_id = turn.message_id;
+        response.turn_index = turn.turn_index;
+    }
+    Ok(response)
 }

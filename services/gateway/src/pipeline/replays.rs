@@ -12,9 +12,18 @@
 //! `RedactStream` honours the key too (see [`super::stream_replay`]): its claim is taken
 //! by the context alone, since the text is only known at the stream's end.
 //!
-//! Claims and answers of concurrent messages are written in batches, one statement each
-//! (like the turn writes, see [`super::turn_writer`]): two autocommit statements per
-//! message would cost Postgres as much as the rest of the message.
+//! The answer is written by the turn's own statement ([`Replays::turn_answer`]), so that
+//! no turn stands without it: a replica that dies after the turn leaves an answer, not a
+//! claim whose retry would become a second turn. It leaves out the turn's message id and
+//! index, stored beside it and put back by the caller ([`Replayed::turn`]). Only a step
+//! after the turn that changes the answer (an in-chat erasure, submitted once its turn
+//! is stored) writes the whole answer again ([`Replays::answer`]); until then retries
+//! are held off as while the message runs, and given the turn's answer once the claim
+//! has timed out.
+//!
+//! Claims (and those later answers) of concurrent messages are written in batches, one
+//! statement each (like the turn writes, see [`super::turn_writer`]): an autocommit
+//! statement per message would cost Postgres as much as the rest of the message.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -29,6 +38,8 @@ use veil_core::error::ServiceError;
 use veil_core::subjects::SubjectKeys;
 use veil_core::types::{SubjectRef, TenantId};
 use veil_proto::gateway::v1::MessageContext;
+
+use crate::store::TurnAnswer;
 
 const FINGERPRINT_KEY_LABEL: &str = "replay-fingerprint";
 const STREAM_FINGERPRINT_KEY_LABEL: &str = "replay-stream-fingerprint";
@@ -76,15 +87,40 @@ pub enum Claimed {
     /// This call holds the key: process the message, then [`Replays::answer`] or
     /// [`Replays::release`].
     Fresh(Claim),
-    /// An earlier call with this key and request was answered with this (the bytes
-    /// given to [`Replays::answer`]).
-    Replay(Vec<u8>),
+    /// An earlier call with this key and request was answered with this.
+    Replay(Replayed),
+}
+
+/// A kept answer.
+pub struct Replayed {
+    /// The bytes given to [`Replays::answer`] or [`Replays::turn_answer`].
+    pub answer: Vec<u8>,
+    /// For an answer kept with its turn: the turn's message id (empty when the turn was
+    /// not stored) and index, which the caller puts into the answer.
+    pub turn: Option<TurnPlace>,
+}
+
+/// Where a turn landed.
+pub struct TurnPlace {
+    pub message_id: String,
+    pub turn_index: i64,
 }
 
 /// A held key.
 pub struct Claim {
     key: ReplayKey,
     claim: Uuid,
+    fingerprint: Vec<u8>,
+}
+
+impl Claim {
+    fn held(key: ReplayKey, claim: Uuid, fingerprint: &[u8]) -> Self {
+        Self {
+            key,
+            claim,
+            fingerprint: fingerprint.to_vec(),
+        }
+    }
 }
 
 /// The stored answers of keyed messages; cheap to clone.
@@ -190,15 +226,18 @@ impl Replays {
             .await
             .map_err(ServiceError::from)??
         {
-            return Ok(Claimed::Fresh(Claim { key, claim }));
+            return Ok(Claimed::Fresh(Claim::held(key, claim, fingerprint)));
         }
-        let found: Option<(Vec<u8>, Uuid, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT fingerprint, claim, answer FROM message_replays
+        let found: Option<Found> = sqlx::query_as(
+            "SELECT fingerprint, claim, answer, turn_answer, turn_message_id, turn_index,
+                    settled OR claimed_at < now() - make_interval(secs => $4) AS turn_final
+             FROM message_replays
              WHERE tenant_id = $1 AND conversation_id = $2 AND idempotency_key = $3",
         )
         .bind(key.tenant.as_uuid())
         .bind(&key.conversation_id)
         .bind(&key.key)
+        .bind(CLAIM_TIMEOUT.as_secs_f64())
         .fetch_optional(&self.pool)
         .await
         .map_err(ServiceError::from)?;
@@ -207,45 +246,77 @@ impl Replays {
                 "a message with this context.idempotency_key is still being processed; retry",
             )
         };
-        let Some((stored, holder, answer)) = found else {
+        let Some(found) = found else {
             // Cleared between the two statements: the caller's retry claims it.
             return Err(still_running());
         };
-        if holder == claim {
+        if found.claim == claim {
             // The claim's statement committed, then its connection was lost and the
             // statement ran again: the claim is this call's.
-            return Ok(Claimed::Fresh(Claim { key, claim }));
+            return Ok(Claimed::Fresh(Claim::held(key, claim, fingerprint)));
         }
-        if !constant_time_eq(&stored, fingerprint) {
+        if !constant_time_eq(&found.fingerprint, fingerprint) {
             return Err(key_reused().into());
         }
-        let Some(answer) = answer else {
-            return Err(still_running());
+        let (sealed, turn) = match (found.answer, found.turn_answer) {
+            (Some(answer), _) => (answer, None),
+            (None, Some(answer)) if found.turn_final => {
+                let turn = TurnPlace {
+                    message_id: found
+                        .turn_message_id
+                        .map(|id| id.to_string())
+                        .unwrap_or_default(),
+                    turn_index: found.turn_index.unwrap_or_default(),
+                };
+                (answer, Some(turn))
+            }
+            _ => return Err(still_running()),
         };
         let seal_key = self.keys.tenant_key(&key.tenant, SEAL_KEY_LABEL);
-        let opened = open(&seal_key, &key.aad(), &answer).map_err(ServiceError::internal)?;
-        Ok(Claimed::Replay(opened))
+        let answer = open(&seal_key, &key.aad(), &sealed).map_err(ServiceError::internal)?;
+        Ok(Claimed::Replay(Replayed { answer, turn }))
+    }
+
+    /// The answer of a claimed call for its turn's statement to keep; `settled` when no
+    /// later step changes it (otherwise [`Replays::answer`] follows).
+    pub fn turn_answer(
+        &self,
+        claim: &Claim,
+        answer: &[u8],
+        settled: bool,
+    ) -> Result<TurnAnswer, ServiceError> {
+        Ok(TurnAnswer {
+            idempotency_key: claim.key.key.clone(),
+            fingerprint: claim.fingerprint.clone(),
+            claim: claim.claim,
+            sealed: self.seal(claim, answer)?,
+            settled,
+        })
+    }
+
+    fn seal(&self, claim: &Claim, answer: &[u8]) -> Result<Vec<u8>, ServiceError> {
+        let seal_key = self.keys.tenant_key(&claim.key.tenant, SEAL_KEY_LABEL);
+        seal(&seal_key, &claim.key.aad(), answer).map_err(ServiceError::internal)
     }
 
     /// Stores the answer of a claimed message. A claim taken over meanwhile (the first
     /// call outlived [`CLAIM_TIMEOUT`]) keeps the later call's answer.
     pub async fn answer(&self, claim: &Claim, answer: &[u8]) -> Result<(), ServiceError> {
-        let seal_key = self.keys.tenant_key(&claim.key.tenant, SEAL_KEY_LABEL);
-        let sealed = seal(&seal_key, &claim.key.aad(), answer).map_err(ServiceError::internal)?;
         let write = AnswerWrite {
             key: claim.key.clone(),
             claim: claim.claim,
-            sealed,
+            sealed: self.seal(claim, answer)?,
         };
         self.answers.call(write).await?
     }
 
-    /// Gives up a claim whose message failed, so that a retry processes it afresh.
+    /// Gives up a claim whose message failed before its turn, so that a retry processes
+    /// it afresh.
     pub async fn release(&self, claim: &Claim) -> Result<(), ServiceError> {
         sqlx::query(
             "DELETE FROM message_replays
              WHERE tenant_id = $1 AND conversation_id = $2 AND idempotency_key = $3
-               AND claim = $4 AND answer IS NULL",
+               AND claim = $4 AND answer IS NULL AND turn_answer IS NULL",
         )
         .bind(claim.key.tenant.as_uuid())
         .bind(&claim.key.conversation_id)
@@ -278,6 +349,19 @@ impl Replays {
     }
 }
 
+/// A key's row as a retry finds it.
+#[derive(sqlx::FromRow)]
+struct Found {
+    fingerprint: Vec<u8>,
+    claim: Uuid,
+    answer: Option<Vec<u8>>,
+    turn_answer: Option<Vec<u8>>,
+    turn_message_id: Option<Uuid>,
+    turn_index: Option<i64>,
+    /// The turn's answer is settled, or its call has outlived the claim's timeout.
+    turn_final: bool,
+}
+
 /// The refusal of a key used before for another message.
 pub fn key_reused() -> ServiceError {
     ServiceError::invalid(
@@ -303,8 +387,8 @@ async fn write_claims(
     let tenants: Vec<Uuid> = firsts.iter().map(|c| c.key.tenant.as_uuid()).collect();
     let fingerprints: Vec<&[u8]> = firsts.iter().map(|c| c.fingerprint.as_slice()).collect();
     let ids: Vec<Uuid> = firsts.iter().map(|c| c.claim).collect();
-    // An unanswered claim past its timeout, or any row past the window, counts as absent
-    // and is taken over in the same statement.
+    // A claim past its timeout whose call left no answer (nor a turn), or any row past
+    // the window, counts as absent and is taken over in the same statement.
     let taken: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO message_replays
              (tenant_id, conversation_id, idempotency_key, subject_ref, fingerprint, claim)
@@ -313,8 +397,9 @@ async fn write_claims(
          ON CONFLICT (tenant_id, conversation_id, idempotency_key) DO UPDATE
              SET subject_ref = EXCLUDED.subject_ref, fingerprint = EXCLUDED.fingerprint,
                  claim = EXCLUDED.claim, claimed_at = now(),
-                 answer = NULL, answered_at = NULL
-             WHERE (message_replays.answer IS NULL
+                 answer = NULL, answered_at = NULL, turn_answer = NULL,
+                 turn_message_id = NULL, turn_index = NULL, settled = false
+             WHERE (message_replays.answer IS NULL AND message_replays.turn_answer IS NULL
                     AND message_replays.claimed_at < now() - make_interval(secs => $7))
                 OR message_replays.claimed_at < now() - make_interval(secs => $8)
          RETURNING claim",

@@ -16,9 +16,9 @@ use veil_proto::gateway::v1::{
     RedactedChunk, redact_stream_request, redact_stream_response,
 };
 
-use super::commands::CommandSubject;
+use super::commands::{CommandSubject, acts_after_store};
 use super::persist::{ATTEMPTS, Turn, new_placeholders, too_many_concurrent_turns};
-use super::replays::ReplayKey;
+use super::replays::{Claim, ReplayKey};
 use super::stream_claims::{StreamScope, StreamTokens};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, check_redacted_size};
 use crate::engine;
@@ -119,7 +119,7 @@ impl PipelineApi {
         &self,
         stream: &StreamStart,
         input: &mut Streaming<RedactStreamRequest>,
-        output: &mut Output,
+        output: &mut Output<'_>,
     ) -> Result<Option<String>, Status> {
         let StreamStart {
             call,
@@ -237,7 +237,21 @@ impl PipelineApi {
         } else {
             None
         };
-        let (mut privacy_command, command_event) = command.unzip();
+        let (privacy_command, command_event) = command.unzip();
+        let settled = !acts_after_store(privacy_command.as_ref(), &policy);
+        // The last response but for the turn's message id and index.
+        let mut completed = RedactStreamCompleted {
+            stored: false,
+            message_id: String::new(),
+            notices_due: Vec::new(),
+            privacy_command,
+            consent: consent.applied.clone(),
+            effective_purposes: consent.effective.clone(),
+            policy_version: policy.version,
+            turn_index: 0,
+            entity_count: i32::try_from(redactor.entities().len()).unwrap_or(i32::MAX),
+        };
+        let answer = self.stream_turn_answer(stream, output, &original, &completed, settled)?;
         let stored = self
             .persist(
                 call,
@@ -255,25 +269,18 @@ impl PipelineApi {
                     streamed: true,
                     // Checked when the stream began; its rows were claimed on the way.
                     assumed: Default::default(),
+                    answer,
                 },
             )
             .await?
             .ok_or_else(too_many_concurrent_turns)?;
-        if let Some(command) = privacy_command.as_mut() {
+        completed.stored = !stored.message_id.is_empty();
+        completed.message_id = stored.message_id;
+        completed.turn_index = stored.turn_index;
+        if let Some(command) = completed.privacy_command.as_mut() {
             self.erase_after_store(call, &subject, &policy, command)
                 .await;
         }
-        let completed = RedactStreamCompleted {
-            stored: !stored.message_id.is_empty(),
-            message_id: stored.message_id,
-            notices_due: Vec::new(),
-            privacy_command,
-            consent: consent.applied,
-            effective_purposes: consent.effective,
-            policy_version: policy.version,
-            turn_index: stored.turn_index,
-            entity_count: i32::try_from(redactor.entities().len()).unwrap_or(i32::MAX),
-        };
         output
             .send(RedactStreamResponse {
                 kind: Some(redact_stream_response::Kind::Completed(completed)),
@@ -293,35 +300,53 @@ pub(super) struct StreamStart {
 
 /// Where a stream's responses go: to its caller and, for a keyed stream, into the answer
 /// kept for its retries.
-pub(super) struct Output {
+pub(super) struct Output<'c> {
     sender: mpsc::Sender<Result<RedactStreamResponse, Status>>,
-    kept: Option<Vec<RedactStreamResponse>>,
+    keeping: Option<Keeping<'c>>,
 }
 
-impl Output {
-    pub fn new(sender: mpsc::Sender<Result<RedactStreamResponse, Status>>) -> Self {
-        Self { sender, kept: None }
-    }
+/// What a keyed stream keeps.
+pub(super) struct Keeping<'c> {
+    pub claim: &'c Claim,
+    pub sent: Vec<RedactStreamResponse>,
+    /// The turn kept the answer and nothing changed it after.
+    pub settled: bool,
+}
 
-    /// An output that also keeps what it sends (see [`Output::kept`]).
-    pub fn keeping(sender: mpsc::Sender<Result<RedactStreamResponse, Status>>) -> Self {
+impl<'c> Output<'c> {
+    pub fn new(sender: mpsc::Sender<Result<RedactStreamResponse, Status>>) -> Self {
         Self {
             sender,
-            kept: Some(Vec::new()),
+            keeping: None,
+        }
+    }
+
+    /// An output that also keeps what it sends, for the answer under `claim`.
+    pub fn keyed(
+        sender: mpsc::Sender<Result<RedactStreamResponse, Status>>,
+        claim: &'c Claim,
+    ) -> Self {
+        Self {
+            sender,
+            keeping: Some(Keeping {
+                claim,
+                sent: Vec::new(),
+                settled: false,
+            }),
         }
     }
 
     /// Sends `response` (and keeps it when keeping); false when the caller went away.
     pub async fn send(&mut self, response: RedactStreamResponse) -> bool {
-        if let Some(kept) = &mut self.kept {
-            kept.push(response.clone());
+        if let Some(keeping) = &mut self.keeping {
+            keeping.sent.push(response.clone());
         }
         self.sender.send(Ok(response)).await.is_ok()
     }
 
-    /// What was sent so far, when keeping.
-    pub fn kept(&mut self) -> Vec<RedactStreamResponse> {
-        self.kept.take().unwrap_or_default()
+    /// What a keyed stream keeps.
+    pub fn keeping(&mut self) -> Option<&mut Keeping<'c>> {
+        self.keeping.as_mut()
     }
 }
 

@@ -124,6 +124,7 @@ impl PipelineApi {
             // The stream checked the restriction when it began.
             restricted: None,
             known: pseudonyms::pairs(&known.rows),
+            answer: None,
         };
         let outcome = self.turns.write(claim).await.map_err(ServiceError::from)?;
         // This replica's hint of the conversation lacks the claimed rows: a message

@@ -10,11 +10,15 @@ use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 use veil_core::crypto::constant_time_eq;
 use veil_core::error::ServiceError;
-use veil_proto::gateway::v1::{RedactStreamRequest, RedactStreamResponse, redact_stream_request};
+use veil_proto::gateway::v1::{
+    RedactStreamCompleted, RedactStreamRequest, RedactStreamResponse, redact_stream_request,
+    redact_stream_response,
+};
 
 use super::PipelineApi;
-use super::replays::{Claimed, ReplayKey, key_reused};
+use super::replays::{Claimed, ReplayKey, Replayed, key_reused};
 use super::stream::{Output, StreamStart, Utf8Joiner};
+use crate::store::TurnAnswer;
 
 /// What a keyed stream leaves for its retries.
 struct StreamAnswer {
@@ -77,28 +81,62 @@ impl PipelineApi {
             .claim(key, &stream.subject_ref, &fingerprint)
             .await?
         {
-            Claimed::Replay(answer) => {
-                return self.replay_stream(stream, input, sender, &answer).await;
+            Claimed::Replay(replayed) => {
+                return self.replay_stream(stream, input, sender, replayed).await;
             }
             Claimed::Fresh(claim) => claim,
         };
-        let mut output = Output::keeping(sender);
+        let mut output = Output::keyed(sender, &claim);
         let result = self.redact_started(stream, &mut input, &mut output).await;
+        let kept = output
+            .keeping()
+            .map(|k| (std::mem::take(&mut k.sent), k.settled));
         // A stream its caller left before its turn was written has no answer to keep.
-        let recorded = match &result {
-            Ok(Some(text)) => {
+        let recorded = match (&result, kept) {
+            // Kept with the turn.
+            (Ok(Some(_)), Some((_, true))) => Ok(()),
+            (Ok(Some(text)), Some((responses, false))) => {
                 let answer = StreamAnswer {
                     text_fingerprint: self.replays.fingerprint(tenant, &stream.context, text),
-                    responses: output.kept(),
+                    responses,
                 };
                 self.replays.answer(&claim, &answer.encode()).await
             }
-            Ok(None) | Err(_) => self.replays.release(&claim).await,
+            _ => self.replays.release(&claim).await,
         };
         if let Err(error) = recorded {
             tracing::warn!(%error, "the idempotent stream's answer was not recorded");
         }
         result.map(drop)
+    }
+
+    /// A keyed stream's answer for its turn's statement to keep: what it sent, then
+    /// `completed` (but for the turn's message id and index); `None` without a key.
+    pub(super) fn stream_turn_answer(
+        &self,
+        stream: &StreamStart,
+        output: &mut Output<'_>,
+        text: &str,
+        completed: &RedactStreamCompleted,
+        settled: bool,
+    ) -> Result<Option<TurnAnswer>, ServiceError> {
+        let Some(keeping) = output.keeping() else {
+            return Ok(None);
+        };
+        keeping.settled = settled;
+        let mut responses = keeping.sent.clone();
+        responses.push(RedactStreamResponse {
+            kind: Some(redact_stream_response::Kind::Completed(completed.clone())),
+        });
+        let answer = StreamAnswer {
+            text_fingerprint: self
+                .replays
+                .fingerprint(&stream.call.tenant, &stream.context, text),
+            responses,
+        };
+        self.replays
+            .turn_answer(keeping.claim, &answer.encode(), settled)
+            .map(Some)
     }
 
     /// Replays a kept answer to a retry that sends the first call's text again.
@@ -107,9 +145,17 @@ impl PipelineApi {
         stream: &StreamStart,
         mut input: Streaming<RedactStreamRequest>,
         sender: mpsc::Sender<Result<RedactStreamResponse, Status>>,
-        answer: &[u8],
+        replayed: Replayed,
     ) -> Result<(), Status> {
-        let answer = StreamAnswer::decode(answer)?;
+        let mut answer = StreamAnswer::decode(&replayed.answer)?;
+        if let Some(turn) = replayed.turn {
+            let last = answer.responses.last_mut().and_then(|r| r.kind.as_mut());
+            if let Some(redact_stream_response::Kind::Completed(completed)) = last {
+                completed.stored = !turn.message_id.is_empty();
+                completed.message_id = turn.message_id;
+                completed.turn_index = turn.turn_index;
+            }
+        }
         let mut joiner = Utf8Joiner::default();
         let mut text = String::new();
         loop {
@@ -145,7 +191,7 @@ impl PipelineApi {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use veil_proto::gateway::v1::{RedactStreamCompleted, RedactedChunk, redact_stream_response};
+    use veil_proto::gateway::v1::RedactedChunk;
 
     use super::*;
 

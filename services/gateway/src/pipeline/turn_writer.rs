@@ -27,7 +27,10 @@ fn size(turn: &TurnWrite) -> usize {
         .iter()
         .map(|e| e.payload.len() + e.subject.len() + 80)
         .sum();
-    turn.redacted_text.len() + turn.entity_counts.len() + 150 + placeholders + events
+    let answer = turn.answer.as_ref().map_or(0, |a| {
+        a.idempotency_key.len() + a.fingerprint.len() + a.sealed.len() + 60
+    });
+    turn.redacted_text.len() + turn.entity_counts.len() + 150 + placeholders + events + answer
 }
 
 /// A turn's index, or `None` when its map was stale (see [`store::write_turns`]).
@@ -126,6 +129,7 @@ mod tests {
             events: Vec::new(),
             restricted: None,
             known: Vec::new(),
+            answer: None,
         }
     }
 
