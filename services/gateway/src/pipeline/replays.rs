@@ -21,9 +21,9 @@
 //! are held off as while the message runs, and given the turn's answer once the claim
 //! has timed out.
 //!
-//! Claims (and those later answers) of concurrent messages are written in batches, one
-//! statement each (like the turn writes, see [`super::turn_writer`]): an autocommit
-//! statement per message would cost Postgres as much as the rest of the message.
+//! Claims of concurrent messages are written in batches, one statement each (like the
+//! turn writes, see [`super::turn_writer`]): an autocommit statement per message would
+//! cost Postgres as much as the rest of the message.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -53,7 +53,7 @@ pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(60);
 /// Rows removed per statement when expired answers are cleared.
 const PURGE_BATCH: i64 = 10_000;
 
-/// Statements of each kind (claims, answers) in flight at once.
+/// Claim statements in flight at once.
 const IN_FLIGHT: usize = 2;
 
 /// Where a key lives: tenant, conversation and the caller's key.
@@ -110,14 +110,16 @@ pub struct TurnPlace {
 pub struct Claim {
     key: ReplayKey,
     claim: Uuid,
+    subject_ref: String,
     fingerprint: Vec<u8>,
 }
 
 impl Claim {
-    fn held(key: ReplayKey, claim: Uuid, fingerprint: &[u8]) -> Self {
+    fn held(key: ReplayKey, claim: Uuid, subject_ref: &SubjectRef, fingerprint: &[u8]) -> Self {
         Self {
             key,
             claim,
+            subject_ref: subject_ref.as_str().to_string(),
             fingerprint: fingerprint.to_vec(),
         }
     }
@@ -130,7 +132,6 @@ pub struct Replays {
     keys: SubjectKeys,
     window: Duration,
     claims: Batcher<ClaimWrite, Result<bool, ServiceError>>,
-    answers: Batcher<AnswerWrite, Result<(), ServiceError>>,
 }
 
 /// A claim to write: taken when the key is free, or its row has expired.
@@ -139,13 +140,6 @@ struct ClaimWrite {
     subject_ref: String,
     fingerprint: Vec<u8>,
     claim: Uuid,
-}
-
-/// An answer to store under a claim.
-struct AnswerWrite {
-    key: ReplayKey,
-    claim: Uuid,
-    sealed: Vec<u8>,
 }
 
 impl Replays {
@@ -164,26 +158,11 @@ impl Replays {
                 }
             },
         );
-        let answers = Batcher::spawn(
-            Limits::statements("idempotent answers", IN_FLIGHT),
-            |a: &AnswerWrite| a.key.conversation_id.len() + a.key.key.len() + a.sealed.len() + 80,
-            {
-                let pool = pool.clone();
-                move |answers: Vec<AnswerWrite>| {
-                    let pool = pool.clone();
-                    async move {
-                        let written = retry_if_lost(|| write_answers(&pool, &answers)).await;
-                        super::lookups::fan_out(written, answers.len())
-                    }
-                }
-            },
-        );
         Self {
             pool,
             keys,
             window,
             claims,
-            answers,
         }
     }
 
@@ -226,7 +205,12 @@ impl Replays {
             .await
             .map_err(ServiceError::from)??
         {
-            return Ok(Claimed::Fresh(Claim::held(key, claim, fingerprint)));
+            return Ok(Claimed::Fresh(Claim::held(
+                key,
+                claim,
+                subject_ref,
+                fingerprint,
+            )));
         }
         let found: Option<Found> = sqlx::query_as(
             "SELECT fingerprint, claim, answer, turn_answer, turn_message_id, turn_index,
@@ -253,7 +237,12 @@ impl Replays {
         if found.claim == claim {
             // The claim's statement committed, then its connection was lost and the
             // statement ran again: the claim is this call's.
-            return Ok(Claimed::Fresh(Claim::held(key, claim, fingerprint)));
+            return Ok(Claimed::Fresh(Claim::held(
+                key,
+                claim,
+                subject_ref,
+                fingerprint,
+            )));
         }
         if !constant_time_eq(&found.fingerprint, fingerprint) {
             return Err(key_reused().into());
@@ -299,15 +288,34 @@ impl Replays {
         seal(&seal_key, &claim.key.aad(), answer).map_err(ServiceError::internal)
     }
 
-    /// Stores the answer of a claimed message. A claim taken over meanwhile (the first
-    /// call outlived [`CLAIM_TIMEOUT`]) keeps the later call's answer.
+    /// Stores the answer of a claimed message that changed after its turn (rare: an
+    /// in-chat erasure), in a statement of its own. A claim taken over meanwhile (the
+    /// first call outlived [`CLAIM_TIMEOUT`]) keeps the later call's answer. Like the
+    /// turn's, the upsert finds the row through its key's index whatever the statistics
+    /// say (an UPDATE joined to a batch was planned as a scan of the whole table).
     pub async fn answer(&self, claim: &Claim, answer: &[u8]) -> Result<(), ServiceError> {
-        let write = AnswerWrite {
-            key: claim.key.clone(),
-            claim: claim.claim,
-            sealed: self.seal(claim, answer)?,
-        };
-        self.answers.call(write).await?
+        let sealed = self.seal(claim, answer)?;
+        retry_if_lost(|| {
+            sqlx::query(
+                "INSERT INTO message_replays AS r
+                     (tenant_id, conversation_id, idempotency_key, subject_ref, fingerprint,
+                      claim, answer, answered_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+                 ON CONFLICT (tenant_id, conversation_id, idempotency_key) DO UPDATE
+                     SET answer = EXCLUDED.answer, answered_at = now()
+                     WHERE r.claim = EXCLUDED.claim",
+            )
+            .bind(claim.key.tenant.as_uuid())
+            .bind(&claim.key.conversation_id)
+            .bind(&claim.key.key)
+            .bind(&claim.subject_ref)
+            .bind(&claim.fingerprint)
+            .bind(claim.claim)
+            .bind(&sealed)
+            .execute(&self.pool)
+        })
+        .await?;
+        Ok(())
     }
 
     /// Gives up a claim whose message failed before its turn, so that a retry processes
@@ -416,27 +424,4 @@ async fn write_claims(
     .await?;
     let taken: HashSet<Uuid> = taken.into_iter().collect();
     Ok(claims.iter().map(|c| taken.contains(&c.claim)).collect())
-}
-
-/// Stores a batch of answers in one statement, each under its own claim.
-async fn write_answers(pool: &PgPool, answers: &[AnswerWrite]) -> sqlx::Result<Vec<()>> {
-    let column = |f: fn(&AnswerWrite) -> &str| answers.iter().map(f).collect::<Vec<_>>();
-    let tenants: Vec<Uuid> = answers.iter().map(|a| a.key.tenant.as_uuid()).collect();
-    let claims: Vec<Uuid> = answers.iter().map(|a| a.claim).collect();
-    let sealed: Vec<&[u8]> = answers.iter().map(|a| a.sealed.as_slice()).collect();
-    sqlx::query(
-        "UPDATE message_replays r SET answer = a.answer, answered_at = now()
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::bytea[])
-              AS a (tenant_id, conversation_id, idempotency_key, claim, answer)
-         WHERE r.tenant_id = a.tenant_id AND r.conversation_id = a.conversation_id
-           AND r.idempotency_key = a.idempotency_key AND r.claim = a.claim",
-    )
-    .bind(tenants)
-    .bind(column(|a| &a.key.conversation_id))
-    .bind(column(|a| &a.key.key))
-    .bind(claims)
-    .bind(sealed)
-    .execute(pool)
-    .await?;
-    Ok(vec![(); answers.len()])
 }
