@@ -409,3 +409,50 @@ async fn a_tenant_defines_at_most_a_thousand_purposes() -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_names_at_most_a_thousand_recipients() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    // 999 recipients straight into the schema, plus one through the API: 1,000.
+    sqlx::query(
+        "INSERT INTO recipients (tenant_id, key, name, kind)
+         SELECT $1, 'seeded_' || i, 'Seeded', 1 FROM generate_series(1, 999) AS i",
+    )
+    .bind(h.tenant.as_uuid())
+    .execute(&h.db().await?)
+    .await?;
+    let recipient = |key: &str| UpsertRecipientRequest {
+        recipient: Some(Recipient {
+            key: key.into(),
+            name: "Example Processor".into(),
+            kind: RecipientKind::Processor as i32,
+            country: "DE".into(),
+            ..Default::default()
+        }),
+    };
+    let mut client = h.client.clone();
+    assert!(
+        client
+            .upsert_recipient(h.req(recipient("last_one"), ADMIN))
+            .await?
+            .into_inner()
+            .created
+    );
+    let refused = client
+        .upsert_recipient(h.req(recipient("one_too_many"), ADMIN))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("at most 1000 recipients"),
+        "{}",
+        refused.message()
+    );
+    // An existing recipient can still be changed.
+    let changed = client
+        .upsert_recipient(h.req(recipient("seeded_7"), ADMIN))
+        .await?
+        .into_inner();
+    assert!(!changed.created);
+    Ok(())
+}

@@ -16,7 +16,7 @@ use crate::domain::{
     validate_text, validate_url,
 };
 use crate::invalidation::Scope;
-use crate::store::purposes::{self as store, ControllerRow, RecipientRow, Upserted};
+use crate::store::purposes::{self as store, Bounded, ControllerRow, RecipientRow, Upserted};
 
 /// Shown to subjects when a consent-based purpose names no withdrawal method.
 const DEFAULT_WITHDRAWAL: &str = "You can withdraw at any time, as easily as you gave consent: \
@@ -159,6 +159,10 @@ fn purpose_from_proto(p: Purpose) -> ServiceResult<PurposeDef> {
 /// Purposes one tenant may define.
 pub const MAX_PURPOSES_PER_TENANT: i64 = 1_000;
 
+/// Recipients one tenant may name: a register of processors and third parties is a short
+/// list, and the bound keeps a caller from growing it without end.
+pub const MAX_RECIPIENTS_PER_TENANT: i64 = 1_000;
+
 impl ConsentApi {
     pub(super) async fn upsert_purpose_impl(
         &self,
@@ -181,7 +185,14 @@ impl ConsentApi {
         }
         // Every consent check of the tenant holds all its purposes in the cache, and
         // ListPurposes reads them all: their number is bounded.
-        if !store::purpose_fits(&mut *tx, tenant, &purpose.key, MAX_PURPOSES_PER_TENANT).await? {
+        let fits = store::fits(
+            &mut *tx,
+            Bounded::Purposes,
+            tenant,
+            &purpose.key,
+            MAX_PURPOSES_PER_TENANT,
+        );
+        if !fits.await? {
             return Err(ServiceError::FailedPrecondition(format!(
                 "a tenant may define at most {MAX_PURPOSES_PER_TENANT} purposes (archived ones \
                  included)"
@@ -288,6 +299,18 @@ impl ConsentApi {
             purpose_keys: Vec::new(),
         };
         let tenant = caller.tenant.as_uuid();
+        let fits = store::fits(
+            &self.pool,
+            Bounded::Recipients,
+            tenant,
+            &row.key,
+            MAX_RECIPIENTS_PER_TENANT,
+        );
+        if !fits.await? {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "a tenant may name at most {MAX_RECIPIENTS_PER_TENANT} recipients"
+            )));
+        }
         let created = store::upsert_recipient(&self.pool, tenant, &row).await?;
         let stored = store::list_recipients(
             &self.pool,

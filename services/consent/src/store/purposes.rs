@@ -22,17 +22,29 @@ pub enum Upserted {
     Unchanged,
 }
 
-/// Whether the tenant may write a purpose under `key`: it exists already, or the tenant
-/// has fewer than `limit` purposes.
-pub async fn purpose_fits(
+/// What a tenant defines a bounded number of, by key.
+#[derive(Debug, Clone, Copy)]
+pub enum Bounded {
+    Purposes,
+    Recipients,
+}
+
+/// Whether the tenant may write a row of `kind` under `key`: it exists already, or the
+/// tenant has fewer than `limit` of them.
+pub async fn fits(
     db: impl PgExecutor<'_>,
+    kind: Bounded,
     tenant: Uuid,
     key: &str,
     limit: i64,
 ) -> sqlx::Result<bool> {
-    let (count, exists): (i64, bool) = sqlx::query_as(
-        "SELECT count(*), coalesce(bool_or(key = $2), false) FROM purposes WHERE tenant_id = $1",
-    )
+    let table = match kind {
+        Bounded::Purposes => "purposes",
+        Bounded::Recipients => "recipients",
+    };
+    let (count, exists): (i64, bool) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*), coalesce(bool_or(key = $2), false) FROM {table} WHERE tenant_id = $1"
+    )))
     .bind(tenant)
     .bind(key)
     .fetch_one(db)
