@@ -163,6 +163,26 @@ pub const MAX_PURPOSES_PER_TENANT: i64 = 1_000;
 /// list, and the bound keeps a caller from growing it without end.
 pub const MAX_RECIPIENTS_PER_TENANT: i64 = 1_000;
 
+/// Refuses a new `key` of `kind` once the tenant has as many as it may.
+async fn ensure_fits(
+    db: impl sqlx::PgExecutor<'_>,
+    kind: Bounded,
+    tenant: uuid::Uuid,
+    key: &str,
+) -> ServiceResult<()> {
+    let (limit, what) = match kind {
+        Bounded::Purposes => (MAX_PURPOSES_PER_TENANT, "purposes (archived ones included)"),
+        Bounded::Recipients => (MAX_RECIPIENTS_PER_TENANT, "recipients"),
+    };
+    if store::fits(db, kind, tenant, key, limit).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::FailedPrecondition(format!(
+            "a tenant may have at most {limit} {what}"
+        )))
+    }
+}
+
 impl ConsentApi {
     pub(super) async fn upsert_purpose_impl(
         &self,
@@ -185,19 +205,7 @@ impl ConsentApi {
         }
         // Every consent check of the tenant holds all its purposes in the cache, and
         // ListPurposes reads them all: their number is bounded.
-        let fits = store::fits(
-            &mut *tx,
-            Bounded::Purposes,
-            tenant,
-            &purpose.key,
-            MAX_PURPOSES_PER_TENANT,
-        );
-        if !fits.await? {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "a tenant may define at most {MAX_PURPOSES_PER_TENANT} purposes (archived ones \
-                 included)"
-            )));
-        }
+        ensure_fits(&mut *tx, Bounded::Purposes, tenant, &purpose.key).await?;
         let (stored, outcome) = store::upsert_purpose(&mut tx, tenant, &purpose).await?;
         if outcome != Upserted::Unchanged {
             let event = ConsentPurposeChanged {
@@ -299,18 +307,7 @@ impl ConsentApi {
             purpose_keys: Vec::new(),
         };
         let tenant = caller.tenant.as_uuid();
-        let fits = store::fits(
-            &self.pool,
-            Bounded::Recipients,
-            tenant,
-            &row.key,
-            MAX_RECIPIENTS_PER_TENANT,
-        );
-        if !fits.await? {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "a tenant may name at most {MAX_RECIPIENTS_PER_TENANT} recipients"
-            )));
-        }
+        ensure_fits(&self.pool, Bounded::Recipients, tenant, &row.key).await?;
         let created = store::upsert_recipient(&self.pool, tenant, &row).await?;
         let stored = store::list_recipients(
             &self.pool,
