@@ -37,6 +37,7 @@ use veil_proto::audit::v1::audit_service_server::AuditServiceServer;
 pub use error::AuditError;
 pub use grpc::inclusion_proof;
 pub use settings::AuditSettings;
+pub use store::tree::NODE_RANGES_SQL;
 
 /// How often the proof cache reads what another replica appended.
 const CACHE_CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);

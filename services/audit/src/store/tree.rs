@@ -88,6 +88,18 @@ pub async fn leaf_range(
         .collect()
 }
 
+/// [`node_ranges`]' statement (public for the plan test, tests/plans.rs).
+/// Each range is its own subquery: the LIMIT (each range holds exactly `hi - lo` nodes)
+/// keeps Postgres from folding it into a join, which past about a million nodes it ran as
+/// a hash join over a scan of the whole table, once per chunk the proof cache loads.
+pub const NODE_RANGES_SQL: &str = "SELECT n.level, n.idx, n.hash
+     FROM UNNEST($1::smallint[], $2::bigint[], $3::bigint[]) AS r(level, lo, hi)
+     CROSS JOIN LATERAL (
+         SELECT n.level, n.idx, n.hash FROM nodes n
+         WHERE n.level = r.level AND n.idx >= r.lo AND n.idx < r.hi
+         ORDER BY n.idx LIMIT r.hi - r.lo) n
+     ORDER BY n.level, n.idx";
+
 /// The stored nodes of levels `min_level` and up that leaves `[from, to)` complete,
 /// ordered by level, then index.
 pub async fn node_ranges(
@@ -108,17 +120,12 @@ pub async fn node_ranges(
     if levels.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT n.level, n.idx, n.hash
-         FROM nodes n JOIN UNNEST($1::smallint[], $2::bigint[], $3::bigint[]) AS r(level, lo, hi)
-           ON n.level = r.level AND n.idx >= r.lo AND n.idx < r.hi
-         ORDER BY n.level, n.idx",
-    )
-    .bind(&levels)
-    .bind(&lows)
-    .bind(&highs)
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(NODE_RANGES_SQL)
+        .bind(&levels)
+        .bind(&lows)
+        .bind(&highs)
+        .fetch_all(db)
+        .await?;
     let expected: i64 = lows.iter().zip(&highs).map(|(low, high)| high - low).sum();
     if i64::try_from(rows.len()).ok() != Some(expected) {
         return Err(AuditError::Inconsistent(format!(
