@@ -202,8 +202,22 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
             LIMIT 1
         ) f ON true
         WHERE f.found IS NULL
+    ), lost AS (
+        -- A keyed turn whose claim is no longer its call's: a retry took the key over
+        -- after the claim's timeout (this call was stuck that long), or the subject was
+        -- erased meanwhile. The LIMIT keeps the lookup a probe of the key's index.
+        SELECT a.message_id
+        FROM UNNEST($29::uuid[], $30::text[], $32::uuid[]) AS a(message_id, idempotency_key, claim)
+        JOIN input ON input.message_id = a.message_id
+        LEFT JOIN LATERAL (
+            SELECT r.claim FROM message_replays r
+            WHERE r.tenant_id = input.tenant_id AND r.conversation_id = input.conversation_id
+              AND r.idempotency_key = a.idempotency_key
+            LIMIT 1
+        ) held ON true
+        WHERE held.claim IS DISTINCT FROM a.claim
     ), checked AS (
-        SELECT input.*, EXISTS (
+        SELECT input.*, input.message_id IN (SELECT message_id FROM lost) OR EXISTS (
             SELECT 1 FROM stale s
             WHERE s.tenant_id = input.tenant_id AND s.conversation_id = input.conversation_id
         ) OR (
@@ -265,17 +279,30 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
                 turn_index = EXCLUDED.turn_index, settled = EXCLUDED.settled
             WHERE r.claim = EXCLUDED.claim
     )
-    SELECT message_id, turn_index, stale FROM next";
+    SELECT message_id, turn_index, stale, message_id IN (SELECT message_id FROM lost)
+    FROM next";
+
+/// Where a turn of [`write_turns`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landed {
+    /// Written at this index of its conversation.
+    At(i64),
+    /// Not written: what it was built on no longer holds (see [`write_turns`]).
+    Stale,
+    /// Not written: its call's claim of the idempotency key is gone (see [`TurnAnswer`]).
+    ClaimLost,
+}
 
 /// Writes `turns` in ONE statement, which Postgres runs atomically without an explicit
 /// transaction: the new placeholders (a token already mapped by a concurrent turn keeps
 /// its row), the outbox events, each turn at its conversation's next index and a keyed
 /// call's answer ([`TurnAnswer`]). Returns
 /// per turn, in the order of `turns` (which must name each conversation at most once),
-/// its index, or `None` when what it was built on no longer holds: a turn written since
+/// where it went: its index, or [`Landed::Stale`] when what it was built on no longer
+/// holds: a turn written since
 /// took a token or placeholder the turn believed new (see [`NewPlaceholder`]), a row it
-/// took as stored is gone, or its subject's restriction changed (see [`TurnWrite`]);
-/// nothing of that turn is written then. Concurrent turns of one conversation are
+/// took as stored is gone, or its subject's restriction changed (see [`TurnWrite`]), or
+/// [`Landed::ClaimLost`]; nothing of that turn is written then. Concurrent turns of one conversation are
 /// serialized by the unique (tenant, conversation, turn), and writers that introduce the
 /// same placeholder (also those that store no turn) by the unique index over
 /// introductions: the loser fails with a unique violation and nothing of the statement
@@ -283,12 +310,12 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
 pub async fn write_turns(
     db: impl PgExecutor<'_>,
     turns: &[&TurnWrite],
-) -> sqlx::Result<Vec<Option<i64>>> {
+) -> sqlx::Result<Vec<Landed>> {
     let mut t = TurnColumns::default();
     for turn in turns {
         t.push(turn)?;
     }
-    let rows: Vec<(Uuid, i64, bool)> = sqlx::query_as(WRITE_TURNS_SQL)
+    let rows: Vec<(Uuid, i64, bool, bool)> = sqlx::query_as(WRITE_TURNS_SQL)
         .bind(&t.message_ids)
         .bind(&t.tenants)
         .bind(&t.conversations)
@@ -329,8 +356,12 @@ pub async fn write_turns(
         .iter()
         .map(|turn| {
             rows.iter()
-                .find(|(id, _, _)| *id == turn.message_id)
-                .map(|(_, index, stale)| (!stale).then_some(*index))
+                .find(|(id, ..)| *id == turn.message_id)
+                .map(|&(_, index, stale, lost)| match (lost, stale) {
+                    (true, _) => Landed::ClaimLost,
+                    (false, true) => Landed::Stale,
+                    (false, false) => Landed::At(index),
+                })
                 .ok_or(sqlx::Error::RowNotFound)
         })
         .collect()

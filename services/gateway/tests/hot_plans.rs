@@ -33,6 +33,7 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
                     "transcript_messages",
                     "conversation_pseudonyms",
                     "subject_restrictions",
+                    "message_replays",
                 ] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
                         .execute(&mut *conn)
@@ -53,6 +54,14 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
                 veil_gateway::WRITE_TURNS_SQL,
                 "conversation_pseudonyms",
                 "conversation_id = ",
+            ),
+            // A keyed turn checks its claim by the key (its answer then reaches the row
+            // through the upsert's arbiter index, which no plan shows: an UPDATE joined
+            // to the batch was planned as a sequential scan while the table was small).
+            (
+                veil_gateway::WRITE_TURNS_SQL,
+                "message_replays",
+                "idempotency_key = ",
             ),
         ];
         // Statistics taken while the tenant was small make any read look cheap, and the
@@ -79,12 +88,6 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
                 "subject_ref = ",
             ));
         }
-        // A keyed turn's answer reaches its claim's row through the upsert's arbiter
-        // index: no scan of message_replays the planner could choose (an UPDATE joined
-        // to the batch was planned as a sequential scan while the table was small).
-        let plan = generic_plan(&mut conn, veil_gateway::WRITE_TURNS_SQL).await?;
-        let replays = scan_conditions(&plan, "message_replays");
-        assert!(replays.is_empty(), "{state}: {replays:?}; plan: {plan:#}");
         for (sql, relation, lookup) in statements {
             let plan = generic_plan(&mut conn, sql).await?;
             let conditions = scan_conditions(&plan, relation);
@@ -103,8 +106,8 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
     Ok(())
 }
 
-/// Adds `conversations` conversations of ten turns and ten placeholders each, and a
-/// restricted subject per conversation.
+/// Adds `conversations` conversations of ten turns, ten placeholders and ten keyed
+/// messages' claims each, and a restricted subject per conversation.
 async fn grow(
     conn: &mut sqlx::PgConnection,
     tenant: uuid::Uuid,
@@ -126,6 +129,10 @@ async fn grow(
          FROM generate_series(0, $3 * 10 - 1) AS i",
         "INSERT INTO subject_restrictions (tenant_id, subject_ref)
          SELECT $1, $2 || i FROM generate_series(0, $3 - 1) AS i",
+        "INSERT INTO message_replays
+             (tenant_id, conversation_id, idempotency_key, subject_ref, fingerprint, claim)
+         SELECT $1, $2 || (i / 10), 'key_' || i, $2 || (i / 10), '\\x00', gen_random_uuid()
+         FROM generate_series(0, $3 * 10 - 1) AS i",
     ];
     for sql in rows {
         sqlx::query(sql)
@@ -139,8 +146,11 @@ async fn grow(
 }
 
 async fn analyze(conn: &mut sqlx::PgConnection) -> anyhow::Result<()> {
-    sqlx::query("ANALYZE transcript_messages, conversation_pseudonyms, subject_restrictions")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "ANALYZE transcript_messages, conversation_pseudonyms, subject_restrictions,
+                 message_replays",
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

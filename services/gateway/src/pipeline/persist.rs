@@ -15,7 +15,7 @@ use super::consent::ConsentOutcome;
 use super::{Call, PipelineApi};
 use crate::admin::actor;
 use crate::engine;
-use crate::store::{NewPlaceholder, TurnAnswer, TurnWrite};
+use crate::store::{Landed, NewPlaceholder, TurnAnswer, TurnWrite};
 
 /// What a turn leaves behind.
 pub struct Turn<'a> {
@@ -64,6 +64,16 @@ const INDEX_RACES: usize = 16;
 /// What a turn gets after too many lost races.
 pub(super) fn too_many_concurrent_turns() -> ServiceError {
     ServiceError::Unavailable("too many concurrent turns in this conversation; retry".into())
+}
+
+/// What a keyed call gets whose claim went before its turn was written (a retry took
+/// the key over after the claim's timeout, or the subject was erased): it writes nothing.
+fn claim_lost() -> ServiceError {
+    ServiceError::FailedPrecondition(
+        "this call no longer holds context.idempotency_key (a retry took it over, or the \
+         subject was erased); nothing was stored"
+            .into(),
+    )
 }
 
 pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -145,16 +155,20 @@ impl PipelineApi {
             known: crate::pseudonyms::pairs(turn.assumed.rows),
             answer: turn.answer.clone(),
         };
-        let turn_index = self
+        let landed = self
             .turns
             .write(write)
             .await
             .map_err(|lost| Retry::Failed(lost.into()))?
             .map_err(Retry::from)?;
-        Ok(turn_index.map(|turn_index| Stored {
-            message_id: message_id_text,
-            turn_index,
-        }))
+        match landed {
+            Landed::At(turn_index) => Ok(Some(Stored {
+                message_id: message_id_text,
+                turn_index,
+            })),
+            Landed::Stale => Ok(None),
+            Landed::ClaimLost => Err(Retry::Failed(claim_lost())),
+        }
     }
 
     /// The outbox row of one event, written with the turn.

@@ -16,7 +16,7 @@ use super::lookups::StateQuery;
 use super::persist::is_unique_violation;
 use super::{Call, PipelineApi};
 use crate::pseudonyms::{self, Known};
-use crate::store::TurnWrite;
+use crate::store::{Landed, TurnWrite};
 
 /// Where a redact stream writes: its conversation and subject.
 pub(super) struct StreamScope<'a> {
@@ -132,7 +132,7 @@ impl PipelineApi {
         self.map_hints
             .forget(call.tenant.as_uuid(), scope.conversation_id);
         match outcome {
-            Ok(written) => Ok(written.is_some()),
+            Ok(landed) => Ok(matches!(landed, Landed::At(_))),
             Err(error) if is_unique_violation(&error) => Ok(false),
             Err(error) => Err(ServiceError::from(error).into()),
         }

@@ -10,7 +10,7 @@ use veil_core::batch::{BatchLost, Batcher, Limits};
 use veil_core::db::retry_if_lost;
 use veil_core::events::RelayHandle;
 
-use crate::store::{self, TurnWrite};
+use crate::store::{self, Landed, TurnWrite};
 
 /// Statements in flight at once (each holds a pooled connection while it runs).
 pub const IN_FLIGHT: usize = 2;
@@ -33,8 +33,8 @@ fn size(turn: &TurnWrite) -> usize {
     turn.redacted_text.len() + turn.entity_counts.len() + 150 + placeholders + events + answer
 }
 
-/// A turn's index, or `None` when its map was stale (see [`store::write_turns`]).
-type Written = sqlx::Result<Option<i64>>;
+/// Where a turn went (see [`store::write_turns`]).
+type Written = sqlx::Result<Landed>;
 
 /// Writes turns in batches; cheap to clone.
 #[derive(Clone)]
@@ -60,8 +60,7 @@ impl TurnWriter {
         Self { batcher }
     }
 
-    /// Writes one turn with whichever others are waiting; returns its turn index, or
-    /// `None` when nothing was written because its map was stale.
+    /// Writes one turn with whichever others are waiting; returns where it went.
     pub async fn write(&self, turn: TurnWrite) -> Result<Written, BatchLost> {
         self.batcher.call(turn).await
     }
@@ -155,7 +154,7 @@ mod tests {
         let (_db, pool, tenant) = gateway_with_tenant().await;
         let taken = Uuid::now_v7();
         let first = write_batch(&pool, &[turn(tenant, "c-0", taken)]).await;
-        assert_eq!(first[0].as_ref().unwrap(), &Some(0));
+        assert_eq!(first[0].as_ref().unwrap(), &Landed::At(0));
 
         let batch = vec![
             turn(tenant, "c-1", Uuid::now_v7()),
@@ -165,11 +164,10 @@ mod tests {
             turn(tenant, "c-0", Uuid::now_v7()),
         ];
         let written = write_batch(&pool, &batch).await;
-        let indexes: Vec<Option<i64>> = written
-            .iter()
-            .map(|w| w.as_ref().ok().copied().flatten())
-            .collect();
-        assert_eq!(indexes, vec![Some(0), Some(1), None, Some(2), Some(1)]);
+        let indexes: Vec<Option<Landed>> =
+            written.iter().map(|w| w.as_ref().ok().copied()).collect();
+        let at = |i| Some(Landed::At(i));
+        assert_eq!(indexes, vec![at(0), at(1), None, at(2), at(1)]);
         let stored: Vec<(String, i64)> = sqlx::query_as(
             "SELECT conversation_id, turn_index FROM transcript_messages
              ORDER BY conversation_id, turn_index",
@@ -217,7 +215,7 @@ mod tests {
             &[with("c-1", vec![mapping("tok-bob", "<PERSON_1>", true)])],
         )
         .await;
-        assert_eq!(first[0].as_ref().unwrap(), &Some(0));
+        assert_eq!(first[0].as_ref().unwrap(), &Landed::At(0));
 
         // Both read the map before the first turn was written.
         let batch = vec![
@@ -225,10 +223,10 @@ mod tests {
             with("c-2", vec![mapping("tok-carl", "<PERSON_1>", true)]),
         ];
         let written = write_batch(&pool, &batch).await;
-        let indexes: Vec<Option<i64>> = written.into_iter().map(|w| w.unwrap()).collect();
+        let indexes: Vec<Landed> = written.into_iter().map(|w| w.unwrap()).collect();
         assert_eq!(
             indexes,
-            vec![None, Some(0)],
+            vec![Landed::Stale, Landed::At(0)],
             "the placeholder was taken in c-1"
         );
         let again = write_batch(
@@ -238,7 +236,7 @@ mod tests {
         .await;
         assert_eq!(
             again[0].as_ref().unwrap(),
-            &None,
+            &Landed::Stale,
             "the token was mapped in c-1"
         );
         let spelling = write_batch(
@@ -246,7 +244,7 @@ mod tests {
             &[with("c-1", vec![mapping("tok-bob2", "<PERSON_1>", false)])],
         )
         .await;
-        assert_eq!(spelling[0].as_ref().unwrap(), &Some(1));
+        assert_eq!(spelling[0].as_ref().unwrap(), &Landed::At(1));
 
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT conversation_id, token, placeholder FROM conversation_pseudonyms
@@ -276,6 +274,59 @@ mod tests {
         assert_eq!((turns, events), (3, 3));
     }
 
+    /// A keyed turn is written, with its answer, only while its call holds the key's
+    /// claim: not once a retry has taken the key over, nor when the key's row is gone.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_keyed_turn_is_written_only_under_its_claim() {
+        let (_db, pool, tenant) = gateway_with_tenant().await;
+        let held = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO message_replays
+                 (tenant_id, conversation_id, idempotency_key, subject_ref, fingerprint, claim)
+             VALUES ($1, 'c-1', 'k-1', 'subject', '\\x00', $2)",
+        )
+        .bind(tenant)
+        .bind(held)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let keyed = |key: &str, claim: Uuid| {
+            let mut turn = turn(tenant, "c-1", Uuid::now_v7());
+            turn.answer = Some(store::TurnAnswer {
+                idempotency_key: key.into(),
+                fingerprint: vec![0],
+                claim,
+                sealed: vec![1, 2, 3],
+                settled: true,
+            });
+            turn
+        };
+        let taken_over = write_batch(&pool, &[keyed("k-1", Uuid::now_v7())]).await;
+        assert_eq!(taken_over[0].as_ref().unwrap(), &Landed::ClaimLost);
+        let erased = write_batch(&pool, &[keyed("k-2", held)]).await;
+        assert_eq!(erased[0].as_ref().unwrap(), &Landed::ClaimLost);
+        let turns: i64 = sqlx::query_scalar("SELECT count(*) FROM transcript_messages")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(turns, 0);
+
+        let own = keyed("k-1", held);
+        let written = write_batch(&pool, std::slice::from_ref(&own)).await;
+        assert_eq!(written[0].as_ref().unwrap(), &Landed::At(0));
+        type Kept = (Option<Vec<u8>>, Option<Uuid>, Option<i64>, bool);
+        let kept: Vec<Kept> = sqlx::query_as(
+            "SELECT turn_answer, turn_message_id, turn_index, settled FROM message_replays",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            kept,
+            vec![(Some(vec![1, 2, 3]), Some(own.message_id), Some(0), true)]
+        );
+    }
+
     /// Two writers that introduce the same placeholder for different values at once,
     /// neither storing a turn (so no turn index orders them): the second waits for the
     /// first and fails instead of committing a second value under the placeholder.
@@ -291,7 +342,7 @@ mod tests {
         let (first, second) = (unstored("tok-anna"), unstored("tok-bob"));
         let mut tx = pool.begin().await.unwrap();
         let written = store::write_turns(&mut *tx, &[&first]).await.unwrap();
-        assert_eq!(written, vec![Some(0)]);
+        assert_eq!(written, vec![Landed::At(0)]);
         let racing = {
             let pool = pool.clone();
             tokio::spawn(async move { store::write_turns(&pool, &[&second]).await })
