@@ -202,22 +202,8 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
             LIMIT 1
         ) f ON true
         WHERE f.found IS NULL
-    ), lost AS (
-        -- A keyed turn whose claim is no longer its call's: a retry took the key over
-        -- after the claim's timeout (this call was stuck that long), or the subject was
-        -- erased meanwhile. The LIMIT keeps the lookup a probe of the key's index.
-        SELECT a.message_id
-        FROM UNNEST($29::uuid[], $30::text[], $32::uuid[]) AS a(message_id, idempotency_key, claim)
-        JOIN input ON input.message_id = a.message_id
-        LEFT JOIN LATERAL (
-            SELECT r.claim FROM message_replays r
-            WHERE r.tenant_id = input.tenant_id AND r.conversation_id = input.conversation_id
-              AND r.idempotency_key = a.idempotency_key
-            LIMIT 1
-        ) held ON true
-        WHERE held.claim IS DISTINCT FROM a.claim
     ), checked AS (
-        SELECT input.*, input.message_id IN (SELECT message_id FROM lost) OR EXISTS (
+        SELECT input.*, EXISTS (
             SELECT 1 FROM stale s
             WHERE s.tenant_id = input.tenant_id AND s.conversation_id = input.conversation_id
         ) OR (
@@ -228,41 +214,17 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
                  LIMIT 1) IS NOT NULL)
         ) AS stale
         FROM input
-    ), placeholders AS (
-        INSERT INTO conversation_pseudonyms
-            (tenant_id, conversation_id, subject_ref, token, placeholder, entity_type,
-             number, introduces)
-        SELECT n.tenant_id, n.conversation_id, n.subject_ref, n.token, n.placeholder,
-               n.entity_type, n.number, n.placeholder_is_new
-        FROM new_rows n
-        WHERE EXISTS (SELECT 1 FROM checked c WHERE c.tenant_id = n.tenant_id
-                                                AND c.conversation_id = n.conversation_id
-                                                AND NOT c.stale)
-        ON CONFLICT (tenant_id, conversation_id, token) DO NOTHING
-    ), events AS (
-        INSERT INTO outbox (event_id, subject, payload, traceparent)
-        SELECT e.event_id, e.subject, e.payload, e.traceparent
-        FROM UNNEST($19::uuid[], $20::text[], $21::bytea[], $22::text[], $23::uuid[])
-            AS e(event_id, subject, payload, traceparent, message_id)
-        WHERE e.message_id IN (SELECT message_id FROM checked WHERE NOT stale)
     ), next AS (
         SELECT checked.*, n.turn_index FROM checked CROSS JOIN LATERAL (
             SELECT COALESCE(MAX(m.turn_index) + 1, 0) AS turn_index
             FROM transcript_messages m
             WHERE m.tenant_id = checked.tenant_id
               AND m.conversation_id = checked.conversation_id) n
-    ), stored AS (
-        INSERT INTO transcript_messages
-            (message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
-             redacted_text, entity_counts, purposes)
-        SELECT message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
-               redacted_text, entity_counts::jsonb,
-               ARRAY(SELECT jsonb_array_elements_text(purposes::jsonb))
-        FROM next WHERE store AND NOT stale
     ), answers AS (
-        -- The upsert finds the claim's row through its key's index whatever the
-        -- statistics say (an UPDATE joined to the input was planned as a scan of the
-        -- whole table while it was small). A claim taken over since keeps its own.
+        -- A keyed turn's answer goes into its claim's row. The upsert finds the row
+        -- through its key's index whatever the statistics say (an UPDATE joined to the
+        -- input, or a lookup by the key, was planned as a scan of the whole table while
+        -- it was small), and returns the claims it found still held.
         INSERT INTO message_replays AS r
             (tenant_id, conversation_id, idempotency_key, subject_ref, fingerprint, claim,
              turn_answer, turn_message_id, turn_index, settled)
@@ -278,6 +240,40 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
                 turn_message_id = EXCLUDED.turn_message_id,
                 turn_index = EXCLUDED.turn_index, settled = EXCLUDED.settled
             WHERE r.claim = EXCLUDED.claim
+        RETURNING r.claim
+    ), lost AS (
+        -- A keyed turn whose claim is no longer its call's (a retry took the key over
+        -- after the claim's timeout, this call being stuck that long) is not written.
+        SELECT a.message_id FROM UNNEST($29::uuid[], $32::uuid[]) AS a(message_id, claim)
+        WHERE a.message_id IN (SELECT message_id FROM next WHERE NOT stale)
+          AND a.claim NOT IN (SELECT claim FROM answers)
+    ), landing AS (
+        SELECT message_id, tenant_id, conversation_id FROM next
+        WHERE NOT stale AND message_id NOT IN (SELECT message_id FROM lost)
+    ), placeholders AS (
+        INSERT INTO conversation_pseudonyms
+            (tenant_id, conversation_id, subject_ref, token, placeholder, entity_type,
+             number, introduces)
+        SELECT n.tenant_id, n.conversation_id, n.subject_ref, n.token, n.placeholder,
+               n.entity_type, n.number, n.placeholder_is_new
+        FROM new_rows n
+        WHERE EXISTS (SELECT 1 FROM landing l WHERE l.tenant_id = n.tenant_id
+                                                AND l.conversation_id = n.conversation_id)
+        ON CONFLICT (tenant_id, conversation_id, token) DO NOTHING
+    ), events AS (
+        INSERT INTO outbox (event_id, subject, payload, traceparent)
+        SELECT e.event_id, e.subject, e.payload, e.traceparent
+        FROM UNNEST($19::uuid[], $20::text[], $21::bytea[], $22::text[], $23::uuid[])
+            AS e(event_id, subject, payload, traceparent, message_id)
+        WHERE e.message_id IN (SELECT message_id FROM landing)
+    ), stored AS (
+        INSERT INTO transcript_messages
+            (message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
+             redacted_text, entity_counts, purposes)
+        SELECT message_id, tenant_id, conversation_id, subject_ref, turn_index, role,
+               redacted_text, entity_counts::jsonb,
+               ARRAY(SELECT jsonb_array_elements_text(purposes::jsonb))
+        FROM next WHERE store AND message_id IN (SELECT message_id FROM landing)
     )
     SELECT message_id, turn_index, stale, message_id IN (SELECT message_id FROM lost)
     FROM next";

@@ -55,14 +55,6 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
                 "conversation_pseudonyms",
                 "conversation_id = ",
             ),
-            // A keyed turn checks its claim by the key (its answer then reaches the row
-            // through the upsert's arbiter index, which no plan shows: an UPDATE joined
-            // to the batch was planned as a sequential scan while the table was small).
-            (
-                veil_gateway::WRITE_TURNS_SQL,
-                "message_replays",
-                "idempotency_key = ",
-            ),
         ];
         // Statistics taken while the tenant was small make any read look cheap, and the
         // placeholder and restriction reads then go through an index on the tenant
@@ -88,6 +80,13 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
                 "subject_ref = ",
             ));
         }
+        // A keyed turn's answer reaches its claim's row (and learns whether the claim is
+        // still its call's) through the upsert's arbiter index, which no plan shows: no
+        // scan of message_replays the planner could choose (an UPDATE joined to the
+        // batch, or a lookup by the key, was planned as a scan while the table was small).
+        let plan = generic_plan(&mut conn, veil_gateway::WRITE_TURNS_SQL).await?;
+        let replays = scan_conditions(&plan, "message_replays");
+        assert!(replays.is_empty(), "{state}: {replays:?}; plan: {plan:#}");
         for (sql, relation, lookup) in statements {
             let plan = generic_plan(&mut conn, sql).await?;
             let conditions = scan_conditions(&plan, relation);

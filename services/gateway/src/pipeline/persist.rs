@@ -66,13 +66,11 @@ pub(super) fn too_many_concurrent_turns() -> ServiceError {
     ServiceError::Unavailable("too many concurrent turns in this conversation; retry".into())
 }
 
-/// What a keyed call gets whose claim went before its turn was written (a retry took
-/// the key over after the claim's timeout, or the subject was erased): it writes nothing.
+/// What a keyed call gets whose claim a retry took over (after the claim's timeout)
+/// before this call's turn was written: it writes nothing.
 fn claim_lost() -> ServiceError {
     ServiceError::FailedPrecondition(
-        "this call no longer holds context.idempotency_key (a retry took it over, or the \
-         subject was erased); nothing was stored"
-            .into(),
+        "a retry took context.idempotency_key over from this call; nothing was stored".into(),
     )
 }
 
