@@ -45,6 +45,23 @@ pub fn scan_conditions(plan: &serde_json::Value, relation: &str) -> Vec<String> 
     out
 }
 
+/// Asserts that `plan` reads `relation`, and only by index conditions that contain one
+/// of `lookups` (a scan of the table, or of a wider range of an index, fails); `case`
+/// names the plan's circumstances in the failure.
+pub fn assert_reads_by(plan: &serde_json::Value, relation: &str, lookups: &[&str], case: &str) {
+    let conditions = scan_conditions(plan, relation);
+    assert!(
+        !conditions.is_empty(),
+        "{case}: no read of {relation}: {plan:#}"
+    );
+    for condition in conditions {
+        assert!(
+            lookups.iter().any(|lookup| condition.contains(lookup)),
+            "{case}: {relation} read by `{condition}`; plan: {plan:#}"
+        );
+    }
+}
+
 fn collect(node: &serde_json::Value, relation: &str, out: &mut Vec<String>) {
     match node {
         serde_json::Value::Array(items) => {

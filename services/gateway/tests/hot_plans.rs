@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use veil_testkit::TestDb;
-use veil_testkit::plans::{generic_plan, scan_conditions};
+use veil_testkit::plans::{assert_reads_by, generic_plan, scan_conditions};
 
 /// Conversations of the grown tenant, ten turns and ten placeholders each.
 const CONVERSATIONS: i32 = 2_000;
@@ -89,17 +89,7 @@ async fn per_message_statements_find_one_conversation_among_many() -> anyhow::Re
         assert!(replays.is_empty(), "{state}: {replays:?}; plan: {plan:#}");
         for (sql, relation, lookup) in statements {
             let plan = generic_plan(&mut conn, sql).await?;
-            let conditions = scan_conditions(&plan, relation);
-            assert!(
-                !conditions.is_empty(),
-                "{state}: no read of {relation}: {plan:#}"
-            );
-            for condition in conditions {
-                assert!(
-                    condition.contains(lookup),
-                    "{state}: {relation} read by `{condition}`; plan: {plan:#}"
-                );
-            }
+            assert_reads_by(&plan, relation, &[lookup], state);
         }
     }
     Ok(())

@@ -8,7 +8,7 @@ mod common;
 use common::TestVault;
 use veil_core::types::{Role, TenantId};
 use veil_proto::vault::v1::{TokenizeItem, TokenizeRequest};
-use veil_testkit::plans::{generic_plan, scan_conditions};
+use veil_testkit::plans::{assert_reads_by, generic_plan};
 
 /// A vault whose one tenant has one stored value of `user-1`.
 async fn vault_with_one_value(entity: &str, value: &str) -> anyhow::Result<(TestVault, TenantId)> {
@@ -106,14 +106,7 @@ async fn a_subjects_tokens_are_read_by_primary_key_when_many_share_a_value() -> 
             sqlx::query("ANALYZE tokens").execute(&mut *conn).await?;
         }
         let plan = generic_plan(&mut conn, veil_vault::LOOKUP_FOR_SUBJECT_SQL).await?;
-        let conditions = scan_conditions(&plan, "tokens");
-        assert!(!conditions.is_empty(), "plan: {plan:#}");
-        for condition in conditions {
-            assert!(
-                condition.contains("(subject_ref = "),
-                "{state}: tokens read by `{condition}`; plan: {plan:#}"
-            );
-        }
+        assert_reads_by(&plan, "tokens", &["(subject_ref = "], state);
     }
     Ok(())
 }
@@ -121,12 +114,10 @@ async fn a_subjects_tokens_are_read_by_primary_key_when_many_share_a_value() -> 
 /// Every read of `subject_keys` in `plan` is an index lookup by subject or key id, not
 /// a scan of the tenant's keys (or of the table).
 fn assert_by_subject(state: &str, plan: &serde_json::Value) {
-    let conditions = scan_conditions(plan, "subject_keys");
-    assert!(!conditions.is_empty(), "plan: {plan:#}");
-    for condition in conditions {
-        assert!(
-            condition.contains("(subject_ref = ") || condition.contains("(key_id = "),
-            "{state}: subject_keys read by `{condition}`; plan: {plan:#}"
-        );
-    }
+    assert_reads_by(
+        plan,
+        "subject_keys",
+        &["(subject_ref = ", "(key_id = "],
+        state,
+    );
 }
