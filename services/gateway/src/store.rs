@@ -292,14 +292,13 @@ pub enum Landed {
 /// Writes `turns` in ONE statement, which Postgres runs atomically without an explicit
 /// transaction: the new placeholders (a token already mapped by a concurrent turn keeps
 /// its row), the outbox events, each turn at its conversation's next index and a keyed
-/// call's answer ([`TurnAnswer`]). Returns
-/// per turn, in the order of `turns` (which must name each conversation at most once),
-/// where it went: its index, or [`Landed::Stale`] when what it was built on no longer
-/// holds: a turn written since
-/// took a token or placeholder the turn believed new (see [`NewPlaceholder`]), a row it
-/// took as stored is gone, or its subject's restriction changed (see [`TurnWrite`]), or
-/// [`Landed::ClaimLost`]; nothing of that turn is written then. Concurrent turns of one conversation are
-/// serialized by the unique (tenant, conversation, turn), and writers that introduce the
+/// call's answer ([`TurnAnswer`]). Returns per turn, in the order of `turns` (which must
+/// name each conversation at most once), where it went: its index, or
+/// [`Landed::Stale`] when what it was built on no longer holds (a turn written since
+/// took a token or placeholder the turn believed new, see [`NewPlaceholder`]; a row it
+/// took as stored is gone; or its subject's restriction changed, see [`TurnWrite`]), or
+/// [`Landed::ClaimLost`]; nothing of such a turn is written. Concurrent turns of one
+/// conversation are serialized by the unique (tenant, conversation, turn), and writers that introduce the
 /// same placeholder (also those that store no turn) by the unique index over
 /// introductions: the loser fails with a unique violation and nothing of the statement
 /// is written; tried again, it sees the winner's rows.

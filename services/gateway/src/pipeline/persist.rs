@@ -9,7 +9,7 @@ use veil_core::events::OutboxEvent;
 use veil_core::types::SubjectRef;
 use veil_proto::events::v1::event::Payload;
 use veil_proto::events::v1::{GatewayMessageProcessed, GatewayPrivacyCommandDetected};
-use veil_proto::gateway::v1::MessageRole;
+use veil_proto::gateway::v1::{MessageRole, ProcessMessageResponse, RedactStreamCompleted};
 
 use super::consent::ConsentOutcome;
 use super::{Call, PipelineApi};
@@ -50,6 +50,28 @@ pub struct Stored {
     /// Empty when the turn was not stored.
     pub message_id: String,
     pub turn_index: i64,
+}
+
+/// An answer that tells where its turn landed: filled in once the turn is written, or
+/// on a replay of an answer kept with its turn (which leaves that out).
+pub(super) trait Landing {
+    fn land(&mut self, stored: Stored);
+}
+
+impl Landing for ProcessMessageResponse {
+    fn land(&mut self, stored: Stored) {
+        self.stored = !stored.message_id.is_empty();
+        self.message_id = stored.message_id;
+        self.turn_index = stored.turn_index;
+    }
+}
+
+impl Landing for RedactStreamCompleted {
+    fn land(&mut self, stored: Stored) {
+        self.stored = !stored.message_id.is_empty();
+        self.message_id = stored.message_id;
+        self.turn_index = stored.turn_index;
+    }
 }
 
 /// A turn whose map went stale (a concurrent turn took a token or placeholder it had as

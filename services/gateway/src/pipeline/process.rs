@@ -16,7 +16,7 @@ use super::commands::{CommandSubject, acts_after_store};
 use super::consent::ConsentOutcome;
 use super::lookups::StateQuery;
 use super::notices::NoticeSubject;
-use super::persist::{ATTEMPTS, Assumed, Turn, too_many_concurrent_turns};
+use super::persist::{ATTEMPTS, Assumed, Landing, Turn, too_many_concurrent_turns};
 use super::replays::{Claim, Claimed, ReplayKey, Replayed};
 use super::{Call, PipelineApi, check_redacted_size, validate_text};
 use crate::engine::{self, Engine};
@@ -280,9 +280,7 @@ impl PipelineApi {
                 }
             }
         };
-        response.stored = !stored.message_id.is_empty();
-        response.message_id = stored.message_id;
-        response.turn_index = stored.turn_index;
+        response.land(stored);
         if let Some(command) = response.privacy_command.as_mut() {
             self.erase_after_store(call, &subject, &policy, command)
                 .await;
@@ -322,9 +320,7 @@ fn replayed_response(replayed: Replayed) -> Result<ProcessMessageResponse, tonic
     let mut response = ProcessMessageResponse::decode(replayed.answer.as_slice())
         .map_err(ServiceError::internal)?;
     if let Some(turn) = replayed.turn {
-        response.stored = !turn.message_id.is_empty();
-        response.message_id = turn.message_id;
-        response.turn_index = turn.turn_index;
+        response.land(turn);
     }
     Ok(response)
 }

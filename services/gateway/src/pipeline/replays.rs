@@ -39,6 +39,9 @@ use veil_core::subjects::SubjectKeys;
 use veil_core::types::{SubjectRef, TenantId};
 use veil_proto::gateway::v1::MessageContext;
 
+#[cfg(doc)]
+use super::persist::Landing;
+use super::persist::Stored;
 use crate::store::TurnAnswer;
 
 const FINGERPRINT_KEY_LABEL: &str = "replay-fingerprint";
@@ -95,15 +98,9 @@ pub enum Claimed {
 pub struct Replayed {
     /// The bytes given to [`Replays::answer`] or [`Replays::turn_answer`].
     pub answer: Vec<u8>,
-    /// For an answer kept with its turn: the turn's message id (empty when the turn was
-    /// not stored) and index, which the caller puts into the answer.
-    pub turn: Option<TurnPlace>,
-}
-
-/// Where a turn landed.
-pub struct TurnPlace {
-    pub message_id: String,
-    pub turn_index: i64,
+    /// For an answer kept with its turn: where the turn landed, which the caller puts
+    /// into the answer (see [`super::persist::Landing`]).
+    pub turn: Option<Stored>,
 }
 
 /// A held key.
@@ -250,7 +247,7 @@ impl Replays {
         let (sealed, turn) = match (found.answer, found.turn_answer) {
             (Some(answer), _) => (answer, None),
             (None, Some(answer)) if found.turn_final => {
-                let turn = TurnPlace {
+                let turn = Stored {
                     message_id: found
                         .turn_message_id
                         .map(|id| id.to_string())

@@ -17,7 +17,7 @@ use veil_proto::gateway::v1::{
 };
 
 use super::commands::{CommandSubject, acts_after_store};
-use super::persist::{ATTEMPTS, Turn, new_placeholders, too_many_concurrent_turns};
+use super::persist::{ATTEMPTS, Landing, Turn, new_placeholders, too_many_concurrent_turns};
 use super::replays::{Claim, ReplayKey};
 use super::stream_claims::{StreamScope, StreamTokens};
 use super::{Call, MAX_TEXT_BYTES, PipelineApi, check_redacted_size};
@@ -274,9 +274,7 @@ impl PipelineApi {
             )
             .await?
             .ok_or_else(too_many_concurrent_turns)?;
-        completed.stored = !stored.message_id.is_empty();
-        completed.message_id = stored.message_id;
-        completed.turn_index = stored.turn_index;
+        completed.land(stored);
         if let Some(command) = completed.privacy_command.as_mut() {
             self.erase_after_store(call, &subject, &policy, command)
                 .await;

@@ -16,6 +16,7 @@ use veil_proto::gateway::v1::{
 };
 
 use super::PipelineApi;
+use super::persist::Landing;
 use super::replays::{Claimed, ReplayKey, Replayed, key_reused};
 use super::stream::{Output, StreamStart, Utf8Joiner};
 use crate::store::TurnAnswer;
@@ -151,9 +152,7 @@ impl PipelineApi {
         if let Some(turn) = replayed.turn {
             let last = answer.responses.last_mut().and_then(|r| r.kind.as_mut());
             if let Some(redact_stream_response::Kind::Completed(completed)) = last {
-                completed.stored = !turn.message_id.is_empty();
-                completed.message_id = turn.message_id;
-                completed.turn_index = turn.turn_index;
+                completed.land(turn);
             }
         }
         let mut joiner = Utf8Joiner::default();
