@@ -78,10 +78,13 @@ struct BenchArgs {
     #[arg(long)]
     purposes: bool,
     /// Postgres server (a database `veil_bench_<random>` is created and dropped on it).
+    /// The services reach it over loopback, so the default asks for no TLS, as the compose
+    /// stack's Postgres offers none; leave `sslmode` out to measure with TLS where the
+    /// server offers it.
     #[arg(
         long,
         env = "VEIL_BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
     )]
     database_url: String,
     /// NATS server (a stream `BENCH_<random>` is created and deleted on it).
@@ -268,6 +271,21 @@ async fn drive(args: &BenchArgs, scratch: &Scratch, url: &str) -> anyhow::Result
     Ok((at_rate, throughput, drain))
 }
 
+/// Whether the services talk TLS to Postgres, from the URL's `sslmode` (libpq's default
+/// is `prefer`: TLS when the server offers it).
+fn postgres_tls(url: &str) -> &'static str {
+    let mode = url
+        .split_once('?')
+        .into_iter()
+        .flat_map(|(_, query)| query.split('&'))
+        .find_map(|pair| pair.strip_prefix("sslmode="));
+    match mode {
+        Some("disable") => "off",
+        Some("require" | "verify-ca" | "verify-full") => "on",
+        _ => "when the server offers it",
+    }
+}
+
 fn print_report(args: &BenchArgs, report: &Report) {
     let ratio = report
         .baseline
@@ -288,6 +306,7 @@ fn print_report(args: &BenchArgs, report: &Report) {
                 "idempotency_keys": args.idempotency_keys,
                 "cores": std::thread::available_parallelism().map_or(0, usize::from),
                 "load_average_before": report.load_before,
+                "postgres_tls": postgres_tls(&args.database_url),
             },
             "throughput": report.throughput.json(),
             "audit_drain_seconds": report.drain.as_ref().ok().map(|d| round(d.as_secs_f64())),
@@ -306,9 +325,10 @@ fn print_report(args: &BenchArgs, report: &Report) {
         return;
     }
     println!(
-        "veil bench: {} cores, load average before {}{}",
+        "veil bench: {} cores, load average before {}, TLS to Postgres {}{}",
         std::thread::available_parallelism().map_or(0, usize::from),
         report.load_before,
+        postgres_tls(&args.database_url),
         if args.purposes {
             ", one purpose per message"
         } else {
@@ -359,5 +379,25 @@ fn print_report(args: &BenchArgs, report: &Report) {
     }
     if let Some(ratio) = ratio {
         println!("messages per insert: {ratio:.3}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_tls;
+
+    #[test]
+    fn tells_tls_from_the_urls_sslmode() {
+        let base = "postgres://postgres@127.0.0.1:5432/postgres";
+        assert_eq!(postgres_tls(&format!("{base}?sslmode=disable")), "off");
+        assert_eq!(
+            postgres_tls(&format!("{base}?x=1&sslmode=verify-full")),
+            "on"
+        );
+        assert_eq!(postgres_tls(base), "when the server offers it");
+        assert_eq!(
+            postgres_tls(&format!("{base}?sslmode=prefer")),
+            "when the server offers it"
+        );
     }
 }
