@@ -277,3 +277,71 @@ async fn a_request_typed_in_the_chat_is_submitted_with_the_code_that_verifies_it
     );
     stack.stop().await
 }
+
+/// A keyed message asking for erasure whose replica died after its turn, before its
+/// answer was kept with the erasure's request: once the claim has timed out, the retry
+/// submits the erasure (retention finds the request the first call opened) and keeps
+/// the answer that says so. No second turn, no second request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_finishes_the_erasure_its_first_call_left_undone() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let stack = TestStack::start(stack_settings(&env)).await?;
+    let gateway = stack.channel("gateway").await?;
+    let tenant = create_tenant(gateway.clone(), "chat-retries").await?;
+    // Unverified: the request waits for its code, so nothing is erased meanwhile.
+    act_on_requests(gateway.clone(), &tenant.admin_key, false).await?;
+    let mut pipeline = PrivacyGatewayServiceClient::new(gateway.clone());
+    let mut erase = message_of("customer-4", "Please delete my data.", &[]);
+    if let Some(context) = erase.context.as_mut() {
+        context.idempotency_key = "msg-1".into();
+    }
+    let mut send = async |request: ProcessMessageRequest| {
+        anyhow::Ok(
+            pipeline
+                .process_message(bearer(request, &tenant.bot_key))
+                .await?
+                .into_inner(),
+        )
+    };
+    let first = send(erase.clone()).await?;
+    let command = first.privacy_command.clone().expect("a command");
+    assert_eq!(command.command_type, PrivacyCommandType::Erase as i32);
+    assert_eq!(
+        command.action,
+        PrivacyCommandAction::RequestSubmitted as i32
+    );
+
+    // As if the replica had died between the turn and the erasure: only the turn's answer
+    // (asking for confirmation) is kept, and the claim has timed out.
+    let gateway_db = env.db.pool("gateway").await?;
+    sqlx::query(
+        "UPDATE message_replays SET answer = NULL, answered_at = NULL,
+                claimed_at = now() - interval '61 seconds'
+         WHERE idempotency_key = 'msg-1'",
+    )
+    .execute(&gateway_db)
+    .await?;
+    let retried = send(erase.clone()).await?;
+    let finished = retried.privacy_command.clone().expect("a command");
+    assert_eq!(
+        finished.action,
+        PrivacyCommandAction::RequestSubmitted as i32
+    );
+    assert_eq!(
+        finished.request_id, command.request_id,
+        "the first call's request"
+    );
+    assert_eq!(
+        (&retried.message_id, retried.turn_index),
+        (&first.message_id, first.turn_index)
+    );
+    // Kept: a later retry gets this answer as it is.
+    assert_eq!(send(erase).await?, retried);
+    let turns: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM transcript_messages WHERE conversation_id = 'conv-customer-4'",
+    )
+    .fetch_one(&gateway_db)
+    .await?;
+    assert_eq!(turns, 1);
+    stack.stop().await
+}

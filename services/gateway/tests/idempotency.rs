@@ -326,7 +326,8 @@ async fn claims_hold_off_retries_until_answered_released_or_expired() -> anyhow:
 /// A replica that dies right after a turn leaves the turn's answer, kept by the turn's own
 /// statement: the retry gets it once the claim times out, never a second turn. An answer
 /// that changes after the turn (an erasure asked for in the chat, submitted once its
-/// turn is stored) is kept again; until it is, retries are held off until the timeout.
+/// turn is stored) is kept again; until it is, retries are held off until the timeout,
+/// and then the retry does that step and keeps its answer.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_turn_keeps_its_answer_for_a_retry_after_its_replica_died() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
@@ -363,11 +364,13 @@ async fn a_turn_keeps_its_answer_for_a_retry_after_its_replica_died() -> anyhow:
     let held = send(&stack, erase.clone()).await.unwrap_err();
     assert_eq!(held.code(), Code::Aborted, "{}", held.message());
     on_claims(&stack, timed_out).await?;
-    // Retention is unreachable here, so the first call's erasure was not submitted
-    // either: its answer asks for confirmation, as the turn's does.
+    // The retry submits the erasure the first call left undone. Retention is unreachable
+    // here, so neither call's was submitted: both answers ask for confirmation. The
+    // retry's answer is kept (tests/tests/commands.rs has retention reachable).
     let retried = send(&stack, erase).await?;
     assert_eq!(retried, first);
     assert_eq!(turns(&stack, "conv-g").await?, 1);
+    assert_eq!(kept(&stack, "conv-g", "msg-1").await?, (true, true, false));
 
     // A stream's answer is kept with its turn the same way.
     let context = keyed("conv-h", "stream-1", "").context.unwrap();

@@ -5,7 +5,7 @@
 use veil_proto::common::v1::{CollectionMethod, PreferenceSignalType, RequestType};
 use veil_proto::consent::v1::{SetPreferenceSignalRequest, WithdrawConsentRequest};
 use veil_proto::events::v1::GatewayPrivacyCommandDetected;
-use veil_proto::gateway::v1::{PrivacyCommand, PrivacyCommandAction};
+use veil_proto::gateway::v1::{MessageContext, PrivacyCommand, PrivacyCommandAction};
 use veil_proto::retention::v1::{RequestChannel, SubmitRequestRequest};
 
 use super::policies::TenantPolicy;
@@ -21,6 +21,18 @@ pub struct CommandSubject<'a> {
     pub subject_ref: &'a veil_core::types::SubjectRef,
     pub locale: &'a str,
     pub jurisdiction: i32,
+}
+
+impl<'a> CommandSubject<'a> {
+    /// The subject of a message with `context`.
+    pub fn of(context: &'a MessageContext, subject_ref: &'a veil_core::types::SubjectRef) -> Self {
+        Self {
+            subject_id: &context.subject_id,
+            subject_ref,
+            locale: &context.locale,
+            jurisdiction: context.jurisdiction,
+        }
+    }
 }
 
 impl PipelineApi {
@@ -202,6 +214,31 @@ impl PipelineApi {
         {
             tracing::warn!(code = ?status.code(), kind = CommandKind::Erase.as_str(), "privacy command not applied");
             command.action = PrivacyCommandAction::ConfirmationNeeded as i32;
+        }
+    }
+
+    /// Does for a retry what a keyed call left undone after its turn, having died before
+    /// (see `Replayed::unfinished`): submits the in-chat erasure its `command` asked for,
+    /// as the tenant's policy now stands. Retention finds the request again if the first
+    /// call had submitted it (an open request of the subject and type is returned, with a
+    /// fresh verification code), so the erasure is asked for once either way.
+    pub(super) async fn finish_after_store(
+        &self,
+        call: &Call,
+        subject: &CommandSubject<'_>,
+        command: Option<&mut PrivacyCommand>,
+    ) {
+        let Some(command) = command else {
+            return;
+        };
+        match self.policies.get(&self.pool, call.tenant).await {
+            Ok(policy) => {
+                self.erase_after_store(call, subject, &policy, command)
+                    .await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the tenant's policy was not read; the command stays unapplied");
+            }
         }
     }
 

@@ -58,7 +58,9 @@ impl PipelineApi {
             .claim(key, &message.subject_ref, &fingerprint)
             .await?
         {
-            Claimed::Replay(replayed) => return replayed_response(replayed),
+            Claimed::Replay(replayed) => {
+                return Ok(self.replayed_response(&call, &message, replayed).await?);
+            }
             Claimed::Fresh(claim) => claim,
         };
         // A keyed message runs to its end even when its caller goes away, so that the
@@ -171,12 +173,7 @@ impl PipelineApi {
         } else {
             Vec::new()
         };
-        let subject = CommandSubject {
-            subject_id: &context.subject_id,
-            subject_ref,
-            locale: &context.locale,
-            jurisdiction: context.jurisdiction,
-        };
+        let subject = CommandSubject::of(context, subject_ref);
         let command = if role == MessageRole::User {
             self.privacy_command(call, text, &subject, &policy).await
         } else {
@@ -315,12 +312,28 @@ impl PipelineApi {
     }
 }
 
-/// A kept answer as the first call gave it.
-fn replayed_response(replayed: Replayed) -> Result<ProcessMessageResponse, tonic::Status> {
-    let mut response = ProcessMessageResponse::decode(replayed.answer.as_slice())
-        .map_err(ServiceError::internal)?;
-    if let Some(turn) = replayed.turn {
-        response.land(turn);
+impl PipelineApi {
+    /// A kept answer as the first call gave it, or, when that call died before the step
+    /// after its turn that changes the answer, as that step leaves it (then kept).
+    async fn replayed_response(
+        &self,
+        call: &Call,
+        message: &Message,
+        replayed: Replayed,
+    ) -> Result<ProcessMessageResponse, ServiceError> {
+        let mut response = ProcessMessageResponse::decode(replayed.answer.as_slice())
+            .map_err(ServiceError::internal)?;
+        if let Some(turn) = replayed.turn {
+            response.land(turn);
+        }
+        if let Some(claim) = replayed.unfinished {
+            let subject = CommandSubject::of(&message.context, &message.subject_ref);
+            self.finish_after_store(call, &subject, response.privacy_command.as_mut())
+                .await;
+            if let Err(error) = self.replays.answer(&claim, &response.encode_to_vec()).await {
+                tracing::warn!(%error, "the idempotent message's answer was not recorded");
+            }
+        }
+        Ok(response)
     }
-    Ok(response)
 }

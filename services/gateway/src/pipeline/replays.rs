@@ -18,8 +18,8 @@
 //! index, stored beside it and put back by the caller ([`Replayed::turn`]). Only a step
 //! after the turn that changes the answer (an in-chat erasure, submitted once its turn
 //! is stored) writes the whole answer again ([`Replays::answer`]); until then retries
-//! are held off as while the message runs, and given the turn's answer once the claim
-//! has timed out.
+//! are held off as while the message runs, and once the claim has timed out the retry
+//! takes that step itself from the turn's answer ([`Replayed::unfinished`]).
 //!
 //! Claims of concurrent messages are written in batches, one statement each (like the
 //! turn writes, see [`super::turn_writer`]): an autocommit statement per message would
@@ -101,6 +101,10 @@ pub struct Replayed {
     /// For an answer kept with its turn: where the turn landed, which the caller puts
     /// into the answer (see [`super::persist::Landing`]).
     pub turn: Option<Stored>,
+    /// The first call's claim, when its turn's answer was to change after the turn (an
+    /// in-chat erasure, submitted once the turn is stored) and the call died before it
+    /// did: the retry finishes that step and keeps the answer under this claim.
+    pub unfinished: Option<Claim>,
 }
 
 /// A held key.
@@ -211,7 +215,8 @@ impl Replays {
         }
         let found: Option<Found> = sqlx::query_as(
             "SELECT fingerprint, claim, answer, turn_answer, turn_message_id, turn_index,
-                    settled OR claimed_at < now() - make_interval(secs => $4) AS turn_final
+                    settled OR claimed_at < now() - make_interval(secs => $4) AS turn_final,
+                    settled
              FROM message_replays
              WHERE tenant_id = $1 AND conversation_id = $2 AND idempotency_key = $3",
         )
@@ -244,9 +249,18 @@ impl Replays {
         if !constant_time_eq(&found.fingerprint, fingerprint) {
             return Err(key_reused().into());
         }
+        let mut unfinished = None;
         let (sealed, turn) = match (found.answer, found.turn_answer) {
             (Some(answer), _) => (answer, None),
             (None, Some(answer)) if found.turn_final => {
+                if !found.settled {
+                    unfinished = Some(Claim::held(
+                        key.clone(),
+                        found.claim,
+                        subject_ref,
+                        fingerprint,
+                    ));
+                }
                 let turn = Stored {
                     message_id: found
                         .turn_message_id
@@ -260,7 +274,11 @@ impl Replays {
         };
         let seal_key = self.keys.tenant_key(&key.tenant, SEAL_KEY_LABEL);
         let answer = open(&seal_key, &key.aad(), &sealed).map_err(ServiceError::internal)?;
-        Ok(Claimed::Replay(Replayed { answer, turn }))
+        Ok(Claimed::Replay(Replayed {
+            answer,
+            turn,
+            unfinished,
+        }))
     }
 
     /// The answer of a claimed call for its turn's statement to keep; `settled` when no
@@ -365,6 +383,7 @@ struct Found {
     turn_index: Option<i64>,
     /// The turn's answer is settled, or its call has outlived the claim's timeout.
     turn_final: bool,
+    settled: bool,
 }
 
 /// The refusal of a key used before for another message.

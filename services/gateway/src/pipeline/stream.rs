@@ -225,12 +225,7 @@ impl PipelineApi {
         }
 
         // The stream is complete and its placeholders are claimed: the turn.
-        let subject = CommandSubject {
-            subject_id: &context.subject_id,
-            subject_ref,
-            locale: &context.locale,
-            jurisdiction: context.jurisdiction,
-        };
+        let subject = CommandSubject::of(context, subject_ref);
         let command = if role == MessageRole::User {
             self.privacy_command(call, &original, &subject, &policy)
                 .await

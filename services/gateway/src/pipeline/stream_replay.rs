@@ -16,6 +16,7 @@ use veil_proto::gateway::v1::{
 };
 
 use super::PipelineApi;
+use super::commands::CommandSubject;
 use super::persist::Landing;
 use super::replays::{Claimed, ReplayKey, Replayed, key_reused};
 use super::stream::{Output, StreamStart, Utf8Joiner};
@@ -149,11 +150,22 @@ impl PipelineApi {
         replayed: Replayed,
     ) -> Result<(), Status> {
         let mut answer = StreamAnswer::decode(&replayed.answer)?;
-        if let Some(turn) = replayed.turn {
-            let last = answer.responses.last_mut().and_then(|r| r.kind.as_mut());
-            if let Some(redact_stream_response::Kind::Completed(completed)) = last {
+        let last = answer.responses.last_mut().and_then(|r| r.kind.as_mut());
+        if let Some(redact_stream_response::Kind::Completed(completed)) = last {
+            if let Some(turn) = replayed.turn {
                 completed.land(turn);
             }
+            if replayed.unfinished.is_some() {
+                let subject = CommandSubject::of(&stream.context, &stream.subject_ref);
+                let command = completed.privacy_command.as_mut();
+                self.finish_after_store(&stream.call, &subject, command)
+                    .await;
+            }
+        }
+        if let Some(claim) = replayed.unfinished
+            && let Err(error) = self.replays.answer(&claim, &answer.encode()).await
+        {
+            tracing::warn!(%error, "the idempotent stream's answer was not recorded");
         }
         let mut joiner = Utf8Joiner::default();
         let mut text = String::new();
