@@ -382,5 +382,26 @@ async fn a_turn_keeps_its_answer_for_a_retry_after_its_replica_died() -> anyhow:
     on_claims(&stack, timed_out).await?;
     assert_eq!(stream(&stack, context, TEXT, 11).await?, streamed);
     assert_eq!(turns(&stack, "conv-h").await?, 1);
+
+    // And a stream asking for erasure is finished by its retry the same way.
+    let context = keyed("conv-i", "stream-1", "").context.unwrap();
+    let erase = "Please delete my data.";
+    let streamed = stream(&stack, context.clone(), erase, 5).await?;
+    assert_eq!(
+        kept(&stack, "conv-i", "stream-1").await?,
+        (true, true, false)
+    );
+    on_claims(
+        &stack,
+        "UPDATE message_replays SET answer = NULL, answered_at = NULL WHERE tenant_id = $1",
+    )
+    .await?;
+    on_claims(&stack, timed_out).await?;
+    assert_eq!(stream(&stack, context, erase, 9).await?, streamed);
+    assert_eq!(
+        kept(&stack, "conv-i", "stream-1").await?,
+        (true, true, false)
+    );
+    assert_eq!(turns(&stack, "conv-i").await?, 1);
     stack.stop().await
 }

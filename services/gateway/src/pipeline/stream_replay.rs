@@ -150,23 +150,6 @@ impl PipelineApi {
         replayed: Replayed,
     ) -> Result<(), Status> {
         let mut answer = StreamAnswer::decode(&replayed.answer)?;
-        let last = answer.responses.last_mut().and_then(|r| r.kind.as_mut());
-        if let Some(redact_stream_response::Kind::Completed(completed)) = last {
-            if let Some(turn) = replayed.turn {
-                completed.land(turn);
-            }
-            if replayed.unfinished.is_some() {
-                let subject = CommandSubject::of(&stream.context, &stream.subject_ref);
-                let command = completed.privacy_command.as_mut();
-                self.finish_after_store(&stream.call, &subject, command)
-                    .await;
-            }
-        }
-        if let Some(claim) = replayed.unfinished
-            && let Err(error) = self.replays.answer(&claim, &answer.encode()).await
-        {
-            tracing::warn!(%error, "the idempotent stream's answer was not recorded");
-        }
         let mut joiner = Utf8Joiner::default();
         let mut text = String::new();
         loop {
@@ -188,6 +171,24 @@ impl PipelineApi {
             .fingerprint(&stream.call.tenant, &stream.context, &text);
         if !constant_time_eq(&fingerprint, &answer.text_fingerprint) {
             return Err(key_reused().into());
+        }
+        // The retry is the first call's stream: what its turn left undone is done now.
+        let last = answer.responses.last_mut().and_then(|r| r.kind.as_mut());
+        if let Some(redact_stream_response::Kind::Completed(completed)) = last {
+            if let Some(turn) = replayed.turn {
+                completed.land(turn);
+            }
+            if replayed.unfinished.is_some() {
+                let subject = CommandSubject::of(&stream.context, &stream.subject_ref);
+                let command = completed.privacy_command.as_mut();
+                self.finish_after_store(&stream.call, &subject, command)
+                    .await;
+            }
+        }
+        if let Some(claim) = replayed.unfinished
+            && let Err(error) = self.replays.answer(&claim, &answer.encode()).await
+        {
+            tracing::warn!(%error, "the idempotent stream's answer was not recorded");
         }
         for response in answer.responses {
             if sender.send(Ok(response)).await.is_err() {
