@@ -367,10 +367,22 @@ async fn a_turn_keeps_its_answer_for_a_retry_after_its_replica_died() -> anyhow:
     // The retry submits the erasure the first call left undone. Retention is unreachable
     // here, so neither call's was submitted: both answers ask for confirmation. The
     // retry's answer is kept (tests/tests/commands.rs has retention reachable).
+    let claim_of = || {
+        sqlx::query_scalar::<_, uuid::Uuid>(
+            "SELECT claim FROM message_replays WHERE conversation_id = 'conv-g'",
+        )
+        .fetch_one(&stack.pool)
+    };
+    let first_claim = claim_of().await?;
     let retried = send(&stack, erase).await?;
     assert_eq!(retried, first);
     assert_eq!(turns(&stack, "conv-g").await?, 1);
     assert_eq!(kept(&stack, "conv-g", "msg-1").await?, (true, true, false));
+    assert_ne!(
+        claim_of().await?,
+        first_claim,
+        "the retry took the claim over"
+    );
 
     // A stream's answer is kept with its turn the same way.
     let context = keyed("conv-h", "stream-1", "").context.unwrap();

@@ -101,9 +101,9 @@ pub struct Replayed {
     /// For an answer kept with its turn: where the turn landed, which the caller puts
     /// into the answer (see [`super::persist::Landing`]).
     pub turn: Option<Stored>,
-    /// The first call's claim, when its turn's answer was to change after the turn (an
-    /// in-chat erasure, submitted once the turn is stored) and the call died before it
-    /// did: the retry finishes that step and keeps the answer under this claim.
+    /// When the first call's answer was to change after its turn (an in-chat erasure,
+    /// submitted once the turn is stored) and the call died before it did: the claim this
+    /// retry took over, to finish that step and keep the answer under.
     pub unfinished: Option<Claim>,
 }
 
@@ -254,12 +254,12 @@ impl Replays {
             (Some(answer), _) => (answer, None),
             (None, Some(answer)) if found.turn_final => {
                 if !found.settled {
-                    unfinished = Some(Claim::held(
-                        key.clone(),
-                        found.claim,
-                        subject_ref,
-                        fingerprint,
-                    ));
+                    // One retry does what the first call left undone: it takes the claim
+                    // over, and others are held off until it keeps its answer.
+                    if !self.take_over(&key, found.claim, claim).await? {
+                        return Err(still_running());
+                    }
+                    unfinished = Some(Claim::held(key.clone(), claim, subject_ref, fingerprint));
                 }
                 let turn = Stored {
                     message_id: found
@@ -279,6 +279,25 @@ impl Replays {
             turn,
             unfinished,
         }))
+    }
+
+    /// Moves the claim of a timed-out call whose turn's answer is not settled from `from`
+    /// to `to`; false when another retry did so first or the answer was kept meanwhile.
+    async fn take_over(&self, key: &ReplayKey, from: Uuid, to: Uuid) -> Result<bool, ServiceError> {
+        let taken = sqlx::query(
+            "UPDATE message_replays SET claim = $5, claimed_at = now()
+             WHERE tenant_id = $1 AND conversation_id = $2 AND idempotency_key = $3
+               AND claim = $4 AND answer IS NULL AND NOT settled",
+        )
+        .bind(key.tenant.as_uuid())
+        .bind(&key.conversation_id)
+        .bind(&key.key)
+        .bind(from)
+        .bind(to)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
     }
 
     /// The answer of a claimed call for its turn's statement to keep; `settled` when no
