@@ -22,19 +22,24 @@ pub async fn wait(db: &PgConnectOptions, deadline: Duration) -> anyhow::Result<D
     let mut conn = PgConnection::connect_with(db)
         .await
         .context("connect to the benchmark database")?;
-    let written = SERVICES
-        .iter()
-        .map(|schema| format!("(SELECT count(*) FROM \"{schema}\".outbox)"))
-        .collect::<Vec<_>>()
-        .join(" + ");
+    let sum = |filter: &str| {
+        SERVICES
+            .iter()
+            .map(|schema| format!("(SELECT count(*) FROM \"{schema}\".outbox{filter})"))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
     // Events of the audit log's own (incidents) may be written meanwhile: the sum is
-    // read again with the log's size each time.
+    // read again with the log's size each time. The unsent ones tell, when the log
+    // falls behind, whether the relays or the audit service are stuck.
     let query = format!(
-        "SELECT {written}, (SELECT count(*) FROM audit.entries),
-                (SELECT count(*) FROM audit.pending)"
+        "SELECT {}, {}, (SELECT count(*) FROM audit.entries),
+                (SELECT count(*) FROM audit.pending)",
+        sum(""),
+        sum(" WHERE sent_at IS NULL"),
     );
     loop {
-        let (written, appended, queued): (i64, i64, i64) =
+        let (written, unsent, appended, queued): (i64, i64, i64, i64) =
             sqlx::query_as(sqlx::AssertSqlSafe(query.as_str()))
                 .fetch_one(&mut conn)
                 .await
@@ -45,7 +50,8 @@ pub async fn wait(db: &PgConnectOptions, deadline: Duration) -> anyhow::Result<D
         }
         anyhow::ensure!(
             started.elapsed() < deadline,
-            "the audit log has {appended} of {written} events after {} s",
+            "the audit log has {appended} of {written} events after {} s \
+             ({unsent} not yet published, {queued} received and not yet appended)",
             deadline.as_secs()
         );
         tokio::time::sleep(POLL).await;
