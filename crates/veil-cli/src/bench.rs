@@ -134,6 +134,14 @@ pub fn main(raw: RawArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The services' warnings go to stderr beside the progress (stdout holds the report):
+    // a stuck relay or consumer says so.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_max_level(tracing::Level::WARN)
+        .compact()
+        .try_init();
     runtime.block_on(async move {
         match run(&args).await {
             Ok(report) => {

@@ -95,11 +95,18 @@ impl Scratch {
         let mut gateway = self.settings::<veil_gateway::GatewaySettings>("gateway", 16);
         // The benchmark measures the pipeline, not the per-key limiter.
         gateway.service.rate_limit_per_second = 0;
+        // Receipts and certificates get keys of their own, as in production (without, the
+        // services warn that they sign with the internal-token key).
+        let mut consent = self.settings::<veil_consent::ConsentSettings>("consent", 8);
+        consent.service.receipt_signing_key = Personal::new(STANDARD.encode(random_bytes::<32>()));
+        let mut retention = self.settings::<veil_retention::RetentionSettings>("retention", 4);
+        retention.service.certificate_signing_key =
+            Personal::new(STANDARD.encode(random_bytes::<32>()));
         StackSettings {
             gateway,
-            consent: self.settings("consent", 8),
+            consent,
             vault: self.settings("vault", 12),
-            retention: self.settings("retention", 4),
+            retention,
             audit: self.settings("audit", 6),
         }
         .with_throwaway_keys(&self.bootstrap_key)
