@@ -15,7 +15,9 @@ use veil_proto::gateway::v1::admin_service_client::AdminServiceClient;
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
     CreateApiKeyRequest, GetPrivacyPolicyRequest, MessageContext, MessageRole,
-    PrivacyCommandAction, ProcessMessageRequest, SetPrivacyPolicyRequest,
+    PrivacyCommandAction, ProcessMessageRequest, RedactStreamCompleted, RedactStreamRequest,
+    RedactStreamStart, SetPrivacyPolicyRequest, StreamFinish, redact_stream_request,
+    redact_stream_response,
 };
 use veil_proto::retention::v1::retention_service_client::RetentionServiceClient;
 use veil_proto::retention::v1::{GetRequestRequest, VerifyRequestRequest};
@@ -281,7 +283,7 @@ async fn a_request_typed_in_the_chat_is_submitted_with_the_code_that_verifies_it
 /// A keyed message asking for erasure whose replica died after its turn, before its
 /// answer was kept with the erasure's request: once the claim has timed out, the retry
 /// submits the erasure (retention finds the request the first call opened) and keeps
-/// the answer that says so. No second turn, no second request.
+/// the answer that says so. No second turn, no second request. A stream likewise.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retry_finishes_the_erasure_its_first_call_left_undone() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
@@ -291,6 +293,7 @@ async fn a_retry_finishes_the_erasure_its_first_call_left_undone() -> anyhow::Re
     // Unverified: the request waits for its code, so nothing is erased meanwhile.
     act_on_requests(gateway.clone(), &tenant.admin_key, false).await?;
     let mut pipeline = PrivacyGatewayServiceClient::new(gateway.clone());
+    let mut pipeline_for_streams = pipeline.clone();
     let mut erase = message_of("customer-4", "Please delete my data.", &[]);
     if let Some(context) = erase.context.as_mut() {
         context.idempotency_key = "msg-1".into();
@@ -311,16 +314,9 @@ async fn a_retry_finishes_the_erasure_its_first_call_left_undone() -> anyhow::Re
         PrivacyCommandAction::RequestSubmitted as i32
     );
 
-    // As if the replica had died between the turn and the erasure: only the turn's answer
-    // (asking for confirmation) is kept, and the claim has timed out.
+    // As if the replica had died between the turn and the erasure.
     let gateway_db = env.db.pool("gateway").await?;
-    sqlx::query(
-        "UPDATE message_replays SET answer = NULL, answered_at = NULL,
-                claimed_at = now() - interval '61 seconds'
-         WHERE idempotency_key = 'msg-1'",
-    )
-    .execute(&gateway_db)
-    .await?;
+    died_after_the_turn(&gateway_db, "msg-1").await?;
     let retried = send(erase.clone()).await?;
     let finished = retried.privacy_command.clone().expect("a command");
     assert_eq!(
@@ -343,5 +339,73 @@ async fn a_retry_finishes_the_erasure_its_first_call_left_undone() -> anyhow::Re
     .fetch_one(&gateway_db)
     .await?;
     assert_eq!(turns, 1);
+
+    // A stream asking for erasure, its retry the same way.
+    let mut context = erase_context("customer-5");
+    context.idempotency_key = "stream-1".into();
+    let first = redact_stream(&mut pipeline_for_streams, &tenant.bot_key, &context).await?;
+    let command = first.privacy_command.clone().expect("a command");
+    assert_eq!(
+        command.action,
+        PrivacyCommandAction::RequestSubmitted as i32
+    );
+    died_after_the_turn(&gateway_db, "stream-1").await?;
+    let retried = redact_stream(&mut pipeline_for_streams, &tenant.bot_key, &context).await?;
+    let finished = retried.privacy_command.clone().expect("a command");
+    assert_eq!(
+        finished.action,
+        PrivacyCommandAction::RequestSubmitted as i32
+    );
+    assert_eq!(
+        finished.request_id, command.request_id,
+        "the first stream's request"
+    );
+    assert_eq!(retried.message_id, first.message_id);
     stack.stop().await
+}
+
+/// Leaves the key's row as a replica dying between a turn and its erasure would: only
+/// the turn's answer kept, the claim timed out.
+async fn died_after_the_turn(gateway_db: &sqlx::PgPool, key: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE message_replays SET answer = NULL, answered_at = NULL,
+                claimed_at = now() - interval '61 seconds'
+         WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .execute(gateway_db)
+    .await?;
+    Ok(())
+}
+
+fn erase_context(subject: &str) -> MessageContext {
+    message_of(subject, "", &[]).context.unwrap_or_default()
+}
+
+/// Sends "Please delete my data." as one keyed RedactStream; returns its completion.
+async fn redact_stream(
+    pipeline: &mut PrivacyGatewayServiceClient<tonic::transport::Channel>,
+    bot_key: &str,
+    context: &MessageContext,
+) -> anyhow::Result<RedactStreamCompleted> {
+    let kinds = [
+        redact_stream_request::Kind::Start(RedactStreamStart {
+            context: Some(context.clone()),
+        }),
+        redact_stream_request::Kind::Chunk(b"Please delete ".to_vec()),
+        redact_stream_request::Kind::Chunk(b"my data.".to_vec()),
+        redact_stream_request::Kind::Finish(StreamFinish {}),
+    ];
+    let requests = kinds.map(|kind| RedactStreamRequest { kind: Some(kind) });
+    let mut responses = pipeline
+        .redact_stream(bearer(futures::stream::iter(requests), bot_key))
+        .await?
+        .into_inner();
+    let mut completed = None;
+    while let Some(response) = responses.message().await? {
+        if let Some(redact_stream_response::Kind::Completed(done)) = response.kind {
+            completed = Some(done);
+        }
+    }
+    completed.ok_or_else(|| anyhow::anyhow!("the stream did not complete"))
 }
