@@ -10,12 +10,13 @@ use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 pub(crate) struct StreetAddressRecognizer {
-    patterns: Vec<(Regex, &'static str)>,
+    /// Each with its name and its language's bit ([`EN`] ...), which street words name.
+    patterns: Vec<(Regex, &'static str, u8)>,
     /// Street words of every language: a window without one holds no address.
     keywords: AhoCorasick,
 }
 
-/// Which patterns a street word serves, as bits of [`Patterns`]' order.
+/// The language of a street pattern, as a bit: a street word names the patterns it serves.
 const EN: u8 = 1;
 const DE: u8 = 1 << 1;
 const NL: u8 = 1 << 2;
@@ -24,8 +25,8 @@ const ES: u8 = 1 << 4;
 
 /// Where a street word stands in its word: the English, French and Spanish ones are
 /// words of their own ("Baker Street", "rue", "Calle"); the German and Dutch ones end a
-/// compound ("Hauptstraße", "Dorpsstraat"). A match elsewhere ("st" in "ist", "weg" in
-/// "true") is no street word, and the patterns, costly Unicode regexes on text with
+/// compound ("Hauptstraße", "Dorpsstraat"). A match elsewhere ("st" ending "ist", "rue"
+/// ending "true") is no street word, and the patterns, costly Unicode regexes on text with
 /// non-ASCII letters (their lazy DFA gives up there), are not run for it.
 #[derive(Clone, Copy, PartialEq)]
 enum Place {
@@ -141,16 +142,18 @@ impl StreetAddressRecognizer {
         let es = format!(
             r"\b(?i:calle|c/|avenida|avda\.?|av\.|plaza|pza\.|paseo|camino|carrera|ronda|travesía|glorieta)\s+(?:(?:de|del|la|las|los|el)\s+)*{cap}(?:\s+(?:(?:de|del|la|las|los|el)\s+)*{cap}){{0,3}},?\s+(?:(?i:n)[º°o]\.?\s*)?\d{{1,4}}\b"
         );
-        // In the order of the bits EN, DE, NL, FR, ES.
         let patterns = [
-            (en, "street_en"),
-            (de, "street_de"),
-            (nl, "street_nl"),
-            (fr, "street_fr"),
-            (es, "street_es"),
+            (en, "street_en", EN),
+            (de, "street_de", DE),
+            (nl, "street_nl", NL),
+            (fr, "street_fr", FR),
+            (es, "street_es", ES),
         ]
         .into_iter()
-        .map(|(p, name)| (Regex::new(&p).expect("built-in pattern compiles"), name))
+        .map(|(p, name, language)| {
+            let re = Regex::new(&p).expect("built-in pattern compiles");
+            (re, name, language)
+        })
         .collect();
         let keywords = AhoCorasick::builder()
             .ascii_case_insensitive(true)
@@ -161,7 +164,7 @@ impl StreetAddressRecognizer {
 }
 
 impl StreetAddressRecognizer {
-    /// The patterns (bits) whose street words stand in `window` where such a word stands:
+    /// The languages (bits) whose street words stand in `window` where such a word stands:
     /// ending a word, and starting one or ending a compound (see [`Place`]).
     fn street_words(&self, window: &str) -> u8 {
         let mut wanted = 0;
@@ -202,8 +205,8 @@ impl Recognizer for StreetAddressRecognizer {
         for (ws, we) in neighbourhoods(input, 5, 6, |t| t.has(DIGIT) && t.end - t.start <= 6) {
             let window = &text[ws..we];
             let wanted = self.street_words(window);
-            let patterns = self.patterns.iter().enumerate();
-            for (_, (re, pattern)) in patterns.filter(|(i, _)| wanted & (1 << i) != 0) {
+            let patterns = self.patterns.iter();
+            for (re, pattern, _) in patterns.filter(|(.., language)| wanted & language != 0) {
                 for m in re.find_iter(window) {
                     let (s, e) = (ws + m.start(), ws + m.end());
                     let end = text[s..e].trim_end_matches([',', ' ']).len() + s;
