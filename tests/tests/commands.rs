@@ -14,7 +14,7 @@ use veil_proto::consent::v1::{ConsentChoice, Purpose, RecordConsentRequest, Upse
 use veil_proto::gateway::v1::admin_service_client::AdminServiceClient;
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
-    CreateApiKeyRequest, GetPrivacyPolicyRequest, MessageContext, MessageRole,
+    CreateApiKeyRequest, GetPrivacyPolicyRequest, MessageContext, MessageRole, PrivacyCommand,
     PrivacyCommandAction, ProcessMessageRequest, RedactStreamCompleted, RedactStreamRequest,
     RedactStreamStart, SetPrivacyPolicyRequest, StreamFinish, redact_stream_request,
     redact_stream_response,
@@ -318,15 +318,7 @@ async fn a_retry_finishes_the_erasure_its_first_call_left_undone() -> anyhow::Re
     let gateway_db = env.db.pool("gateway").await?;
     died_after_the_turn(&gateway_db, "msg-1").await?;
     let retried = send(erase.clone()).await?;
-    let finished = retried.privacy_command.clone().expect("a command");
-    assert_eq!(
-        finished.action,
-        PrivacyCommandAction::RequestSubmitted as i32
-    );
-    assert_eq!(
-        finished.request_id, command.request_id,
-        "the first call's request"
-    );
+    assert_submitted_again(retried.privacy_command.clone(), &command);
     assert_eq!(
         (&retried.message_id, retried.turn_index),
         (&first.message_id, first.turn_index)
@@ -351,17 +343,22 @@ async fn a_retry_finishes_the_erasure_its_first_call_left_undone() -> anyhow::Re
     );
     died_after_the_turn(&gateway_db, "stream-1").await?;
     let retried = redact_stream(&mut pipeline_for_streams, &tenant.bot_key, &context).await?;
-    let finished = retried.privacy_command.clone().expect("a command");
+    assert_submitted_again(retried.privacy_command.clone(), &command);
+    assert_eq!(retried.message_id, first.message_id);
+    stack.stop().await
+}
+
+/// A retry's command names the request the first call opened.
+fn assert_submitted_again(finished: Option<PrivacyCommand>, first: &PrivacyCommand) {
+    let finished = finished.expect("a command");
     assert_eq!(
         finished.action,
         PrivacyCommandAction::RequestSubmitted as i32
     );
     assert_eq!(
-        finished.request_id, command.request_id,
-        "the first stream's request"
+        finished.request_id, first.request_id,
+        "the first call's request"
     );
-    assert_eq!(retried.message_id, first.message_id);
-    stack.stop().await
 }
 
 /// Leaves the key's row as a replica dying between a turn and its erasure would: only
