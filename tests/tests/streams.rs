@@ -2,7 +2,6 @@
 //! boundary, even when chunks split characters.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 use veil_e2e::{TestStack, bearer, create_tenant, stack_settings, vault_reveals};
 use veil_proto::gateway::v1::privacy_gateway_service_client::PrivacyGatewayServiceClient;
 use veil_proto::gateway::v1::{
@@ -12,7 +11,7 @@ use veil_proto::gateway::v1::{
     redact_stream_response, restore_stream_request, restore_stream_response,
 };
 
-use veil_testkit::{TestEnv, eventually};
+use veil_testkit::TestEnv;
 
 const TEXT: &str = "Grüße! Schreib an anna.keller@example.org oder ruf +49 30 1234567 an, danke.";
 
@@ -239,17 +238,7 @@ async fn a_claim_that_loses_its_placeholder_redacts_the_chunk_again() -> anyhow:
         tokio::spawn(
             async move { redact(&mut client, &key, "Mail bob@example.org today.", 4).await },
         );
-    eventually(Duration::from_secs(10), || async {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-               AND wait_event_type = 'Lock' AND wait_event = 'transactionid'",
-        )
-        .fetch_one(&pool)
-        .await
-        .ok()?;
-        (waiting > 0).then_some(())
-    })
-    .await?;
+    veil_testkit::db::until_a_session_waits_for(&pool, "transactionid").await?;
     holder.commit().await?;
 
     let (chunks, completed) = stream.await??;

@@ -217,6 +217,25 @@ fn created_at_ms(name: &str) -> Option<u64> {
     Some(secs * 1000 + u64::from(nanos) / 1_000_000)
 }
 
+/// Waits until a session of `pool`'s database waits for a lock of `kind`
+/// (`pg_stat_activity.wait_event`: "advisory", "transactionid", ...): how a test knows a
+/// concurrent statement has reached the lock it holds. Fails after 10 s.
+pub async fn until_a_session_waits_for(pool: &PgPool, kind: &str) -> anyhow::Result<()> {
+    crate::eventually(Duration::from_secs(10), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+               AND wait_event_type = 'Lock' AND wait_event = $1",
+        )
+        .bind(kind)
+        .fetch_one(pool)
+        .await
+        .ok()?;
+        (waiting > 0).then_some(())
+    })
+    .await
+    .with_context(|| format!("no session waited for a {kind} lock"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
