@@ -386,6 +386,23 @@ pub fn too_long<'a>(settings: &[(&'a str, Duration)]) -> Option<&'a str> {
         .map(|(key, _)| *key)
 }
 
+/// The largest allowed clock skew between replicas (`service.clock_skew_ms`): clocks
+/// further apart need fixing, not waiting.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// A clock-skew setting in milliseconds as a duration, refused (naming `key`) above
+/// [`MAX_CLOCK_SKEW`].
+pub fn clock_skew(key: &str, ms: u64) -> Result<Duration, ConfigError> {
+    let skew = Duration::from_millis(ms);
+    if skew > MAX_CLOCK_SKEW {
+        return Err(ConfigError::invalid(
+            key,
+            "must be at most 60000 (a minute)",
+        ));
+    }
+    Ok(skew)
+}
+
 /// A setting of whole days as a duration.
 pub fn days(days: u32) -> Duration {
     Duration::from_secs(u64::from(days) * 86_400)

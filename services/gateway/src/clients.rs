@@ -30,12 +30,14 @@ pub struct Clients {
     tokenizer: Batcher<TokenizeCall, TokenizeAnswer>,
 }
 
-/// One message's Tokenize: its caller, subject and `(entity type, value)` pairs.
+/// One message's Tokenize: its caller, subject, `(entity type, value)` pairs and when
+/// the message began.
 pub struct TokenizeCall {
     principal: Principal,
     subject_id: String,
     values: Vec<(String, String)>,
     store_value: bool,
+    started: time::OffsetDateTime,
 }
 
 type TokenizeAnswer = Result<Vec<String>, tonic::Status>;
@@ -100,13 +102,15 @@ impl Clients {
 
     /// Tokens for `(entity type, value)` pairs of one subject; the vault keeps each value
     /// encrypted under the subject's data key so the bot can restore it later. Calls of
-    /// concurrent messages of one tenant share a vault round trip.
+    /// concurrent messages of one tenant share a vault round trip. The vault refuses a
+    /// subject shredded after `started`, when the message began.
     pub async fn tokenize(
         &self,
         principal: &Principal,
         subject_id: &str,
         values: &[(String, String)],
         store_value: bool,
+        started: time::OffsetDateTime,
     ) -> Result<Vec<String>, tonic::Status> {
         if values.is_empty() {
             return Ok(Vec::new());
@@ -116,6 +120,7 @@ impl Clients {
             subject_id: subject_id.to_string(),
             values: values.to_vec(),
             store_value,
+            started,
         };
         self.tokenizer
             .call(call)
@@ -282,6 +287,12 @@ async fn tokenize_once(
         TokenizeRequest {
             items,
             store_value: first.store_value,
+            // The earliest: a refusal is retried call by call, each with its own.
+            started_at: calls
+                .iter()
+                .map(|call| call.started)
+                .min()
+                .map(veil_core::convert::timestamp),
         },
     )?;
     let response = VaultServiceClient::new(vault.clone())

@@ -24,6 +24,8 @@ mod restore;
 mod restriction;
 mod settings;
 mod store;
+#[cfg(test)]
+mod testing;
 mod turn_state;
 
 /// The per-message statements, for the plan test (tests/hot_plans.rs).
@@ -140,6 +142,7 @@ pub async fn build(settings: Config) -> anyhow::Result<Service> {
             policies,
             detector: Arc::new(commands::CommandDetector::try_new()?),
             idempotency_window: settings.service.idempotency_window(),
+            clock_skew: settings.service.clock_skew(),
         },
     );
     pipeline.follow_consent_events(&mut foundation);

@@ -30,6 +30,10 @@ pub struct GatewaySettings {
     /// How long the answer to a message sent with an idempotency key is kept, so that a
     /// retry within it gets the same answer (60 s to 30 days).
     pub idempotency_window_secs: u64,
+    /// How far apart the replicas' clocks may be, in milliseconds (at most 60,000). A
+    /// message begun less than this after an erasure of its subject (by the erasing
+    /// replica's clock) is refused with it, since it may have begun before it.
+    pub clock_skew_ms: u64,
     /// JWTs from an OIDC issuer (`[service.jwt]`); disabled unless `issuer` is set.
     pub jwt: crate::jwt::JwtSettings,
 }
@@ -46,6 +50,7 @@ impl Default for GatewaySettings {
             rate_limit_burst: 1000,
             trusted_proxies: Vec::new(),
             idempotency_window_secs: 86_400,
+            clock_skew_ms: 1_000,
             jwt: crate::jwt::JwtSettings::default(),
         }
     }
@@ -58,6 +63,11 @@ impl GatewaySettings {
     /// `idempotency_window_secs` as a duration.
     pub fn idempotency_window(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.idempotency_window_secs)
+    }
+
+    /// `clock_skew_ms` as a duration (checked by `validate`).
+    pub fn clock_skew(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.clock_skew_ms)
     }
 }
 
@@ -91,6 +101,7 @@ impl Validate for GatewaySettings {
                 "must be between 60 and 2592000 (30 days)",
             ));
         }
+        veil_core::config::clock_skew("service.clock_skew_ms", self.clock_skew_ms)?;
         crate::peer::TrustedProxies::parse(&self.trusted_proxies)?;
         self.jwt.validate()
     }
@@ -111,5 +122,20 @@ mod tests {
             let error = settings.validate().expect_err("refused").to_string();
             assert!(error.contains("service.idempotency_window_secs"), "{error}");
         }
+    }
+
+    #[test]
+    fn the_clock_skew_is_bounded() {
+        let settings = |ms| GatewaySettings {
+            clock_skew_ms: ms,
+            ..Default::default()
+        };
+        assert!(settings(0).validate().is_ok());
+        assert!(settings(60_000).validate().is_ok());
+        let error = settings(60_001)
+            .validate()
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains("service.clock_skew_ms"), "{error}");
     }
 }

@@ -117,6 +117,9 @@ pub struct TurnWrite {
     pub known: Vec<(String, String)>,
     /// A keyed call's answer, kept with the turn.
     pub answer: Option<TurnAnswer>,
+    /// An erasure of the subject after this time refuses the turn: the call's start, less
+    /// the clock skew allowed between replicas (see the 0009 migration).
+    pub erased_after: time::OffsetDateTime,
 }
 
 /// The answer of a call with an idempotency key, written by its turn's statement under the
@@ -168,8 +171,13 @@ impl NewPlaceholder {
 pub const WRITE_TURNS_SQL: &str = "WITH input AS (
         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[],
                              $6::text[], $7::text[], $8::text[], $9::bool[], $24::bool[])
+                      WITH ORDINALITY
             AS x(message_id, tenant_id, conversation_id, subject_ref, role,
-                 redacted_text, entity_counts, purposes, store, restricted)
+                 redacted_text, entity_counts, purposes, store, restricted, n)
+    ), fence AS (
+        -- Takes the subjects' erasure locks (shared) and reads their fences; every
+        -- write below depends on it, so runs after it.
+        SELECT erased_since($2::uuid[], $4::text[], $35::timestamptz[]) AS erased
     ), new_rows AS (
         SELECT * FROM UNNEST($10::uuid[], $11::text[], $12::text[], $13::text[],
                              $14::text[], $15::text[], $16::int[], $17::bool[], $18::bool[])
@@ -212,7 +220,7 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
                 (SELECT true FROM subject_restrictions r
                  WHERE r.tenant_id = input.tenant_id AND r.subject_ref = input.subject_ref
                  LIMIT 1) IS NOT NULL)
-        ) AS stale
+        ) AS stale, (SELECT f.erased[input.n] FROM fence f) AS erased
         FROM input
     ), next AS (
         SELECT checked.*, n.turn_index FROM checked CROSS JOIN LATERAL (
@@ -234,7 +242,7 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
         FROM UNNEST($29::uuid[], $30::text[], $31::bytea[], $32::uuid[], $33::bytea[],
                     $34::bool[])
             AS a(message_id, idempotency_key, fingerprint, claim, answer, settled)
-        JOIN next ON next.message_id = a.message_id AND NOT next.stale
+        JOIN next ON next.message_id = a.message_id AND NOT next.stale AND NOT next.erased
         ON CONFLICT (tenant_id, conversation_id, idempotency_key) DO UPDATE
             SET turn_answer = EXCLUDED.turn_answer,
                 turn_message_id = EXCLUDED.turn_message_id,
@@ -245,11 +253,11 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
         -- A keyed turn whose claim is no longer its call's (a retry took the key over
         -- after the claim's timeout, this call being stuck that long) is not written.
         SELECT a.message_id FROM UNNEST($29::uuid[], $32::uuid[]) AS a(message_id, claim)
-        WHERE a.message_id IN (SELECT message_id FROM next WHERE NOT stale)
+        WHERE a.message_id IN (SELECT message_id FROM next WHERE NOT stale AND NOT erased)
           AND a.claim NOT IN (SELECT claim FROM answers)
     ), landing AS (
         SELECT message_id, tenant_id, conversation_id FROM next
-        WHERE NOT stale AND message_id NOT IN (SELECT message_id FROM lost)
+        WHERE NOT stale AND NOT erased AND message_id NOT IN (SELECT message_id FROM lost)
     ), placeholders AS (
         INSERT INTO conversation_pseudonyms
             (tenant_id, conversation_id, subject_ref, token, placeholder, entity_type,
@@ -275,7 +283,7 @@ pub const WRITE_TURNS_SQL: &str = "WITH input AS (
                ARRAY(SELECT jsonb_array_elements_text(purposes::jsonb))
         FROM next WHERE store AND message_id IN (SELECT message_id FROM landing)
     )
-    SELECT message_id, turn_index, stale, message_id IN (SELECT message_id FROM lost)
+    SELECT message_id, turn_index, stale, message_id IN (SELECT message_id FROM lost), erased
     FROM next";
 
 /// Where a turn of [`write_turns`] went.
@@ -287,6 +295,9 @@ pub enum Landed {
     Stale,
     /// Not written: its call's claim of the idempotency key is gone (see [`TurnAnswer`]).
     ClaimLost,
+    /// Not written: its subject was erased after its call began (see
+    /// [`TurnWrite::erased_after`]).
+    Erased,
 }
 
 /// Writes `turns` in ONE statement, which Postgres runs atomically without an explicit
@@ -296,8 +307,8 @@ pub enum Landed {
 /// name each conversation at most once), where it went: its index, or
 /// [`Landed::Stale`] when what it was built on no longer holds (a turn written since
 /// took a token or placeholder the turn believed new, see [`NewPlaceholder`]; a row it
-/// took as stored is gone; or its subject's restriction changed, see [`TurnWrite`]), or
-/// [`Landed::ClaimLost`]; nothing of such a turn is written. Concurrent turns of one
+/// took as stored is gone; or its subject's restriction changed, see [`TurnWrite`]),
+/// [`Landed::ClaimLost`] or [`Landed::Erased`]; nothing of such a turn is written. Concurrent turns of one
 /// conversation are serialized by the unique (tenant, conversation, turn), and writers that introduce the
 /// same placeholder (also those that store no turn) by the unique index over
 /// introductions: the loser fails with a unique violation and nothing of the statement
@@ -310,7 +321,7 @@ pub async fn write_turns(
     for turn in turns {
         t.push(turn)?;
     }
-    let rows: Vec<(Uuid, i64, bool, bool)> = sqlx::query_as(WRITE_TURNS_SQL)
+    let rows: Vec<(Uuid, i64, bool, bool, bool)> = sqlx::query_as(WRITE_TURNS_SQL)
         .bind(&t.message_ids)
         .bind(&t.tenants)
         .bind(&t.conversations)
@@ -345,6 +356,7 @@ pub async fn write_turns(
         .bind(&t.a_claims)
         .bind(&t.a_sealed)
         .bind(&t.a_settled)
+        .bind(&t.erased_after)
         .fetch_all(db)
         .await?;
     turns
@@ -352,10 +364,16 @@ pub async fn write_turns(
         .map(|turn| {
             rows.iter()
                 .find(|(id, ..)| *id == turn.message_id)
-                .map(|&(_, index, stale, lost)| match (lost, stale) {
-                    (true, _) => Landed::ClaimLost,
-                    (false, true) => Landed::Stale,
-                    (false, false) => Landed::At(index),
+                .map(|&(_, index, stale, lost, erased)| {
+                    if erased {
+                        Landed::Erased
+                    } else if lost {
+                        Landed::ClaimLost
+                    } else if stale {
+                        Landed::Stale
+                    } else {
+                        Landed::At(index)
+                    }
                 })
                 .ok_or(sqlx::Error::RowNotFound)
         })
@@ -399,6 +417,7 @@ struct TurnColumns<'a> {
     a_claims: Vec<Uuid>,
     a_sealed: Vec<&'a [u8]>,
     a_settled: Vec<bool>,
+    erased_after: Vec<time::OffsetDateTime>,
 }
 
 impl<'a> TurnColumns<'a> {
@@ -416,6 +435,7 @@ impl<'a> TurnColumns<'a> {
         );
         self.store.push(turn.store);
         self.restricted.push(turn.restricted);
+        self.erased_after.push(turn.erased_after);
         for (token, placeholder) in &turn.known {
             self.k_tenants.push(turn.tenant);
             self.k_conversations.push(&turn.conversation_id);

@@ -392,6 +392,7 @@ async fn rectify_points_placeholders_to_the_corrected_value() -> anyhow::Result<
                 value: ANNA_MAIL.into(),
             }],
             store_value: true,
+            started_at: None,
         })
         .await?
         .into_inner()

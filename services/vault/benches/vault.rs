@@ -221,6 +221,7 @@ async fn tokenize(env: &TestEnv, url: &str, scale: &Scale) -> anyhow::Result<()>
                         TokenizeRequest {
                             items,
                             store_value: true,
+                            started_at: None,
                         },
                     ))
                     .await

@@ -37,6 +37,10 @@ pub struct VaultSettings {
     pub max_token_value_bytes: usize,
     /// Most items in one `Tokenize` or `Detokenize` call.
     pub max_batch: usize,
+    /// How far apart the clocks of the vault's callers and replicas may be, in
+    /// milliseconds (at most 60,000): a Tokenize begun less than this after a shred of
+    /// its subject is refused, since it may have begun before it.
+    pub clock_skew_ms: u64,
 }
 
 impl Default for VaultSettings {
@@ -53,6 +57,7 @@ impl Default for VaultSettings {
             max_record_bytes: 1024 * 1024,
             max_token_value_bytes: 64 * 1024,
             max_batch: 1_000,
+            clock_skew_ms: 1_000,
         }
     }
 }
@@ -109,6 +114,11 @@ impl VaultSettings {
         Ok(keys)
     }
 
+    /// `clock_skew_ms` as a duration (checked by `validate`).
+    pub fn clock_skew(&self) -> Duration {
+        Duration::from_millis(self.clock_skew_ms)
+    }
+
     /// How long cached keys live.
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_secs(self.data_key_cache_ttl_secs)
@@ -131,6 +141,7 @@ impl Validate for VaultSettings {
                 return Err(ConfigError::invalid(key, "must be at least 1"));
             }
         }
+        veil_core::config::clock_skew("service.clock_skew_ms", self.clock_skew_ms)?;
         veil_core::config::check_durations(&[
             (
                 "service.data_key_cache_ttl_secs",

@@ -82,6 +82,7 @@ async fn streams_every_record_and_token_of_the_subject_in_chunks() -> anyhow::Re
                     },
                 ],
                 store_value: true,
+                started_at: None,
             },
         ))
         .await?;

@@ -21,6 +21,7 @@ async fn vault_with_one_value(entity: &str, value: &str) -> anyhow::Result<(Test
             value: value.into(),
         }],
         store_value: true,
+        started_at: None,
     };
     vault
         .client

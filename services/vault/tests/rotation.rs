@@ -109,6 +109,7 @@ async fn load_round(
                     value: fresh.clone(),
                 }],
                 store_value: true,
+                started_at: None,
             },
         ))
         .await?

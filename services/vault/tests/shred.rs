@@ -80,6 +80,7 @@ async fn shredded_subjects_ciphertexts_never_open_again_even_restored_from_a_cop
                     },
                 ],
                 store_value: true,
+                started_at: None,
             },
         ))
         .await?

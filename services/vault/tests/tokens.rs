@@ -25,6 +25,7 @@ fn tokenize(items: Vec<TokenizeItem>) -> TokenizeRequest {
     TokenizeRequest {
         items,
         store_value: true,
+        started_at: None,
     }
 }
 
@@ -149,6 +150,7 @@ async fn detokenize_follows_roles_subjects_and_purposes_and_is_audited_by_counts
             TokenizeRequest {
                 items: vec![item("user-1", "IBAN_CODE", "DE89370400440532013000")],
                 store_value: false,
+                started_at: None,
             },
         ))
         .await?

@@ -80,6 +80,8 @@ pub struct PipelineApi {
     consent_cache: Arc<consent_cache::ConsentCache>,
     detector: Arc<CommandDetector>,
     replays: replays::Replays,
+    /// How far the replicas' clocks may be apart (see [`Self::erased_after`]).
+    clock_skew: time::Duration,
 }
 
 /// Everything shared by the pipeline's services.
@@ -98,6 +100,8 @@ pub struct PipelineParts {
     pub detector: Arc<CommandDetector>,
     /// How long the answer of a message with an idempotency key is kept for its retries.
     pub idempotency_window: std::time::Duration,
+    /// How far the replicas' clocks may be apart, for erasures (`service.clock_skew_ms`).
+    pub clock_skew: std::time::Duration,
 }
 
 impl PipelineApi {
@@ -123,7 +127,16 @@ impl PipelineApi {
             consent_cache: Arc::default(),
             engine: parts.engine,
             detector: parts.detector,
+            clock_skew: time::Duration::try_from(parts.clock_skew).unwrap_or(time::Duration::ZERO),
         }
+    }
+
+    /// The time after which an erasure of the call's subject refuses its turn: the
+    /// call's start by this replica's clock, less the skew allowed between replicas (the
+    /// erasure's time is the erasing replica's). A message begun within the skew after
+    /// an erasure is refused too: it cannot be told from one begun before.
+    fn erased_after(&self, call: &Call) -> time::OffsetDateTime {
+        call.started - self.clock_skew
     }
 
     /// Keeps the consent cache in step with `consent.*` events from every replica.
@@ -188,6 +201,7 @@ impl PipelineApi {
         method: &str,
         roles: &[Role],
     ) -> Result<Call, Status> {
+        let started = time::OffsetDateTime::now_utc();
         let peer = self.auth.proxies().peer_of(request);
         let caller = self
             .auth
@@ -214,6 +228,7 @@ impl PipelineApi {
             caller,
             tenant,
             principal,
+            started,
         })
     }
 }
@@ -224,6 +239,8 @@ struct Call {
     tenant: TenantId,
     /// The bot acting through the gateway, for calls to consent and retention.
     principal: Principal,
+    /// When the call began (this replica's clock): what it reads before is its basis.
+    started: time::OffsetDateTime,
 }
 
 impl Call {

@@ -96,6 +96,14 @@ fn claim_lost() -> ServiceError {
     )
 }
 
+/// What a call gets whose subject was erased after it began: nothing of it is written,
+/// so nothing it read or derived before the erasure outlives it.
+pub(super) fn erased_in_flight() -> ServiceError {
+    ServiceError::FailedPrecondition(
+        "the subject's data was erased while this call was processed; nothing was stored".into(),
+    )
+}
+
 pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
@@ -174,6 +182,7 @@ impl PipelineApi {
             restricted: turn.assumed.restricted,
             known: crate::pseudonyms::pairs(turn.assumed.rows),
             answer: turn.answer.clone(),
+            erased_after: self.erased_after(call),
         };
         let landed = self
             .turns
@@ -188,6 +197,7 @@ impl PipelineApi {
             })),
             Landed::Stale => Ok(None),
             Landed::ClaimLost => Err(Retry::Failed(claim_lost())),
+            Landed::Erased => Err(Retry::Failed(erased_in_flight())),
         }
     }
 

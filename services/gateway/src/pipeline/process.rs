@@ -152,6 +152,7 @@ impl PipelineApi {
                 &context.subject_id,
                 &values,
                 policy.proto.store_raw_in_vault,
+                call.started,
             )
             .await?;
         let by_token: HashMap<String, (String, String)> =

@@ -13,7 +13,7 @@ use veil_pii::PseudonymMap;
 use veil_proto::gateway::v1::MessageRole;
 
 use super::lookups::StateQuery;
-use super::persist::is_unique_violation;
+use super::persist::{erased_in_flight, is_unique_violation};
 use super::{Call, PipelineApi};
 use crate::pseudonyms::{self, Known};
 use crate::store::{Landed, TurnWrite};
@@ -81,6 +81,7 @@ impl PipelineApi {
                     scope.subject_id,
                     &fresh,
                     scope.store_raw,
+                    scope.call.started,
                 )
                 .await?;
             tokens.by_value.extend(fresh.into_iter().zip(minted));
@@ -125,6 +126,7 @@ impl PipelineApi {
             restricted: None,
             known: pseudonyms::pairs(&known.rows),
             answer: None,
+            erased_after: self.erased_after(call),
         };
         let outcome = self.turns.write(claim).await.map_err(ServiceError::from)?;
         // This replica's hint of the conversation lacks the claimed rows: a message
@@ -132,6 +134,7 @@ impl PipelineApi {
         self.map_hints
             .forget(call.tenant.as_uuid(), scope.conversation_id);
         match outcome {
+            Ok(Landed::Erased) => Err(erased_in_flight().into()),
             Ok(landed) => Ok(matches!(landed, Landed::At(_))),
             Err(error) if is_unique_violation(&error) => Ok(false),
             Err(error) => Err(ServiceError::from(error).into()),

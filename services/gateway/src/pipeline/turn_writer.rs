@@ -108,44 +108,10 @@ async fn write_batch(pool: &PgPool, turns: &[TurnWrite]) -> Vec<Written> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use veil_testkit::TestDb;
-
     use super::super::persist::is_unique_violation;
     use super::*;
-
-    fn turn(tenant: Uuid, conversation: &str, message_id: Uuid) -> TurnWrite {
-        TurnWrite {
-            message_id,
-            tenant,
-            conversation_id: conversation.into(),
-            subject_ref: "subject".into(),
-            role: 1,
-            redacted_text: "Hello <PERSON_1>".into(),
-            entity_counts: r#"{"PERSON":1}"#.into(),
-            purposes: vec!["support".into()],
-            store: true,
-            placeholders: Vec::new(),
-            events: Vec::new(),
-            restricted: None,
-            known: Vec::new(),
-            answer: None,
-        }
-    }
-
-    /// A fresh gateway schema with one tenant (the database lives as long as the guard).
-    async fn gateway_with_tenant() -> (TestDb, PgPool, Uuid) {
-        let db = TestDb::create().await.unwrap();
-        let pool = db.pool("gateway").await.unwrap();
-        crate::MIGRATOR.run(&pool).await.unwrap();
-        veil_core::events::ensure_tables(&pool).await.unwrap();
-        let tenant = Uuid::now_v7();
-        sqlx::query("INSERT INTO tenants (tenant_id, name, slug) VALUES ($1, 'T', 't')")
-            .bind(tenant)
-            .execute(&pool)
-            .await
-            .unwrap();
-        (db, pool, tenant)
-    }
+    use crate::testing::{gateway_with_tenant, turn};
+    use veil_testkit::db::until_a_session_waits_for;
 
     /// Turns of one conversation in one batch take consecutive indexes; a turn that
     /// cannot be written (here a message id already stored) fails alone.
@@ -347,24 +313,9 @@ mod tests {
         };
         // The second statement has read no row of the first (not committed yet); it can
         // only finish once the first transaction ends.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-                   AND wait_event_type = 'Lock' AND wait_event = 'transactionid'",
-            )
-            .fetch_one(&pool)
+        until_a_session_waits_for(&pool, "transactionid")
             .await
             .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the second never waited"
-            );
-            tokio::task::yield_now().await;
-        }
         tx.commit().await.unwrap();
         let error = racing.await.unwrap().expect_err("a second introduction");
         assert!(is_unique_violation(&error), "{error}");

@@ -492,6 +492,8 @@ async fn tokenize(
         .tokenize(TokenizeRequest {
             items,
             store_value: true,
+            // When the vault receives it: the request was read just before.
+            started_at: None,
         })
         .await
         .map_err(|s| vault_error("corrections", &s))?

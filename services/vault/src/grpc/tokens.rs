@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use time::OffsetDateTime;
 use tonic::Request;
 use veil_core::crypto::{Aad, DataCipher, SEAL_OVERHEAD, TOKEN_PREFIX, token_for};
 use veil_core::db::retry_if_lost;
@@ -19,6 +20,7 @@ use veil_proto::vault::v1::{
 use super::validate as check;
 use crate::error::{VaultError, VaultResult, invalid};
 use crate::state::{Vault, event_context};
+use crate::store::fences as fence_sql;
 use crate::store::keys::{self as key_sql, SubjectKeyRow};
 use crate::store::tokens::{self as sql, TokenRows};
 
@@ -121,14 +123,24 @@ pub async fn tokenize(
     let mut distinct: Vec<SubjectRef> = subjects.clone();
     distinct.sort();
     distinct.dedup();
+    let since = started(&request)? - vault.settings.clock_skew();
 
-    if let Some((is_first, created)) =
-        tokenize_with_cached_keys(vault, tenant, &request, &tokens, &subjects, &distinct).await?
+    if let Some((is_first, created)) = tokenize_with_cached_keys(
+        vault, tenant, &request, &tokens, &subjects, &distinct, since,
+    )
+    .await?
     {
         return Ok(response(tokens, subjects, is_first, &created));
     }
 
     let mut tx = veil_core::db::begin(&vault.pool).await?;
+    let refs: Vec<&str> = distinct.iter().map(SubjectRef::as_str).collect();
+    if !fence_sql::erased_since(&mut tx, tenant.as_uuid(), &refs, since)
+        .await?
+        .is_empty()
+    {
+        return Err(shredded_in_flight());
+    }
     let keys = subject_keys(vault, &mut tx, tenant, &distinct).await?;
     let mut ciphers: HashMap<&str, DataCipher> = HashMap::with_capacity(keys.len());
     for row in &keys {
@@ -146,6 +158,23 @@ pub async fn tokenize(
     Ok(response(tokens, subjects, is_first, &created))
 }
 
+/// When the call's work began: its `started_at`, or now.
+fn started(request: &TokenizeRequest) -> VaultResult<OffsetDateTime> {
+    match &request.started_at {
+        None => Ok(OffsetDateTime::now_utc()),
+        Some(at) => veil_core::convert::from_timestamp(at)
+            .ok_or_else(|| invalid("started_at", "must be a valid timestamp")),
+    }
+}
+
+/// What a Tokenize gets that began before a shred of one of its subjects.
+fn shredded_in_flight() -> VaultError {
+    ServiceError::FailedPrecondition(
+        "a subject of this call was shredded after the call began; nothing was tokenized".into(),
+    )
+    .into()
+}
+
 /// The one-statement path of Tokenize, taken when this replica has every subject's key
 /// cached (the steady state of a conversation). `None` when a key is not cached or no
 /// longer the subject's key; the caller then takes the transactional path, which reads
@@ -157,6 +186,7 @@ async fn tokenize_with_cached_keys(
     tokens: &[String],
     subjects: &[SubjectRef],
     distinct: &[SubjectRef],
+    since: OffsetDateTime,
 ) -> VaultResult<Option<(Vec<bool>, CreatedTokens)>> {
     let mut key_ids = Vec::with_capacity(distinct.len());
     let mut ciphers: HashMap<&str, DataCipher> = HashMap::with_capacity(distinct.len());
@@ -175,7 +205,7 @@ async fn tokenize_with_cached_keys(
     let (rows, is_first) = token_rows(tenant, request, tokens, subjects, &ciphers)?;
     let refs: Vec<&str> = distinct.iter().map(SubjectRef::as_str).collect();
     let created = retry_if_lost(|| {
-        sql::insert_tokens_under_keys(&vault.pool, tenant.as_uuid(), &rows, &refs, &key_ids)
+        sql::insert_tokens_under_keys(&vault.pool, tenant.as_uuid(), &rows, &refs, &key_ids, since)
     })
     .await?;
     Ok(created.map(|created| (is_first, created)))

@@ -48,15 +48,22 @@ pub async fn insert_tokens(
 
 /// The statement of [`insert_tokens_under_keys`], public so a test can check its plan.
 /// Each subject's key row is read by the full primary key in a LATERAL subquery (a
-/// plain join, or `= ANY`, was planned as a scan of every key of the tenant).
+/// plain join, or `= ANY`, was planned as a scan of every key of the tenant); so is
+/// its erasure fence.
 pub const TOKENS_UNDER_KEYS_SQL: &str = "WITH keys AS (
      SELECT k.key_id
      FROM UNNEST($6::text[], $7::uuid[]) AS c(subject_ref, key_id)
      JOIN LATERAL (SELECT key_id FROM subject_keys
                    WHERE tenant_id = $1 AND subject_ref = c.subject_ref
                    FOR KEY SHARE) k ON k.key_id = c.key_id
+ ), fenced AS (
+     SELECT 1 FROM UNNEST($6::text[]) AS c(subject_ref)
+     JOIN LATERAL (SELECT 1 FROM subject_erasures
+                   WHERE tenant_id = $1 AND subject_ref = c.subject_ref
+                     AND erased_at > $8) e ON true
  ), checked AS (
-     SELECT count(*) = cardinality($7::uuid[]) AS ok FROM keys
+     SELECT count(*) = cardinality($7::uuid[]) AND NOT EXISTS (SELECT 1 FROM fenced) AS ok
+     FROM keys
  ), written AS (
      INSERT INTO tokens AS t (tenant_id, token, subject_ref, entity_type, sealed_value)
      SELECT $1, u.token, u.subject_ref, u.entity_type, u.sealed_value
@@ -74,16 +81,18 @@ pub const TOKENS_UNDER_KEYS_SQL: &str = "WITH keys AS (
 
 /// [`insert_tokens`] in one autocommit statement for values sealed under cached data
 /// keys: the keys' rows are key-share locked and the rows go in only if every subject
-/// still has the key it was sealed under (`key_ids[i]` for `subjects[i]`, distinct). `None` when a
-/// key is gone or was replaced (a shred, perhaps a concurrent one: its delete and this
-/// lock wait for each other); nothing is written then. Saves the transaction's BEGIN,
-/// key read and COMMIT round trips of the general path.
+/// still has the key it was sealed under (`key_ids[i]` for `subjects[i]`, distinct) and
+/// none was shredded after `since`. `None` when a key is gone or was replaced (a shred,
+/// perhaps a concurrent one: its delete and this lock wait for each other) or a subject
+/// was shredded since (the general path tells the caller); nothing is written then.
+/// Saves the transaction's BEGIN, key read and COMMIT round trips of the general path.
 pub async fn insert_tokens_under_keys(
     db: impl PgExecutor<'_>,
     tenant: Uuid,
     rows: &TokenRows,
     subjects: &[&str],
     key_ids: &[Uuid],
+    since: time::OffsetDateTime,
 ) -> sqlx::Result<Option<HashSet<(Vec<u8>, Vec<u8>)>>> {
     let (ok, tokens, subject_refs): (bool, Vec<Vec<u8>>, Vec<Vec<u8>>) =
         sqlx::query_as(TOKENS_UNDER_KEYS_SQL)
@@ -94,6 +103,7 @@ pub async fn insert_tokens_under_keys(
             .bind(&rows.sealed_values)
             .bind(subjects)
             .bind(key_ids)
+            .bind(since)
             .fetch_one(db)
             .await?;
     Ok(ok.then(|| tokens.into_iter().zip(subject_refs).collect()))
