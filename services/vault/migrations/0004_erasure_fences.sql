@@ -1,13 +1,14 @@
 -- A shred leaves a fence: when the subject was shredded (by the shredding replica's
--- clock). Tokenize refuses a subject shredded after its call began (less the clock skew
--- allowed between replicas): a call in flight across the shred would otherwise create
--- the subject a new data key and seal the values it read before the shred under it,
--- where no erasure looks any more (the gateway refuses that call's turn).
+-- clock). A call begun before it (less the clock skew allowed between replicas) is
+-- refused: a Tokenize or PutRecord in flight across the shred would otherwise create
+-- the subject a new data key and seal what it read before the shred under it, where no
+-- erasure looks any more (the gateway refuses that message's turn). The key statements
+-- check the fence; a subject shredded since counts as having no key.
 --
--- The shred and Tokenize also meet on an advisory lock per subject: the shred takes it
--- exclusively before it writes the fence and deletes; a Tokenize that may create a data
--- key shares it for its transaction. So a key created before the shred is deleted by
--- it, and one created after it is refused by the fence.
+-- The shred and the key's creation also meet on an advisory lock per subject: the
+-- shred takes it exclusively before it writes the fence and deletes; the statement
+-- that inserts data keys shares it for its transaction (through `erased_since`). So a
+-- key created before the shred is deleted by it, and one created after it is refused.
 CREATE TABLE subject_erasures (
     tenant_id   uuid        NOT NULL,
     subject_ref text        NOT NULL,
@@ -28,7 +29,7 @@ CREATE FUNCTION erased_since(tenant uuid, subjects text[], since timestamptz)
     RETURNS text[] LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(subject_lock_key(tenant, s))
-    FROM (SELECT DISTINCT s FROM unnest(subjects) AS s) keys;
+    FROM unnest(subjects) AS s;
     RETURN ARRAY(
         SELECT e.subject_ref FROM subject_erasures e
         WHERE e.tenant_id = tenant AND e.subject_ref = ANY (subjects)

@@ -65,6 +65,15 @@ pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> VaultErro
     VaultError::Service(ServiceError::invalid(field, reason))
 }
 
+/// What a call gets that began before a shred of one of its subjects (a new data key
+/// would put back what the shred destroyed).
+pub fn shredded_in_flight() -> VaultError {
+    ServiceError::FailedPrecondition(
+        "a subject of this call was shredded after the call began; nothing was stored".into(),
+    )
+    .into()
+}
+
 /// Shorthand for a NOT_FOUND of `what`.
 pub fn not_found(what: impl Into<String>) -> VaultError {
     VaultError::Service(ServiceError::NotFound(what.into()))

@@ -208,6 +208,7 @@ impl KeyHierarchy {
         tenant: TenantId,
         subjects: &[&SubjectRef],
         record_count: i64,
+        since: time::OffsetDateTime,
     ) -> VaultResult<Vec<SubjectKeyRow>> {
         let mut attempts = 0;
         let kek_row = loop {
@@ -248,10 +249,12 @@ impl KeyHierarchy {
                 record_count,
             })
             .collect();
-        let inserted: HashSet<String> = sql::insert_subject_keys(tx, tenant.as_uuid(), &new_keys)
-            .await?
-            .into_iter()
-            .collect();
+        let inserted: HashSet<String> =
+            sql::insert_subject_keys(tx, tenant.as_uuid(), &new_keys, since)
+                .await?
+                .ok_or_else(crate::error::shredded_in_flight)?
+                .into_iter()
+                .collect();
         let mut rows = Vec::with_capacity(inserted.len());
         for (subject_ref, key_id, key, wrapped) in made {
             if !inserted.contains(subject_ref) {

@@ -43,7 +43,12 @@ fn by_id(subject: &str) -> Option<SubjectSelector> {
 #[tokio::test(flavor = "multi_thread")]
 async fn shredded_subjects_ciphertexts_never_open_again_even_restored_from_a_copy()
 -> anyhow::Result<()> {
-    let mut vault = TestVault::start().await?;
+    // No clock skew allowed: the subject's new data comes right after the shred.
+    let env = veil_testkit::TestEnv::new().await?;
+    let master_key = common::random_key();
+    let mut settings = common::config(&env, &[(1, &master_key)]);
+    settings.service.clock_skew_ms = 0;
+    let mut vault = TestVault::start_with(env, settings, master_key).await?;
     let tenant = TenantId::generate();
     let mut ids = Vec::new();
     for (subject, value) in [

@@ -11,7 +11,7 @@ use veil_core::convert::timestamp;
 use veil_core::types::{Role, TenantId};
 use veil_proto::common::v1::SubjectSelector;
 use veil_proto::common::v1::subject_selector::Subject;
-use veil_proto::vault::v1::{ShredSubjectRequest, TokenizeItem, TokenizeRequest};
+use veil_proto::vault::v1::{PutRecordRequest, ShredSubjectRequest, TokenizeItem, TokenizeRequest};
 
 fn tokenize(subject: &str, value: &str, started: OffsetDateTime) -> TokenizeRequest {
     TokenizeRequest {
@@ -72,7 +72,20 @@ async fn a_tokenize_begun_before_its_subjects_shred_is_refused() -> anyhow::Resu
     shred(&mut vault, tenant, "user-1").await;
     assert_eq!(stored(&vault, tenant).await, (0, 0));
 
-    // Begun before the shred: no new key, no token.
+    // Begun before the shred: no new key, no token; nor a record stored within the
+    // allowed clock skew after it.
+    let record = PutRecordRequest {
+        subject_id: "user-1".into(),
+        category: "contact".into(),
+        field: "email".into(),
+        value: b"bob@example.com".to_vec(),
+        ..Default::default()
+    };
+    let put = vault
+        .client
+        .put_record(vault.call(Some(tenant), &[Role::PrivacyOfficer], record))
+        .await;
+    assert_eq!(code(put), Code::FailedPrecondition);
     let late = vault
         .client
         .tokenize(vault.call(Some(tenant), service, tokenize("user-1", "Bob", before)))

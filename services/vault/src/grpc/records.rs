@@ -123,7 +123,14 @@ pub async fn put(
             None => {
                 vault
                     .keys
-                    .create_subject_keys(&mut tx, tenant, &[&subject], 0)
+                    // Begun now: refused only within the clock skew after a shred.
+                    .create_subject_keys(
+                        &mut tx,
+                        tenant,
+                        &[&subject],
+                        0,
+                        time::OffsetDateTime::now_utc() - vault.settings.clock_skew(),
+                    )
                     .await?;
                 key_sql::bump_subject_key(&mut tx, tenant.as_uuid(), subject.as_str(), replaced_key)
                     .await?

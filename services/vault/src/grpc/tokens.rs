@@ -20,7 +20,6 @@ use veil_proto::vault::v1::{
 use super::validate as check;
 use crate::error::{VaultError, VaultResult, invalid};
 use crate::state::{Vault, event_context};
-use crate::store::fences as fence_sql;
 use crate::store::keys::{self as key_sql, SubjectKeyRow};
 use crate::store::tokens::{self as sql, TokenRows};
 
@@ -48,15 +47,18 @@ pub fn token_aad(tenant: &TenantId, subject: &str, token: &str, entity_type: &st
         .part(entity_type)
 }
 
-/// Data keys of `subjects`, creating the missing ones, key-share locked in `tx`.
+/// Data keys of `subjects`, creating the missing ones, key-share locked in `tx`; refused
+/// when a subject was shredded after `since` (its key then counts as missing, and the
+/// creation is refused).
 async fn subject_keys(
     vault: &Vault,
     tx: &mut sqlx::PgConnection,
     tenant: TenantId,
     subjects: &[SubjectRef],
+    since: OffsetDateTime,
 ) -> VaultResult<Vec<SubjectKeyRow>> {
     let refs: Vec<String> = subjects.iter().map(|s| s.as_str().to_string()).collect();
-    let mut rows = key_sql::subject_keys_locked(tx, tenant.as_uuid(), &refs).await?;
+    let mut rows = key_sql::subject_keys_locked(tx, tenant.as_uuid(), &refs, since).await?;
     if rows.len() < refs.len() {
         let have: HashSet<&str> = rows.iter().map(|r| r.subject_ref.as_str()).collect();
         let missing: Vec<&SubjectRef> = subjects
@@ -65,7 +67,7 @@ async fn subject_keys(
             .collect();
         let created = vault
             .keys
-            .create_subject_keys(tx, tenant, &missing, 0)
+            .create_subject_keys(tx, tenant, &missing, 0, since)
             .await?;
         let raced: Vec<String> = missing
             .iter()
@@ -75,7 +77,7 @@ async fn subject_keys(
         rows.extend(created);
         // Subjects that got a key from a concurrent call: read theirs.
         if !raced.is_empty() {
-            rows.extend(key_sql::subject_keys_locked(tx, tenant.as_uuid(), &raced).await?);
+            rows.extend(key_sql::subject_keys_locked(tx, tenant.as_uuid(), &raced, since).await?);
         }
     }
     Ok(rows)
@@ -134,14 +136,7 @@ pub async fn tokenize(
     }
 
     let mut tx = veil_core::db::begin(&vault.pool).await?;
-    let refs: Vec<&str> = distinct.iter().map(SubjectRef::as_str).collect();
-    if !fence_sql::erased_since(&mut tx, tenant.as_uuid(), &refs, since)
-        .await?
-        .is_empty()
-    {
-        return Err(shredded_in_flight());
-    }
-    let keys = subject_keys(vault, &mut tx, tenant, &distinct).await?;
+    let keys = subject_keys(vault, &mut tx, tenant, &distinct, since).await?;
     let mut ciphers: HashMap<&str, DataCipher> = HashMap::with_capacity(keys.len());
     for row in &keys {
         vault
@@ -165,14 +160,6 @@ fn started(request: &TokenizeRequest) -> VaultResult<OffsetDateTime> {
         Some(at) => veil_core::convert::from_timestamp(at)
             .ok_or_else(|| invalid("started_at", "must be a valid timestamp")),
     }
-}
-
-/// What a Tokenize gets that began before a shred of one of its subjects.
-fn shredded_in_flight() -> VaultError {
-    ServiceError::FailedPrecondition(
-        "a subject of this call was shredded after the call began; nothing was tokenized".into(),
-    )
-    .into()
 }
 
 /// The one-statement path of Tokenize, taken when this replica has every subject's key

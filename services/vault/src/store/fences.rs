@@ -1,5 +1,6 @@
-//! SQL of the erasure fences (see the 0004 migration): a shred's fence and lock, and
-//! the check of the calls that may create a subject's data key.
+//! SQL of the erasure fences (see the 0004 migration): a shred's fence and lock. The
+//! calls that may create a subject's data key check it in their key statements
+//! (`keys::insert_subject_keys`, `keys::subject_keys_locked`, `tokens::insert_tokens_under_keys`).
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -37,20 +38,4 @@ pub async fn fence_subject(
     .execute(&mut *tx)
     .await?;
     Ok(())
-}
-
-/// Shares the locks of `subjects` for the transaction and returns those erased after
-/// `since` (in one statement, which sees a shred that committed while it waited).
-pub async fn erased_since(
-    tx: &mut PgConnection,
-    tenant: Uuid,
-    subjects: &[&str],
-    since: OffsetDateTime,
-) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT erased_since($1, $2, $3)")
-        .bind(tenant)
-        .bind(subjects)
-        .bind(since)
-        .fetch_one(tx)
-        .await
 }

@@ -1,6 +1,7 @@
 //! SQL of the key hierarchy: master key versions, tenant keys and subject data keys.
 
 use sqlx::{PgConnection, PgExecutor};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// `tenant_keys.purpose` of the key-encryption key.
@@ -174,11 +175,11 @@ pub async fn insert_tenant_key(
     Ok(inserted.rows_affected() == 1)
 }
 
-/// The statement of [`subject_keys_locked`] ($1 tenant, $2 subject refs), public so a
-/// test can check its plan: it runs on every Tokenize that misses the key cache. Each
-/// subject is looked up by the full primary key in a LATERAL subquery: with `subject_ref
-/// = ANY($2)` a generic plan made while the table was small (stale statistics) scanned
-/// every key of the tenant and filtered.
+/// The statement of [`subject_keys_locked`] ($1 tenant, $2 subject refs, $3 since),
+/// public so a test can check its plan: it runs on every Tokenize that misses the key
+/// cache. Each subject is looked up by the full primary key in a LATERAL subquery: with
+/// `subject_ref = ANY($2)` a generic plan made while the table was small (stale
+/// statistics) scanned every key of the tenant and filtered. So is its fence.
 pub const SUBJECT_KEYS_LOCKED_SQL: &str =
     "SELECT k.subject_ref, k.key_id, k.kek_version, k.wrapped,
         t.master_version AS kek_master_version, t.wrapped AS kek_wrapped
@@ -187,18 +188,25 @@ pub const SUBJECT_KEYS_LOCKED_SQL: &str =
                WHERE tenant_id = $1 AND subject_ref = s.subject_ref
                FOR KEY SHARE) k ON true
  JOIN tenant_keys t ON t.tenant_id = k.tenant_id AND t.purpose = 'tenant_kek'
-                   AND t.version = k.kek_version";
+                   AND t.version = k.kek_version
+ WHERE NOT EXISTS (SELECT 1 FROM subject_erasures e
+                   WHERE e.tenant_id = $1 AND e.subject_ref = s.subject_ref
+                     AND e.erased_at > $3)";
 
 /// Data keys of `subjects` with their KEKs, key-share locked so a concurrent shred waits
-/// for this transaction (nothing is written under a key being destroyed).
+/// for this transaction (nothing is written under a key being destroyed). A subject
+/// shredded after `since` has none here, whatever key it got since: the caller's attempt
+/// to create it one is refused (see [`insert_subject_keys`]).
 pub async fn subject_keys_locked(
     tx: &mut PgConnection,
     tenant: Uuid,
     subjects: &[String],
+    since: OffsetDateTime,
 ) -> sqlx::Result<Vec<SubjectKeyRow>> {
     sqlx::query_as(SUBJECT_KEYS_LOCKED_SQL)
         .bind(tenant)
         .bind(subjects)
+        .bind(since)
         .fetch_all(tx)
         .await
 }
@@ -278,23 +286,32 @@ pub struct NewSubjectKey<'a> {
 }
 
 /// Inserts subject keys (one statement), skipping subjects that got one concurrently;
-/// returns the subject refs inserted.
+/// returns the subject refs inserted, or `None`, inserting nothing, when one of the
+/// subjects was shredded after `since`. The subjects' erasure locks are shared for the
+/// transaction first (the `erased_since` function of the 0004 migration), so a shred in
+/// progress deletes a key inserted before it, and one inserted after it is refused.
 pub async fn insert_subject_keys(
     tx: &mut PgConnection,
     tenant: Uuid,
     keys: &[NewSubjectKey<'_>],
-) -> sqlx::Result<Vec<String>> {
+    since: OffsetDateTime,
+) -> sqlx::Result<Option<Vec<String>>> {
     let subjects: Vec<&str> = keys.iter().map(|k| k.subject_ref).collect();
     let ids: Vec<Uuid> = keys.iter().map(|k| k.key_id).collect();
     let kek_versions: Vec<i32> = keys.iter().map(|k| k.kek_version).collect();
     let wrapped: Vec<&[u8]> = keys.iter().map(|k| k.wrapped).collect();
     let counts: Vec<i64> = keys.iter().map(|k| k.record_count).collect();
-    sqlx::query_scalar(
-        "INSERT INTO subject_keys (tenant_id, subject_ref, key_id, kek_version, wrapped,
-                                   record_count)
-         SELECT $1, * FROM UNNEST($2::text[], $3::uuid[], $4::int[], $5::bytea[], $6::int8[])
-         ON CONFLICT (tenant_id, subject_ref) DO NOTHING
-         RETURNING subject_ref",
+    let (erased, inserted): (bool, Vec<String>) = sqlx::query_as(
+        "WITH fence AS (SELECT cardinality(erased_since($1, $2, $7)) > 0 AS erased),
+              inserted AS (
+             INSERT INTO subject_keys (tenant_id, subject_ref, key_id, kek_version, wrapped,
+                                       record_count)
+             SELECT $1, u.* FROM UNNEST($2::text[], $3::uuid[], $4::int[], $5::bytea[],
+                                        $6::int8[]) AS u, fence
+             WHERE NOT fence.erased
+             ON CONFLICT (tenant_id, subject_ref) DO NOTHING
+             RETURNING subject_ref)
+         SELECT (SELECT erased FROM fence), ARRAY(SELECT subject_ref FROM inserted)",
     )
     .bind(tenant)
     .bind(&subjects)
@@ -302,8 +319,10 @@ pub async fn insert_subject_keys(
     .bind(&kek_versions)
     .bind(&wrapped)
     .bind(&counts)
-    .fetch_all(tx)
-    .await
+    .bind(since)
+    .fetch_one(tx)
+    .await?;
+    Ok((!erased).then_some(inserted))
 }
 
 /// Destroys a subject's data key; returns its id and how many records it encrypted.
