@@ -6,11 +6,10 @@ use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use veil_core::events::OutboxEvent;
+use veil_testkit::db::until_a_session_waits_for;
 
 use super::erase_subject;
 use crate::store::{self, Landed, NewPlaceholder, TurnWrite};
-use veil_testkit::db::until_a_session_waits_for;
-
 use crate::testing::{gateway_with_tenant, turn};
 
 /// A turn of `subject` with a placeholder and an event, begun at `began`.

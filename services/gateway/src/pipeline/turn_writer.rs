@@ -108,10 +108,11 @@ async fn write_batch(pool: &PgPool, turns: &[TurnWrite]) -> Vec<Written> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use veil_testkit::db::until_a_session_waits_for;
+
     use super::super::persist::is_unique_violation;
     use super::*;
     use crate::testing::{gateway_with_tenant, turn};
-    use veil_testkit::db::until_a_session_waits_for;
 
     /// Turns of one conversation in one batch take consecutive indexes; a turn that
     /// cannot be written (here a message id already stored) fails alone.
