@@ -15,6 +15,7 @@ pub mod db;
 pub mod emit;
 pub mod error;
 pub mod events;
+pub mod fences;
 pub mod merkle;
 pub mod metrics;
 pub mod rpc_layer;

@@ -53,25 +53,17 @@ impl Erased {
     }
 }
 
-/// How long an erasure's fence is kept: far longer than any call runs.
-const FENCE_KEPT: time::Duration = time::Duration::DAY;
-
 /// Deletes every row of the subject in one statement (four data-modifying CTEs, each by
 /// an index on (tenant_id, subject_ref)) and leaves the subject's fence, so that a turn
-/// of a message begun before now is refused (see the 0009 migration). The subject's
-/// lock is taken first, by a statement of its own: the delete's snapshot then holds
-/// every turn written before. Erasing again finds nothing: idempotent.
+/// of a message begun before now is refused (see the 0009 migration). The fence and the
+/// subject's lock come first, by statements of their own: the delete's snapshot then
+/// holds every turn written before. Erasing again finds nothing: idempotent.
 pub async fn erase_subject(
     tx: &mut PgConnection,
     tenant: Uuid,
     subject_ref: &str,
 ) -> sqlx::Result<Erased> {
-    sqlx::query("SELECT pg_advisory_xact_lock(subject_lock_key($1, $2))")
-        .bind(tenant)
-        .bind(subject_ref)
-        .execute(&mut *tx)
-        .await?;
-    let erased_at = time::OffsetDateTime::now_utc();
+    veil_core::fences::fence_subject(tx, tenant, subject_ref).await?;
     let (turns, pseudonym_maps, restrictions, idempotent_answers): (i64, i64, i64, i64) =
         sqlx::query_as(
             "WITH turns AS (DELETE FROM transcript_messages
@@ -81,21 +73,12 @@ pub async fn erase_subject(
                   marks AS (DELETE FROM subject_restrictions
                             WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1),
                   answers AS (DELETE FROM message_replays
-                              WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1),
-                  fence AS (INSERT INTO subject_erasures (tenant_id, subject_ref, erased_at)
-                            VALUES ($1, $2, $3)
-                            ON CONFLICT (tenant_id, subject_ref)
-                            DO UPDATE SET erased_at = EXCLUDED.erased_at),
-                  expired AS (DELETE FROM subject_erasures
-                              WHERE erased_at < $4
-                                AND NOT (tenant_id = $1 AND subject_ref = $2))
+                              WHERE tenant_id = $1 AND subject_ref = $2 RETURNING 1)
              SELECT (SELECT count(*) FROM turns), (SELECT count(*) FROM maps),
                     (SELECT count(*) FROM marks), (SELECT count(*) FROM answers)",
         )
         .bind(tenant)
         .bind(subject_ref)
-        .bind(erased_at)
-        .bind(erased_at - FENCE_KEPT)
         .fetch_one(&mut *tx)
         .await?;
     Ok(Erased {

@@ -18,7 +18,6 @@ use veil_proto::events::v1::{ErasureCompleted, VaultSubjectShredded};
 
 use crate::error::VaultResult;
 use crate::state::Vault;
-use crate::store::fences as fence_sql;
 use crate::store::keys as key_sql;
 use crate::store::tokens as token_sql;
 
@@ -55,8 +54,10 @@ impl Shredded {
 /// Destroys the subject's data key and token entries within `tx` and writes
 /// `vault.subject_shredded`. Two deletes by key and index, however many records the
 /// subject has: they stay behind as ciphertext nobody can open (retention purges them).
-/// First the subject's fence: a Tokenize in flight since before now is refused rather
-/// than sealing what it read under a new key (see the 0004 migration).
+/// First the subject's fence: a Tokenize or PutRecord in flight since before now is
+/// refused rather than sealing what it read under a new key (the key statements check
+/// it: `keys::subject_keys_locked`, `keys::insert_subject_keys`,
+/// `tokens::insert_tokens_under_keys`; see the 0004 migration).
 pub async fn shred_in(
     vault: &Vault,
     tx: &mut PgConnection,
@@ -65,7 +66,7 @@ pub async fn shred_in(
     request_id: &str,
     context: &EventContext,
 ) -> VaultResult<Shredded> {
-    fence_sql::fence_subject(tx, tenant.as_uuid(), subject.as_str()).await?;
+    veil_core::fences::fence_subject(tx, tenant.as_uuid(), subject.as_str()).await?;
     let destroyed = key_sql::delete_subject_key(tx, tenant.as_uuid(), subject.as_str()).await?;
     let tokens = token_sql::delete_subject_tokens(
         tx,

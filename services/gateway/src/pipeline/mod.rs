@@ -81,7 +81,7 @@ pub struct PipelineApi {
     detector: Arc<CommandDetector>,
     replays: replays::Replays,
     /// How far the replicas' clocks may be apart (see [`Self::erased_after`]).
-    clock_skew: time::Duration,
+    clock_skew: std::time::Duration,
 }
 
 /// Everything shared by the pipeline's services.
@@ -127,7 +127,7 @@ impl PipelineApi {
             consent_cache: Arc::default(),
             engine: parts.engine,
             detector: parts.detector,
-            clock_skew: time::Duration::try_from(parts.clock_skew).unwrap_or(time::Duration::ZERO),
+            clock_skew: parts.clock_skew,
         }
     }
 

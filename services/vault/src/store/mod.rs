@@ -1,7 +1,6 @@
 //! SQL of the vault schema, one module per area; functions take an executor or the
 //! handler's transaction.
 
-pub mod fences;
 pub mod keys;
 pub mod records;
 pub mod rotation;

@@ -1,6 +1,9 @@
-//! SQL of the erasure fences (see the 0004 migration): a shred's fence and lock. The
-//! calls that may create a subject's data key check it in their key statements
-//! (`keys::insert_subject_keys`, `keys::subject_keys_locked`, `tokens::insert_tokens_under_keys`).
+//! Erasure fences, for the services whose calls in flight could put an erased subject's
+//! data back (gateway turns, vault data keys). Such a service's schema has a
+//! `subject_erasures` table (tenant, subject ref, when it was erased) and a
+//! `subject_lock_key(tenant, subject)` function naming the subject's advisory lock (see
+//! the gateway's migration 0009 and the vault's 0004). The erasure fences the subject
+//! here; the service's writes share the lock and refuse calls begun before the fence.
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -9,9 +12,10 @@ use uuid::Uuid;
 /// How long a fence is kept: far longer than any call runs.
 const FENCE_KEPT: time::Duration = time::Duration::DAY;
 
-/// Takes the subject's lock for the shred's transaction (waiting for the Tokenize calls
-/// that share it to commit), then leaves its fence, erased now by this replica's clock,
-/// and drops fences older than [`FENCE_KEPT`].
+/// Takes the subject's lock for the erasure's transaction (waiting for the writes that
+/// share it to commit), then leaves its fence, erased now by this replica's clock, and
+/// drops fences older than [`FENCE_KEPT`]. Call it before the erasure's deletes: their
+/// statements then see every write committed before.
 pub async fn fence_subject(
     tx: &mut PgConnection,
     tenant: Uuid,
